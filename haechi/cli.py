@@ -1,0 +1,45 @@
+"""The `haechi` command: one entry point whose subcommands are defined next to their area.
+
+Each module in haechi/commands adds its own subcommands; this file only wires them together,
+so adding a command never means editing a central switch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from haechi.commands import bank, demo, match
+
+COMMAND_MODULES = (bank, match, demo)
+
+
+class ConfigurationError(RuntimeError):
+    """The installation is not usable as configured (database, data folder); exit code 3."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="haechi",
+        description="Find re-posted images of registered victims and drive their removal.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMAND_MODULES:
+        module.add_commands(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except BrokenPipeError:
+        return 0
+    except (ConfigurationError, OSError) as exc:
+        print(f"haechi: configuration error: {exc}", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

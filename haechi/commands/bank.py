@@ -1,0 +1,126 @@
+"""`haechi register`, `haechi withdraw` and `haechi bank stats`: managing the victim hash bank."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+from haechi.inputs import walk_files
+from haechi.progress import progress
+from haechi.inputs import CsvFormatError, read_csv
+from matcher.bank import BankError, VictimBank
+from matcher.decode import UnreadableImage
+from matcher.hasher import ImageHasher
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    register = subparsers.add_parser(
+        "register",
+        help="register a victim's images (only hashes are kept) or import a hash list",
+        description="Register victim images. The images are hashed and never stored.",
+    )
+    source = register.add_mutually_exclusive_group(required=True)
+    source.add_argument("--victim", metavar="ID", help="victim reference for FILE...")
+    source.add_argument("--manifest", metavar="CSV", type=Path,
+                        help="CSV with header victim,path (paths relative to the CSV)")
+    source.add_argument("--hashes", metavar="CSV", type=Path,
+                        help="hash list CSV with header victim,algorithm,hash")
+    register.add_argument("files", nargs="*", metavar="FILE", help="image files or folders")
+    register.add_argument("--json", action="store_true", help="print the summary as JSON")
+    register.set_defaults(run=run_register)
+
+    withdraw = subparsers.add_parser(
+        "withdraw", help="remove every hash of a victim (consent withdrawn)"
+    )
+    withdraw.add_argument("--victim", metavar="ID", required=True)
+    withdraw.add_argument("--json", action="store_true")
+    withdraw.set_defaults(run=run_withdraw)
+
+    bank = subparsers.add_parser("bank", help="inspect the victim hash bank")
+    bank_commands = bank.add_subparsers(dest="bank_command", required=True, metavar="COMMAND")
+    stats = bank_commands.add_parser("stats", help="how many victims and hashes are registered")
+    stats.add_argument("--json", action="store_true")
+    stats.set_defaults(run=run_stats)
+
+
+def _register_files(bank: VictimBank, pairs: list[tuple[str, Path]]) -> dict:
+    hasher = ImageHasher()
+    summary: dict = {"files": 0, "registered": 0, "hashes_added": 0, "errors": []}
+    for victim, path in progress(pairs, "registering", total=len(pairs)):
+        summary["files"] += 1
+        try:
+            records = hasher.registration_hashes(path.read_bytes())
+            summary["hashes_added"] += bank.add(victim, records, source=path.name)
+            summary["registered"] += 1
+        except (UnreadableImage, OSError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            summary["errors"].append({"path": str(path), "victim": victim, "error": reason})
+    bank.save()
+    return summary
+
+
+def _manifest_pairs(manifest: Path) -> list[tuple[str, Path]]:
+    base = manifest.parent
+    pairs = []
+    for _, row in read_csv(manifest, ("victim", "path")):
+        path = Path(row["path"])
+        for file in walk_files([path if path.is_absolute() else base / path]):
+            pairs.append((row["victim"], file))
+    return pairs
+
+
+def run_register(args: argparse.Namespace) -> int:
+    bank = VictimBank.open()
+    try:
+        if args.hashes:
+            if args.files:
+                raise BankError("--hashes takes no FILE arguments")
+            summary = bank.import_hash_list(args.hashes)
+            bank.save()
+            text = (f"imported {summary['hashes']} hashes for {summary['victims']} victims "
+                    f"({summary['added']} new)")
+        else:
+            if args.manifest:
+                if args.files:
+                    raise BankError("--manifest takes no FILE arguments")
+                pairs = _manifest_pairs(args.manifest)
+            else:
+                if not args.files:
+                    raise BankError("--victim needs at least one FILE")
+                pairs = [(args.victim, f) for f in walk_files(args.files)]
+            summary = _register_files(bank, pairs)
+            text = (f"registered {summary['registered']} of {summary['files']} files "
+                    f"({summary['hashes_added']} new hashes)")
+            for error in summary["errors"]:
+                print(f"error: {error['path']}: {error['error']}", file=sys.stderr)
+    except (BankError, CsvFormatError, csv.Error, OSError) as exc:
+        print(f"haechi register: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary) if args.json else text)
+    return 1 if summary.get("errors") else 0
+
+
+def run_withdraw(args: argparse.Namespace) -> int:
+    bank = VictimBank.open()
+    removed = bank.withdraw(args.victim)
+    bank.save()
+    if args.json:
+        print(json.dumps({"victim": args.victim, "hashes_removed": removed}))
+    elif removed:
+        print(f"withdrew victim {args.victim}: {removed} hashes removed from the bank and index")
+    else:
+        print(f"victim {args.victim} has no registered hashes; nothing to withdraw")
+    return 0
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    stats = VictimBank.open().stats()
+    if args.json:
+        print(json.dumps(stats))
+    else:
+        per = ", ".join(f"{n} {name}" for name, n in stats["by_algorithm"].items())
+        print(f"{stats['victims']} victims, {stats['hashes']} hashes ({per})")
+    return 0

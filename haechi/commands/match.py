@@ -1,0 +1,58 @@
+"""`haechi match`: check files on disk against the victim hash bank."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from haechi.inputs import walk_files
+from haechi.progress import progress
+from matcher.bank import VictimBank
+from matcher.decode import UnreadableImage
+from matcher.match import Matcher
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    match = subparsers.add_parser(
+        "match", help="check image files (or folders of them) against the victim hash bank"
+    )
+    match.add_argument("paths", nargs="+", metavar="FILE_OR_DIR")
+    match.add_argument("--json", action="store_true", help="one JSON object per input line")
+    match.set_defaults(run=run_match)
+
+
+def match_path(matcher: Matcher, path: Path) -> dict:
+    """The contract's JSON object for one input; `error` only when it could not be read."""
+    result: dict = {"path": str(path), "matches": []}
+    try:
+        result["matches"] = [m.as_json() for m in matcher.match_bytes(path.read_bytes())]
+    except UnreadableImage as exc:
+        result["error"] = str(exc)
+    except OSError as exc:
+        result["error"] = f"cannot read file: {exc.strerror or exc}"
+    return result
+
+
+def _describe(result: dict) -> str:
+    if "error" in result:
+        return f"{result['path']}: error: {result['error']}"
+    if not result["matches"]:
+        return f"{result['path']}: no match"
+    found = "; ".join(
+        f"victim {m['victim']} ({m['algorithm']}, distance {m['distance']})"
+        for m in result["matches"]
+    )
+    return f"{result['path']}: MATCH {found}"
+
+
+def run_match(args: argparse.Namespace) -> int:
+    matcher = Matcher(VictimBank.open())
+    files = list(walk_files(args.paths))
+    for path in progress(files, "matching", total=len(files)):
+        result = match_path(matcher, path)
+        print(json.dumps(result, ensure_ascii=False) if args.json else _describe(result),
+              flush=True)
+    return 0
+
+

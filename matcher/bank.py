@@ -1,0 +1,295 @@
+"""The victim hash bank: the hashes victims registered, and the indexes that search them.
+
+Only hashes are kept, never an image. Rows live in a SQL database (SQLite on the embedded
+default, PostgreSQL when DATABASE_URL names one); each perceptual algorithm has a FAISS index
+derived from those rows, and exact algorithms (SHA-256) are looked up in the database itself.
+Withdrawing a victim deletes their rows and takes them out of the indexes in the same call.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    delete,
+    func,
+    select,
+)
+
+from haechi.home import data_home, database_url
+from haechi.inputs import read_csv
+from matcher.hasher import HashRecord
+from matcher.index import BinaryHashIndex, IndexStamp
+from matcher.signals import SIGNAL_TYPES, get_signal
+
+metadata = MetaData()
+
+victim_hashes = Table(
+    "victim_hashes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("victim", String(200), nullable=False),
+    Column("algorithm", String(32), nullable=False),
+    Column("code", LargeBinary, nullable=False),
+    Column("view", String(40), nullable=False),
+    Column("quality", Integer, nullable=False),
+    Column("source", String(500), nullable=False),
+    Column("registered_at", DateTime(timezone=True), nullable=False),
+    Index("ix_victim_hashes_victim", "victim"),
+    Index("ix_victim_hashes_algorithm_code", "algorithm", "code"),
+)
+
+# Rows are read back in chunks this size when an index is rebuilt, to bound memory at 10M rows.
+REBUILD_CHUNK = 200_000
+
+
+@dataclass(frozen=True)
+class BankHit:
+    """A victim hash within its algorithm's threshold of a query hash."""
+
+    victim: str
+    algorithm: str
+    distance: int
+    view: str
+
+
+class BankError(ValueError):
+    """Bad input to the bank (unknown algorithm, malformed hash, bad CSV); message says which."""
+
+
+class VictimBank:
+    """Registered victim hashes with per-algorithm search indexes."""
+
+    def __init__(self, engine: Engine, index_dir: Path) -> None:
+        self.engine = engine
+        self.index_dir = index_dir
+        metadata.create_all(engine)
+        self._indexes: dict[str, BinaryHashIndex] = {}
+        self._indexed_up_to: dict[str, int] = {}
+
+    @classmethod
+    def open(cls, url: str | None = None, index_dir: Path | None = None) -> VictimBank:
+        """The bank of this installation (HAECHI_HOME / DATABASE_URL unless given)."""
+        engine = create_engine(url or database_url())
+        return cls(engine, index_dir or data_home() / "index")
+
+    # --- writing -------------------------------------------------------------------------
+
+    def add(self, victim: str, records: Iterable[HashRecord], source: str) -> int:
+        """Store `records` for `victim`, skipping hashes already held; returns how many were new."""
+        victim = _check_victim(victim)
+        records = list(records)
+        now = dt.datetime.now(dt.UTC)
+        with self.engine.begin() as conn:
+            held = {
+                (row.algorithm, row.code)
+                for row in conn.execute(
+                    select(victim_hashes.c.algorithm, victim_hashes.c.code).where(
+                        victim_hashes.c.victim == victim
+                    )
+                )
+            }
+            fresh = []
+            for record in records:
+                key = (record.algorithm, record.code)
+                if key not in held:
+                    held.add(key)
+                    fresh.append(record)
+            if not fresh:
+                return 0
+            conn.execute(
+                victim_hashes.insert(),
+                [
+                    {
+                        "victim": victim,
+                        "algorithm": r.algorithm,
+                        "code": r.code,
+                        "view": r.view,
+                        "quality": r.quality,
+                        "source": source[:500],
+                        "registered_at": now,
+                    }
+                    for r in fresh
+                ],
+            )
+        self._sync_indexes({r.algorithm for r in fresh})
+        return len(fresh)
+
+    def import_hash_list(self, path: Path) -> dict[str, int]:
+        """Load a `victim,algorithm,hash` CSV (StopNCII / ThreatExchange style lists).
+
+        The whole file is validated before anything is stored, so a bad line loses nothing and
+        adds nothing; the error names the line.
+        """
+        by_victim: dict[str, list[HashRecord]] = {}
+        for line_no, row in read_csv(path, ("victim", "algorithm", "hash")):
+            try:
+                signal = get_signal(row["algorithm"])
+                code = signal.parse(row["hash"])
+                victim = _check_victim(row["victim"])
+            except ValueError as exc:
+                raise BankError(f"{path}, line {line_no}: {exc}") from None
+            by_victim.setdefault(victim, []).append(HashRecord(signal.name, code, "imported", 100))
+        added = sum(self.add(v, recs, f"list:{path.name}") for v, recs in by_victim.items())
+        return {"victims": len(by_victim), "hashes": sum(map(len, by_victim.values())),
+                "added": added}
+
+    def withdraw(self, victim: str) -> int:
+        """Delete every hash of `victim` (consent withdrawn); returns how many were removed."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(victim_hashes.c.id, victim_hashes.c.algorithm).where(
+                    victim_hashes.c.victim == victim
+                )
+            ).all()
+            conn.execute(delete(victim_hashes).where(victim_hashes.c.victim == victim))
+        by_algorithm: dict[str, list[int]] = {}
+        for row in rows:
+            by_algorithm.setdefault(row.algorithm, []).append(row.id)
+        for algorithm, ids in by_algorithm.items():
+            if algorithm in self._indexes:
+                self._indexes[algorithm].remove(np.asarray(ids, dtype=np.int64))
+        return len(rows)
+
+    # --- reading -------------------------------------------------------------------------
+
+    def stats(self) -> dict:
+        with self.engine.connect() as conn:
+            victims = conn.execute(select(func.count(func.distinct(victim_hashes.c.victim))))
+            victims = victims.scalar_one()
+            per_algorithm = {
+                row.algorithm: row.n
+                for row in conn.execute(
+                    select(victim_hashes.c.algorithm, func.count().label("n")).group_by(
+                        victim_hashes.c.algorithm
+                    )
+                )
+            }
+        return {
+            "victims": victims,
+            "hashes": sum(per_algorithm.values()),
+            "by_algorithm": {name: per_algorithm.get(name, 0) for name in SIGNAL_TYPES},
+        }
+
+    def search(self, algorithm: str, codes: np.ndarray) -> list[BankHit]:
+        """All victim hashes within the algorithm's threshold of any of `codes`."""
+        signal = get_signal(algorithm)
+        if len(codes) == 0:
+            return []
+        if signal.threshold == 0:
+            wanted = [bytes(row) for row in codes]
+            query = select(victim_hashes.c.id).where(
+                victim_hashes.c.algorithm == signal.name, victim_hashes.c.code.in_(wanted)
+            )
+            with self.engine.connect() as conn:
+                found = {row.id: 0 for row in conn.execute(query)}
+        else:
+            hits = self.index(signal.name).search(codes, signal.threshold)
+            found = {}
+            for row_id, distance in zip(hits.ids.tolist(), hits.distances.tolist(), strict=True):
+                found[row_id] = min(distance, found.get(row_id, distance))
+        if not found:
+            return []
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(victim_hashes.c.id, victim_hashes.c.victim, victim_hashes.c.view).where(
+                    victim_hashes.c.id.in_(list(found))
+                )
+            ).all()
+        return [BankHit(r.victim, signal.name, found[r.id], r.view) for r in rows]
+
+    # --- indexes -------------------------------------------------------------------------
+
+    def index(self, algorithm: str) -> BinaryHashIndex:
+        """The search index for `algorithm`, loaded from disk or rebuilt, in step with the rows."""
+        if algorithm not in self._indexes:
+            self._indexes[algorithm] = self._load_or_rebuild(algorithm)
+        return self._indexes[algorithm]
+
+    def _index_path(self, algorithm: str) -> Path:
+        return self.index_dir / f"{algorithm}.faiss"
+
+    def _stamp(self, algorithm: str, up_to: int | None = None) -> IndexStamp:
+        query = select(func.coalesce(func.max(victim_hashes.c.id), 0), func.count()).where(
+            victim_hashes.c.algorithm == algorithm
+        )
+        if up_to is not None:
+            query = query.where(victim_hashes.c.id <= up_to)
+        with self.engine.connect() as conn:
+            max_id, count = conn.execute(query).one()
+        return IndexStamp(int(max_id), int(count))
+
+    def _rows_after(self, algorithm: str, after_id: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        nbytes = get_signal(algorithm).nbytes
+        last = after_id
+        while True:
+            query = (
+                select(victim_hashes.c.id, victim_hashes.c.code)
+                .where(victim_hashes.c.algorithm == algorithm, victim_hashes.c.id > last)
+                .order_by(victim_hashes.c.id)
+                .limit(REBUILD_CHUNK)
+            )
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).all()
+            if not rows:
+                return
+            ids = np.fromiter((r.id for r in rows), dtype=np.int64, count=len(rows))
+            codes = np.frombuffer(b"".join(r.code for r in rows), np.uint8).reshape(-1, nbytes)
+            yield ids, codes
+            last = int(ids[-1])
+
+    def _catch_up(self, algorithm: str, index: BinaryHashIndex, after_id: int) -> None:
+        for ids, codes in self._rows_after(algorithm, after_id):
+            index.add(ids, codes)
+            after_id = int(ids[-1])
+        self._indexed_up_to[algorithm] = after_id
+
+    def _load_or_rebuild(self, algorithm: str) -> BinaryHashIndex:
+        signal = get_signal(algorithm)
+        loaded = BinaryHashIndex.load(self._index_path(algorithm), signal.bits)
+        if loaded is not None:
+            index, stamp = loaded
+            if self._stamp(algorithm, up_to=stamp.max_id) == stamp:
+                self._catch_up(algorithm, index, stamp.max_id)
+                return index
+        index = BinaryHashIndex(signal.bits)
+        self._catch_up(algorithm, index, 0)
+        return index
+
+    def _sync_indexes(self, algorithms: set[str]) -> None:
+        """Bring the loaded indexes of `algorithms` up to the rows (unloaded ones load later)."""
+        for algorithm in algorithms:
+            index = self._indexes.get(algorithm)
+            if index is not None:
+                self._catch_up(algorithm, index, self._indexed_up_to[algorithm])
+
+    def save(self) -> None:
+        """Persist the loaded indexes, so the next process loads instead of rebuilding.
+
+        Correctness never depends on this: a stale or missing copy is caught up or rebuilt
+        from the rows when loaded.
+        """
+        for algorithm, index in self._indexes.items():
+            stamp = IndexStamp(self._indexed_up_to[algorithm], len(index))
+            index.save(self._index_path(algorithm), stamp)
+
+
+def _check_victim(victim: str) -> str:
+    victim = victim.strip()
+    if not victim or len(victim) > 200:
+        raise BankError("a victim ID must be 1 to 200 characters")
+    return victim

@@ -1,0 +1,115 @@
+"""Safe, fast image decoding: the first thing the matcher does with bytes it was handed.
+
+Crawled files are hostile by default. Decoding sniffs the real format from the magic bytes (the
+Content-Type or file name are not trusted), refuses decompression bombs before any pixel is
+decoded, and asks libjpeg for a reduced-size decode because hashes only need a few hundred
+pixels per side. Every failure is an `UnreadableImage` with a sentence a person can act on.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+from PIL import Image, ImageFile, UnidentifiedImageError
+
+# Hashes are computed on a 64x64 (PDQ) or 32x32 (pHash) reduction, and the canonicaliser looks
+# for borders and frames; 512 pixels on the long side keep all of that accurate at a fraction
+# of the cost of a full 12-megapixel decode.
+WORKING_SIZE = 512
+
+# 100 megapixels is larger than any photo a phone or camera takes; anything larger that arrives
+# from the web is a decompression bomb or not worth the memory it would cost to find out.
+MAX_PIXELS = 100_000_000
+
+# A truncated file must fail loudly, never decode to a half-grey image that hashes as something.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"GIF87a", "gif"),
+    (b"GIF89a", "gif"),
+    (b"BM", "bmp"),
+    (b"II*\x00", "tiff"),
+    (b"MM\x00*", "tiff"),
+)
+
+
+class UnreadableImage(ValueError):
+    """A file that cannot be hashed as an image; the message says why in plain words."""
+
+
+def sniff_format(data: bytes) -> str | None:
+    """The image format named by the file's magic bytes, or None if it is not an image we read."""
+    for magic, name in _MAGIC:
+        if data.startswith(magic):
+            return name
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def _describe_non_image(data: bytes) -> str:
+    head = data[:512].lstrip().lower()
+    if head.startswith((b"<!doctype", b"<html", b"<head", b"<body")) or b"<html" in head:
+        return "not an image: the file is an HTML page"
+    if head.startswith(b"<"):
+        return "not an image: the file is markup (XML or SVG), which is not hashed"
+    if data[:4] in (b"\x1f\x8b\x08\x00", b"\x1f\x8b\x08\x08") or data[:2] == b"\x1f\x8b":
+        return "not an image: the file is gzip-compressed data"
+    return "not an image: unknown format (no known image signature at the start of the file)"
+
+
+def decode_image(data: bytes, working_size: int = WORKING_SIZE) -> Image.Image:
+    """Decode `data` to an RGB image no larger than about `working_size` on its long side.
+
+    Raises UnreadableImage for empty, non-image, oversized, truncated or corrupt input.
+    """
+    if not data:
+        raise UnreadableImage("empty file: zero bytes")
+    fmt = sniff_format(data)
+    if fmt is None:
+        raise UnreadableImage(_describe_non_image(data))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise UnreadableImage(
+                    f"refused as a decompression bomb: {width}x{height} pixels is over the "
+                    f"limit of {MAX_PIXELS:,}"
+                )
+            if width < 1 or height < 1:
+                raise UnreadableImage(f"image has no pixels ({width}x{height})")
+            if image.format == "JPEG":
+                image.draft("RGB", (working_size, working_size))
+            image.load()
+    except UnreadableImage:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise UnreadableImage(f"refused as a decompression bomb: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        raise UnreadableImage(f"corrupt {fmt} file: the decoder does not recognise it") from exc
+    except OSError as exc:
+        raise UnreadableImage(f"truncated or corrupt {fmt} file: {exc}") from exc
+    except (ValueError, SyntaxError, EOFError, MemoryError) as exc:
+        raise UnreadableImage(f"corrupt {fmt} file: {exc}") from exc
+    return _to_working_rgb(image, working_size)
+
+
+def _to_working_rgb(image: Image.Image, working_size: int) -> Image.Image:
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        # Composite on white: transparent areas of a re-posted PNG show as the page background.
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        image = background
+    elif image.mode != "RGB":
+        image = image.convert("RGB")
+    if max(image.size) > working_size:
+        image = image.copy()
+        image.thumbnail((working_size, working_size), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return image

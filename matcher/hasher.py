@@ -1,0 +1,103 @@
+"""Turns a file's bytes into the hashes the bank stores (registration) or searches (query).
+
+Byte signals (SHA-256) hash the file; pixel signals hash the decoded views chosen in views.py:
+all registration views upright, and each query view in its eight orientations. Hashes whose
+quality is under the signal's floor are dropped here, so nothing downstream matches on them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from matcher.decode import UnreadableImage, decode_image
+from matcher.signals import SIGNAL_TYPES, SignalType
+from matcher.views import query_views, registration_views
+
+
+@dataclass(frozen=True)
+class HashRecord:
+    """One hash to store in the bank for a victim."""
+
+    algorithm: str
+    code: bytes
+    view: str
+    quality: int
+
+
+@dataclass
+class QueryHashes:
+    """All hashes of one query file, grouped by algorithm, as rows of uint8 codes."""
+
+    sha256: str
+    codes: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+class ImageHasher:
+    """Computes registration and query hashes with a chosen set of signal types."""
+
+    def __init__(self, signals: Iterable[SignalType] | None = None) -> None:
+        self.signals = list(signals) if signals is not None else list(SIGNAL_TYPES.values())
+
+    @property
+    def pixel_signals(self) -> list[SignalType]:
+        return [s for s in self.signals if not s.hashes_bytes]
+
+    def registration_hashes(self, data: bytes) -> list[HashRecord]:
+        """Hashes for a victim image; raises UnreadableImage when it has nothing to match on."""
+        records = [
+            HashRecord(s.name, s.hash_bytes(data).code, "file", 100)
+            for s in self.signals
+            if s.hashes_bytes
+        ]
+        image = decode_image(data)
+        pixel_records = []
+        for view_name, view in registration_views(image).items():
+            for signal in self.pixel_signals:
+                hashed = signal.hash_image(view)
+                if hashed.quality >= signal.min_quality:
+                    pixel_records.append(HashRecord(signal.name, hashed.code, view_name,
+                                                    hashed.quality))
+        if self.pixel_signals and not pixel_records:
+            raise UnreadableImage(
+                "image is too plain to register: every view scored under the quality floor"
+            )
+        return records + _unique(pixel_records)
+
+    def query_hashes(self, data: bytes) -> QueryHashes:
+        """Hashes of a crawled file in every query view and orientation."""
+        byte_signal = next((s for s in self.signals if s.name == "sha256"), None)
+        digest = (byte_signal or SIGNAL_TYPES["sha256"]).hash_bytes(data).code
+        result = QueryHashes(sha256=digest.hex())
+        if byte_signal is not None:
+            result.codes["sha256"] = np.frombuffer(digest, np.uint8).reshape(1, -1)
+        pixel_signals = self.pixel_signals
+        if not pixel_signals:
+            return result
+        image = decode_image(data)
+        rows: dict[str, list[bytes]] = {s.name: [] for s in pixel_signals}
+        for view in query_views(image).values():
+            for signal in pixel_signals:
+                rows[signal.name].extend(
+                    h.code for h in signal.hash_dihedral(view) if h.quality >= signal.min_quality
+                )
+        for name, codes in rows.items():
+            if codes:
+                unique = list(dict.fromkeys(codes))
+                result.codes[name] = np.frombuffer(b"".join(unique), np.uint8).reshape(
+                    len(unique), -1
+                )
+        return result
+
+
+def _unique(records: list[HashRecord]) -> list[HashRecord]:
+    seen: set[tuple[str, bytes]] = set()
+    kept = []
+    for record in records:
+        key = (record.algorithm, record.code)
+        if key not in seen:
+            seen.add(key)
+            kept.append(record)
+    return kept

@@ -1,0 +1,73 @@
+"""Which views of an image are hashed: several at registration, few at query time.
+
+A perceptual hash survives recompression and resizing but not geometry: a 15% crop or a 5 degree
+tilt moves PDQ past its threshold. Registering the crops and tilts re-uploaders make turns those
+edits into near-exact matches, and costs only storage in the bank; queries (every crawled file)
+stay cheap. Rotations by 90 degrees and mirrors need no views: every query is hashed in all
+eight orientations, which also catches them against hash lists that only hold the original.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PIL import Image
+
+from matcher.canonical import canonicalise
+
+# Centre crops (share of each side kept) for re-uploads cropped evenly on all sides.
+CENTRE_CROPS = (0.9, 0.8)
+
+# One-side crops (share of the cut side kept) for re-uploads cut on one side only.
+SIDE_CROPS = (0.85, 0.7)
+
+# Small tilts (degrees) that re-uploaders and phone photos of screens add.
+TILTS = (-5.0, 5.0)
+
+
+def query_views(image: Image.Image) -> dict[str, Image.Image]:
+    """The image as found, and its canonical form when peeling removed something."""
+    views = {"full": image}
+    canonical = canonicalise(image)
+    if canonical is not image:
+        views["canonical"] = canonical
+    return views
+
+
+def _crop_share(image: Image.Image, left: float, top: float, right: float, bottom: float):
+    width, height = image.size
+    return image.crop(
+        (round(left * width), round(top * height), round(right * width), round(bottom * height))
+    )
+
+
+def _tilt(image: Image.Image, degrees: float) -> Image.Image:
+    """Rotate, then crop to the largest centred box with no fill corners."""
+    width, height = image.size
+    rotated = image.rotate(degrees, resample=Image.Resampling.BILINEAR, expand=False)
+    angle = math.radians(abs(degrees))
+    cos, sin = math.cos(angle), math.sin(angle)
+    # The axis-aligned box of the original's aspect that fits inside the rotated frame.
+    scale = min(width / (width * cos + height * sin), height / (width * sin + height * cos))
+    keep = (1 - scale) / 2
+    return _crop_share(rotated, keep, keep, 1 - keep, 1 - keep)
+
+
+def registration_views(image: Image.Image) -> dict[str, Image.Image]:
+    """Named views of a victim image: canonical, centre and side crops, and small tilts."""
+    base = canonicalise(image)
+    views = {"canonical": base}
+    if base is not image:
+        views["full"] = image
+    for keep in CENTRE_CROPS:
+        cut = (1 - keep) / 2
+        views[f"crop-centre-{keep:.2f}"] = _crop_share(base, cut, cut, 1 - cut, 1 - cut)
+    for keep in SIDE_CROPS:
+        cut = 1 - keep
+        views[f"crop-left-{keep:.2f}"] = _crop_share(base, cut, 0, 1, 1)
+        views[f"crop-right-{keep:.2f}"] = _crop_share(base, 0, 0, keep, 1)
+        views[f"crop-top-{keep:.2f}"] = _crop_share(base, 0, cut, 1, 1)
+        views[f"crop-bottom-{keep:.2f}"] = _crop_share(base, 0, 0, 1, keep)
+    for degrees in TILTS:
+        views[f"tilt-{degrees:+.0f}"] = _tilt(base, degrees)
+    return views
