@@ -75,7 +75,7 @@ def caption_bar(image, rng):
     canvas.paste(image, (0, bar if top else 0))
     draw = ImageDraw.Draw(canvas)
     y = (0 if top else h) + bar // 4
-    draw.text((w // 20, y), "when you see it lol #viral", font=_font(bar // 2),
+    draw.text((w // 20, y), "when you see it lol #viral", font=_font(min(bar // 2, w // 16)),
               fill=(0, 0, 0) if light else (255, 255, 255))
     return canvas
 
@@ -94,10 +94,10 @@ def meme_text(image, rng):
     w, h = image.size
     out = image.copy()
     draw = ImageDraw.Draw(out)
-    font = _font(h // 9)
+    font = _font(min(h // 9, w // 14))
     for text, y in (("WHEN SHE SAYS", h * 0.03), ("SHE IS ONLY 5 MIN AWAY", h * 0.84)):
-        draw.text((w * 0.06, y), text, font=font, fill=(255, 255, 255), stroke_width=max(1, h // 150),
-                  stroke_fill=(0, 0, 0))
+        draw.text((w * 0.06, y), text, font=font, fill=(255, 255, 255),
+                  stroke_width=max(1, h // 150), stroke_fill=(0, 0, 0))
     return out
 
 

@@ -15,7 +15,10 @@ import platformdirs
 def data_home() -> Path:
     """The data folder: HAECHI_HOME if set, else the per-user data folder of the platform."""
     configured = os.environ.get("HAECHI_HOME")
-    home = Path(configured).expanduser() if configured else Path(platformdirs.user_data_dir("haechi"))
+    if configured:
+        home = Path(configured).expanduser()
+    else:
+        home = Path(platformdirs.user_data_dir("haechi"))
     home.mkdir(parents=True, exist_ok=True)
     return home
 

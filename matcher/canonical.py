@@ -2,9 +2,10 @@
 
 Letterbox bars, caption bands, uniform padding and the flat chrome of a screenshot (browser
 toolbars, page margins, text lines on a plain background) all move a perceptual hash far from
-the original. Peeling flat rows and columns off every side until real picture content starts
-recovers the picture itself. The same peeling runs at registration, so an image whose own edge
-is flat (a plain sky) is canonicalised the same way on both sides.
+the original. Each peeler below removes one kind of wrapping by taking flat lines off the sides.
+None of them can tell a caption band from a plain sky for certain, so the query is hashed in
+every distinct view they produce, and the uncropped view is always among them: peeling too far
+costs a wasted hash, never a missed match.
 """
 
 from __future__ import annotations
@@ -14,18 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-# A pixel belongs to a line's background when each channel is within this many levels of the
-# line's median colour: wide enough for JPEG ringing around caption text and UI glyphs.
-BACKGROUND_TOLERANCE = 28
-
-# A row or column counts as flat (padding, band, chrome) when at least this share of its pixels
-# is background. Caption text and toolbar widgets cover well under 45% of a line; textured
-# photo content almost never has 55% of a line within one narrow colour range.
-FLAT_SHARE = 0.55
-
 # Peeling that would leave less than this share of either side means the image itself is flat
 # (a graphic, a gradient): then nothing is trimmed rather than hashing a sliver.
-MIN_KEPT_SHARE = 0.2
+MIN_KEPT_SHARE = 0.25
+
+# Boxes are found on a copy this size on its long side: peeling needs line-level precision only
+# to within a few pixels of the working image, and medians over 1/10 of the pixels cost 1/10.
+SEARCH_SIZE = 160
 
 # Peeling repeats because removing a toolbar changes which columns look flat; a few rounds
 # reach a fixed point on every layout seen in practice.
@@ -53,42 +49,102 @@ class Box:
         return (self.left, self.top, self.right, self.bottom)
 
 
-def _flat_shares(pixels: np.ndarray) -> np.ndarray:
-    """For each row of `pixels` (rows, length, 3), the share of its pixels that are background."""
-    median = np.median(pixels, axis=1, keepdims=True)
-    near = np.abs(pixels - median).max(axis=2) <= BACKGROUND_TOLERANCE
-    return near.mean(axis=1)
+@dataclass(frozen=True)
+class Peeler:
+    """Takes lines off each side while at least `share` of their pixels are within `tolerance`
+    levels of a reference colour: the side's outermost line (`fixed_colour`), or each line's
+    own median (for chrome whose colour changes from bar to bar)."""
+
+    tolerance: int
+    share: float
+    fixed_colour: bool
+
+    def _flat(self, lines: np.ndarray, from_end: bool) -> np.ndarray:
+        """Which of `lines` (n, length, 3) are flat, judged from the side they are peeled from."""
+        if self.fixed_colour:
+            edge = lines[-1] if from_end else lines[0]
+            reference = np.median(edge, axis=0)[None, None, :]
+        else:
+            reference = np.median(lines, axis=1, keepdims=True)
+        near = np.abs(lines - reference).max(axis=2) <= self.tolerance
+        return near.mean(axis=1) >= self.share
+
+    def _span(self, lines: np.ndarray) -> tuple[int, int]:
+        start_flat = self._flat(lines, from_end=False)
+        end_flat = self._flat(lines, from_end=True)
+        start = int(np.argmin(start_flat)) if not start_flat.all() else len(lines)
+        tail = end_flat[::-1]
+        end = len(lines) - (int(np.argmin(tail)) if not tail.all() else len(lines))
+        return start, max(start, end)
+
+    def box(self, pixels: np.ndarray) -> Box:
+        height, width = pixels.shape[:2]
+        box = Box(0, 0, width, height)
+        for _ in range(MAX_ROUNDS):
+            region = pixels[box.top : box.bottom, box.left : box.right]
+            top, bottom = self._span(region)
+            left, right = self._span(region.transpose(1, 0, 2))
+            new = Box(box.left + left, box.top + top, box.left + right, box.top + bottom)
+            if new.width < MIN_KEPT_SHARE * width or new.height < MIN_KEPT_SHARE * height:
+                return Box(0, 0, width, height)
+            if new == box:
+                break
+            box = new
+        return box
 
 
-def _peel(shares: np.ndarray) -> tuple[int, int]:
-    """First and one-past-last index of the non-flat run left after peeling flat lines off both ends."""
-    solid = np.flatnonzero(shares < FLAT_SHARE)
-    if solid.size == 0:
-        return 0, 0
-    return int(solid[0]), int(solid[-1]) + 1
+# Letterbox bars and padding: exactly one colour, give or take JPEG noise.
+BORDERS = Peeler(tolerance=20, share=0.97, fixed_colour=True)
+
+# Caption and meme bands: one background colour with text on it. On the reduced search copy,
+# anti-aliased glyphs grey up to 60% of a text line, so 35% of background keeps it in the band.
+BANDS = Peeler(tolerance=28, share=0.35, fixed_colour=True)
+
+# Screenshot chrome: tab strips, toolbars, page margins and text lines, each bar its own flat
+# colour; the embedded picture is what is left when all of them are gone.
+CHROME = Peeler(tolerance=16, share=0.6, fixed_colour=False)
+
+PEELERS: dict[str, Peeler] = {"borders": BORDERS, "bands": BANDS, "chrome": CHROME}
 
 
-def content_box(image: Image.Image) -> Box:
-    """The box holding the picture once flat borders, bands and chrome are peeled off."""
-    pixels = np.asarray(image.convert("RGB"), dtype=np.int16)
-    height, width = pixels.shape[:2]
-    box = Box(0, 0, width, height)
-    for _ in range(MAX_ROUNDS):
-        region = pixels[box.top : box.bottom, box.left : box.right]
-        top, bottom = _peel(_flat_shares(region))
-        left, right = _peel(_flat_shares(region.transpose(1, 0, 2)))
-        new = Box(box.left + left, box.top + top, box.left + right, box.top + bottom)
-        if new.width < MIN_KEPT_SHARE * width or new.height < MIN_KEPT_SHARE * height:
-            return Box(0, 0, width, height)
-        if new == box:
-            break
-        box = new
-    return box
+def peeled_views(image: Image.Image) -> dict[str, Image.Image]:
+    """Each distinct crop the peelers find, named by the first peeler that found it."""
+    pixels, scale = _search_pixels(image)
+    full = Box(0, 0, *image.size)
+    views: dict[str, Image.Image] = {}
+    seen = {full}
+    for name, peeler in PEELERS.items():
+        box = _scale_box(peeler.box(pixels), scale, image.size)
+        if box not in seen:
+            seen.add(box)
+            views[name] = image.crop(box.as_tuple())
+    return views
 
 
-def canonicalise(image: Image.Image) -> Image.Image:
-    """The image cropped to its content box (the image itself when there is nothing to peel)."""
-    box = content_box(image)
-    if (box.width, box.height) == image.size:
-        return image
-    return image.crop(box.as_tuple())
+def trim_borders(image: Image.Image) -> Image.Image:
+    """The image without uniform borders (the image itself when it has none)."""
+    pixels, scale = _search_pixels(image)
+    box = _scale_box(BORDERS.box(pixels), scale, image.size)
+    return image if (box.width, box.height) == image.size else image.crop(box.as_tuple())
+
+
+
+def _search_pixels(image: Image.Image) -> tuple[np.ndarray, float]:
+    """The image reduced to SEARCH_SIZE as int16 pixels, and the factor back to full size."""
+    scale = max(1.0, max(image.size) / SEARCH_SIZE)
+    small = image.convert("RGB")
+    if scale > 1.0:
+        size = (max(1, round(image.width / scale)), max(1, round(image.height / scale)))
+        small = small.resize(size, Image.Resampling.BOX)
+    return np.asarray(small, dtype=np.int16), scale
+
+
+def _scale_box(box: Box, scale: float, size: tuple[int, int]) -> Box:
+    """A box found on the reduced copy, in the full image's pixels; the full frame stays exact."""
+    width, height = size
+    return Box(
+        min(width, round(box.left * scale)),
+        min(height, round(box.top * scale)),
+        width if box.right * scale >= width - scale else round(box.right * scale),
+        height if box.bottom * scale >= height - scale else round(box.bottom * scale),
+    )

@@ -53,13 +53,19 @@ class ImageHasher:
             if s.hashes_bytes
         ]
         image = decode_image(data)
+        views = registration_views(image)
         pixel_records = []
-        for view_name, view in registration_views(image).items():
-            for signal in self.pixel_signals:
+        for signal in self.pixel_signals:
+            # Judged on the whole picture: a plain picture's tilted views gain fill corners
+            # that look like structure, and must not make it registrable.
+            if signal.hash_image(views["full"]).quality < signal.min_quality:
+                continue
+            for view_name, view in views.items():
                 hashed = signal.hash_image(view)
                 if hashed.quality >= signal.min_quality:
-                    pixel_records.append(HashRecord(signal.name, hashed.code, view_name,
-                                                    hashed.quality))
+                    pixel_records.append(
+                        HashRecord(signal.name, hashed.code, view_name, hashed.quality)
+                    )
         if self.pixel_signals and not pixel_records:
             raise UnreadableImage(
                 "image is too plain to register: every view scored under the quality floor"

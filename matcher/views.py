@@ -13,7 +13,7 @@ import math
 
 from PIL import Image
 
-from matcher.canonical import canonicalise
+from matcher.canonical import peeled_views, trim_borders
 
 # Centre crops (share of each side kept) for re-uploads cropped evenly on all sides.
 CENTRE_CROPS = (0.9, 0.8)
@@ -26,12 +26,13 @@ TILTS = (-5.0, 5.0)
 
 
 def query_views(image: Image.Image) -> dict[str, Image.Image]:
-    """The image as found, and its canonical form when peeling removed something."""
-    views = {"full": image}
-    canonical = canonicalise(image)
-    if canonical is not image:
-        views["canonical"] = canonical
-    return views
+    """The image as found, and each distinct crop the peelers find in it."""
+    return {"full": image, **peeled_views(image)}
+
+
+def _tilt(image: Image.Image, degrees: float) -> Image.Image:
+    """Rotate within the same frame, corners filled black, as most editors do by default."""
+    return image.rotate(degrees, resample=Image.Resampling.BILINEAR, expand=False)
 
 
 def _crop_share(image: Image.Image, left: float, top: float, right: float, bottom: float):
@@ -41,10 +42,10 @@ def _crop_share(image: Image.Image, left: float, top: float, right: float, botto
     )
 
 
-def _tilt(image: Image.Image, degrees: float) -> Image.Image:
+def _tilt_inner(image: Image.Image, degrees: float) -> Image.Image:
     """Rotate, then crop to the largest centred box with no fill corners."""
     width, height = image.size
-    rotated = image.rotate(degrees, resample=Image.Resampling.BILINEAR, expand=False)
+    rotated = _tilt(image, degrees)
     angle = math.radians(abs(degrees))
     cos, sin = math.cos(angle), math.sin(angle)
     # The axis-aligned box of the original's aspect that fits inside the rotated frame.
@@ -54,11 +55,9 @@ def _tilt(image: Image.Image, degrees: float) -> Image.Image:
 
 
 def registration_views(image: Image.Image) -> dict[str, Image.Image]:
-    """Named views of a victim image: canonical, centre and side crops, and small tilts."""
-    base = canonicalise(image)
-    views = {"canonical": base}
-    if base is not image:
-        views["full"] = image
+    """Named views of a victim image: as given, centre and side crops, and small tilts."""
+    base = trim_borders(image)
+    views = {"full": base}
     for keep in CENTRE_CROPS:
         cut = (1 - keep) / 2
         views[f"crop-centre-{keep:.2f}"] = _crop_share(base, cut, cut, 1 - cut, 1 - cut)
@@ -70,4 +69,5 @@ def registration_views(image: Image.Image) -> dict[str, Image.Image]:
         views[f"crop-bottom-{keep:.2f}"] = _crop_share(base, 0, 0, 1, keep)
     for degrees in TILTS:
         views[f"tilt-{degrees:+.0f}"] = _tilt(base, degrees)
+        views[f"tilt-inner-{degrees:+.0f}"] = _tilt_inner(base, degrees)
     return views

@@ -8,9 +8,8 @@ import json
 import sys
 from pathlib import Path
 
-from haechi.inputs import walk_files
+from haechi.inputs import CsvFormatError, read_csv, walk_files
 from haechi.progress import progress
-from haechi.inputs import CsvFormatError, read_csv
 from matcher.bank import BankError, VictimBank
 from matcher.decode import UnreadableImage
 from matcher.hasher import ImageHasher

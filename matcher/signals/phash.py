@@ -25,11 +25,20 @@ class PhashSignal(SignalType):
     # 64 bits leave little room: above about 6 differing bits, unrelated regions of the same
     # photo start to collide (measured by scripts/bench_robustness.py).
     threshold: ClassVar[int] = 6
+    # pHash has no quality score of its own; ours is the contrast of its 32x32 input (five
+    # times the standard deviation of its grey levels, capped at 100). Under 50, the picture
+    # is so flat that its DCT signs are noise, and flat pictures would all match each other.
+    min_quality: ClassVar[int] = 50
 
     def hash_image(self, image: Image.Image) -> ImageHash:
-        return ImageHash(np.packbits(imagehash.phash(image).hash.flatten()).tobytes())
+        small = image.convert("L").resize((_PHASH_INPUT, _PHASH_INPUT), Image.Resampling.LANCZOS)
+        return self._hash_small(small)
+
+    def _hash_small(self, small: Image.Image) -> ImageHash:
+        quality = min(100, int(5 * float(np.asarray(small, dtype=np.float32).std())))
+        return ImageHash(np.packbits(imagehash.phash(small).hash.flatten()).tobytes(), quality)
 
     def hash_dihedral(self, image: Image.Image) -> list[ImageHash]:
         small = image.convert("L").resize((_PHASH_INPUT, _PHASH_INPUT), Image.Resampling.LANCZOS)
         views = [small, *(small.transpose(t) for t in DIHEDRAL_TRANSPOSES)]
-        return [self.hash_image(view) for view in views]
+        return [self._hash_small(view) for view in views]

@@ -1,0 +1,170 @@
+"""Robustness benchmark: recall per re-uploader edit and false matches, on real photos.
+
+Corpus: Debian's mate-backgrounds and gnome-backgrounds photos (scripts/fetch_wallpapers.sh),
+each cut into a grid of non-overlapping regions. Most regions are registered as victims; the
+rest are held out. Every region is edited in every way in haechi/edits.py and matched. A hit on
+any victim other than the region's own is a false match: the other regions of the same photo
+are the hardest non-matches there are. Prints JSON on stdout, a table on stderr.
+
+    python scripts/bench_robustness.py [--grid 3x2] [--limit N] [--algorithms pdq,phash]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from haechi.edits import EDITS, MILD_EDITS  # noqa: E402
+from haechi.synthetic import encode  # noqa: E402
+
+# Regions are scaled to this long side before editing: the size of a typical posted photo,
+# and it keeps the benchmark to minutes on two cores.
+REGION_SIZE = 900
+
+# Every HOLD_OUT-th region is not registered: its edited copies must match nothing at all.
+HOLD_OUT = 4
+
+
+def family(victim: str) -> str:
+    """Wallpapers ship as light/dark (-l, -d) and size variants (_3840x2160) of one picture;
+    a region matching the same region of a variant is the same picture, not a false match."""
+    stem, _, region = victim.partition("#")
+    return re.sub(r"(-[dl]|_\d+x\d+)$", "", stem) + "#" + region
+
+
+def wallpaper_files() -> list[Path]:
+    cache = Path(subprocess.check_output([str(ROOT / "scripts" / "fetch_wallpapers.sh")],
+                                         text=True).strip())
+    photos = sorted((cache / "root" / "usr" / "share" / "backgrounds").rglob("*"))
+    return [p for p in photos if p.suffix.lower() in (".jpg", ".png", ".webp")]
+
+
+def regions(path: Path, columns: int, rows: int) -> list[Image.Image]:
+    with Image.open(path) as opened:
+        opened.draft("RGB", (2000, 2000))
+        image = opened.convert("RGB")
+    if min(image.size) < 400:
+        return []
+    image.thumbnail((2000, 2000))
+    width, height = image.size
+    cut = []
+    for row in range(rows):
+        for column in range(columns):
+            box = (width * column // columns, height * row // rows,
+                   width * (column + 1) // columns, height * (row + 1) // rows)
+            region = image.crop(box)
+            region.thumbnail((REGION_SIZE, REGION_SIZE))
+            cut.append(region)
+    return cut
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--grid", default="3x2", help="regions per photo, COLUMNSxROWS")
+    parser.add_argument("--limit", type=int, default=0, help="use only the first N photos")
+    parser.add_argument("--algorithms", default="", help="comma list (default: all)")
+    parser.add_argument("--edits", default="", help="comma list of edits (default: all)")
+    args = parser.parse_args()
+    columns, rows = (int(n) for n in args.grid.lower().split("x"))
+
+    home = tempfile.mkdtemp(prefix="haechi-bench-")
+    os.environ["HAECHI_HOME"] = home
+    os.environ.pop("DATABASE_URL", None)
+    from matcher.bank import VictimBank
+    from matcher.decode import UnreadableImage
+    from matcher.hasher import ImageHasher
+    from matcher.match import Matcher
+    from matcher.signals import SIGNAL_TYPES
+
+    names = [n for n in args.algorithms.split(",") if n] or list(SIGNAL_TYPES)
+    hasher = ImageHasher([SIGNAL_TYPES[n] for n in names])
+    bank = VictimBank.open()
+    matcher = Matcher(bank, hasher)
+    edits = {n: EDITS[n] for n in (args.edits.split(",") if args.edits else EDITS)}
+
+    photos = wallpaper_files()[: args.limit or None]
+    corpus: list[tuple[str | None, Image.Image]] = []
+    skipped = 0
+    started = time.perf_counter()
+    for photo in photos:
+        for number, region in enumerate(regions(photo, columns, rows)):
+            victim = f"{photo.stem}#{number}"
+            registered = len(corpus) % HOLD_OUT != HOLD_OUT - 1
+            if registered:
+                try:
+                    bank.add(victim, hasher.registration_hashes(encode(region, quality=95)),
+                             source=photo.name)
+                except UnreadableImage:
+                    skipped += 1  # too plain to register: flat colour regions
+                    continue
+            corpus.append((victim if registered else None, region))
+    register_seconds = time.perf_counter() - started
+
+    rng = np.random.default_rng(20261127)
+    per_edit = {name: {"n": 0, "caught": 0} for name in edits}
+    false_matches = []
+    misses = []
+    started = time.perf_counter()
+    for victim, region in corpus:
+        for name, edit in edits.items():
+            data = encode(edit(region, rng), quality=88)
+            try:
+                found = {m.victim: m for m in matcher.match_bytes(data)}
+            except UnreadableImage:
+                found = {}
+            if victim is not None:
+                per_edit[name]["n"] += 1
+                per_edit[name]["caught"] += victim in found
+                if victim not in found:
+                    misses.append(f"{victim}/{name}")
+            for other, match in found.items():
+                if victim is None or family(other) != family(victim):
+                    false_matches.append({"query": f"{victim}/{name}", "matched": other,
+                                          "algorithm": match.algorithm,
+                                          "distance": match.distance, "view": match.view})
+    match_seconds = time.perf_counter() - started
+
+    def recall(selected: list[str]) -> float:
+        n = sum(per_edit[e]["n"] for e in selected)
+        return round(sum(per_edit[e]["caught"] for e in selected) / n, 4) if n else 0.0
+
+    result = {
+        "photos": len(photos),
+        "registered_regions": sum(1 for v, _ in corpus if v),
+        "held_out_regions": sum(1 for v, _ in corpus if v is None),
+        "skipped_plain_regions": skipped,
+        "edits": len(edits),
+        "queries": len(corpus) * len(edits),
+        "algorithms": names,
+        "recall_per_edit": {e: recall([e]) for e in edits},
+        "recall_mild": recall([e for e in edits if e in MILD_EDITS]),
+        "recall_overall": recall(list(edits)),
+        "false_matches": len(false_matches),
+        "false_match_examples": false_matches[:20],
+        "missed_examples": misses[:60],
+        "seconds_register": round(register_seconds, 1),
+        "seconds_match": round(match_seconds, 1),
+    }
+    for name in edits:
+        print(f"{name:<28} recall {result['recall_per_edit'][name]:.3f}", file=sys.stderr)
+    print(f"mild {result['recall_mild']:.4f}  overall {result['recall_overall']:.4f}  "
+          f"false matches {result['false_matches']}", file=sys.stderr)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

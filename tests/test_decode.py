@@ -1,0 +1,72 @@
+"""Hostile and broken files: each gives a clear UnreadableImage, never a crash or a hang."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import pytest
+from PIL import Image
+
+from haechi.synthetic import encode, synthetic_picture
+from matcher.decode import MAX_PIXELS, WORKING_SIZE, UnreadableImage, decode_image, sniff_format
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A tiny PNG that claims to be `width` x `height`: a classic decompression bomb."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) \
+        + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "empty file"),
+        (b"<!DOCTYPE html><html><body>404</body></html>", "HTML page"),
+        (b"\x1f\x8b\x08\x00" + b"\0" * 40, "gzip"),
+        (b"\x00\x01\x02garbage" * 10, "unknown format"),
+        (png_header_only(50_000, 50_000), "decompression bomb"),
+    ],
+    ids=["zero-bytes", "html", "gzip", "garbage", "bomb"],
+)
+def test_unreadable_input_raises_a_clear_reason(data, reason):
+    with pytest.raises(UnreadableImage, match=reason):
+        decode_image(data)
+
+
+def test_html_served_with_a_jpeg_signature_is_refused_as_corrupt():
+    with pytest.raises(UnreadableImage, match="jpeg"):
+        decode_image(b"\xff\xd8\xff<html><body>not really</body></html>")
+
+
+def test_truncated_jpeg_is_refused_not_half_decoded():
+    data = encode(synthetic_picture(1), quality=90)
+    with pytest.raises(UnreadableImage, match="truncated or corrupt jpeg"):
+        decode_image(data[: len(data) // 2])
+
+
+def test_bomb_limit_is_above_any_camera_photo():
+    assert MAX_PIXELS >= 100_000_000
+
+
+def test_large_jpeg_is_decoded_at_reduced_size():
+    big = synthetic_picture(2, size=(3000, 2000))
+    image = decode_image(encode(big))
+    assert max(image.size) == WORKING_SIZE
+    assert image.mode == "RGB"
+
+
+def test_transparent_png_is_composited_on_white():
+    image = Image.new("RGBA", (40, 40), (255, 0, 0, 0))
+    assert decode_image(encode(image, "PNG")).getpixel((5, 5)) == (255, 255, 255)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "GIF", "BMP", "WEBP", "TIFF"])
+def test_common_formats_are_sniffed_by_content(fmt):
+    data = encode(synthetic_picture(3, size=(64, 48)), fmt)
+    assert sniff_format(data) == fmt.lower()
+    assert decode_image(data).size == (64, 48)
