@@ -283,6 +283,9 @@ class VictimBank:
         Correctness never depends on this: a stale or missing copy is caught up or rebuilt
         from the rows when loaded.
         """
+        for name, signal in SIGNAL_TYPES.items():
+            if signal.threshold > 0:
+                self.index(name)
         for algorithm, index in self._indexes.items():
             stamp = IndexStamp(self._indexed_up_to[algorithm], len(index))
             index.save(self._index_path(algorithm), stamp)
