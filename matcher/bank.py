@@ -221,7 +221,7 @@ class VictimBank:
         return self._indexes[algorithm]
 
     def _index_path(self, algorithm: str) -> Path:
-        return self.index_dir / f"{algorithm}.faiss"
+        return self.index_dir / f"{algorithm}.index"
 
     def _stamp(self, algorithm: str, up_to: int | None = None) -> IndexStamp:
         query = select(func.coalesce(func.max(victim_hashes.c.id), 0), func.count()).where(
@@ -253,9 +253,12 @@ class VictimBank:
             last = int(ids[-1])
 
     def _catch_up(self, algorithm: str, index: BinaryHashIndex, after_id: int) -> None:
-        for ids, codes in self._rows_after(algorithm, after_id):
-            index.add(ids, codes)
-            after_id = int(ids[-1])
+        """Add the rows after `after_id` in one call, so a rebuild builds its tables once."""
+        chunks = list(self._rows_after(algorithm, after_id))
+        if chunks:
+            ids = np.concatenate([chunk[0] for chunk in chunks])
+            index.add(ids, np.concatenate([chunk[1] for chunk in chunks]))
+            after_id = int(chunks[-1][0][-1])
         self._indexed_up_to[algorithm] = after_id
 
     def _load_or_rebuild(self, algorithm: str) -> BinaryHashIndex:

@@ -1,20 +1,30 @@
-"""The FAISS binary index of one algorithm's victim hashes: exact range search by Hamming distance.
+"""The binary index of one algorithm's victim hashes: exact range search by Hamming distance.
 
-The bank's database is the source of truth; this index is a derived, disposable copy that makes
-search fast. Its ids are the bank's row ids, so adds are incremental and a withdrawn victim's
-rows are removed at once. It is saved atomically (write, fsync, rename) and, when the saved copy
+Two tiers, as in a log-structured store. Newly registered hashes go into a FAISS flat binary
+index, searchable the moment they are added and scanned exactly; once it holds FRESH_LIMIT
+hashes it is merged into the main tier, whose multi-index-hashing tables (matcher/mih.py) keep
+search sublinear at millions of hashes. Withdrawn hashes leave both tiers at once.
+
+The bank's database is the source of truth; this index is a derived, disposable copy. Its ids
+are the bank's row ids. It is saved atomically (write, fsync, rename) and, when the saved copy
 is missing, unreadable or out of step with the bank, rebuilt from the bank instead of trusted.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import faiss
 import numpy as np
+
+from matcher.mih import MultiIndexTables, max_exact_radius
+
+# The fresh tier is scanned in full for every query: 10,000 hashes cost about 30 µs, small next
+# to the main tier, while merging (a table rebuild) happens only once per 10,000 registrations.
+FRESH_LIMIT = 10_000
 
 
 @dataclass(frozen=True)
@@ -27,76 +37,131 @@ class IndexStamp:
 
 @dataclass(frozen=True)
 class Hits:
-    """Range-search results in FAISS's CSR layout: query i's hits are ids[lims[i]:lims[i+1]]."""
+    """Search results as parallel arrays: query row, bank row id, Hamming distance."""
 
-    lims: np.ndarray
-    distances: np.ndarray
+    query: np.ndarray
     ids: np.ndarray
+    distances: np.ndarray
 
     def for_query(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        start, end = self.lims[i], self.lims[i + 1]
-        return self.ids[start:end], self.distances[start:end]
+        mask = self.query == i
+        return self.ids[mask], self.distances[mask]
+
+
+def _flat_index(bits: int) -> faiss.IndexBinaryIDMap2:
+    return faiss.IndexBinaryIDMap2(faiss.IndexBinaryFlat(bits))
 
 
 class BinaryHashIndex:
     """Exact Hamming range search over fixed-width binary hashes, keyed by bank row id."""
 
-    def __init__(self, bits: int, index: faiss.IndexBinary | None = None) -> None:
+    def __init__(self, bits: int) -> None:
         self.bits = bits
-        self._index = index if index is not None else faiss.IndexBinaryIDMap2(
-            faiss.IndexBinaryFlat(bits)
-        )
+        self.nbytes = bits // 8
+        self._codes = np.zeros((0, self.nbytes), dtype=np.uint8)
+        self._ids = np.zeros(0, dtype=np.int64)
+        self._alive = np.zeros(0, dtype=np.bool_)
+        self._tables = MultiIndexTables.build(self._codes)
+        self._fresh = _flat_index(bits)
 
     def __len__(self) -> int:
-        return int(self._index.ntotal)
+        return int(self._alive.sum()) + int(self._fresh.ntotal)
 
     def add(self, ids: np.ndarray, codes: np.ndarray) -> None:
-        if len(ids):
-            self._index.add_with_ids(
-                np.ascontiguousarray(codes, dtype=np.uint8), np.asarray(ids, dtype=np.int64)
-            )
+        """Make `codes` searchable under bank row `ids` at once."""
+        if not len(ids):
+            return
+        ids = np.asarray(ids, dtype=np.int64)
+        codes = np.ascontiguousarray(codes, dtype=np.uint8).reshape(-1, self.nbytes)
+        if self._fresh.ntotal + len(ids) <= FRESH_LIMIT:
+            self._fresh.add_with_ids(codes, ids)
+        else:
+            self._merge(ids, codes)
+
+    def _fresh_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        n = int(self._fresh.ntotal)
+        ids = faiss.vector_to_array(self._fresh.id_map).astype(np.int64)[:n]
+        flat = faiss.downcast_IndexBinary(self._fresh.index)
+        codes = faiss.vector_to_array(flat.xb).reshape(-1, self.nbytes)[:n]
+        return ids, codes
+
+    def _merge(self, ids: np.ndarray, codes: np.ndarray) -> None:
+        """Fold the fresh tier and `codes` into the main tier, dropping withdrawn rows."""
+        fresh_ids, fresh_codes = self._fresh_arrays()
+        self._codes = np.concatenate([self._codes[self._alive], fresh_codes, codes])
+        self._ids = np.concatenate([self._ids[self._alive], fresh_ids, ids])
+        self._alive = np.ones(len(self._ids), dtype=np.bool_)
+        self._tables = MultiIndexTables.build(self._codes)
+        self._fresh = _flat_index(self.bits)
 
     def remove(self, ids: np.ndarray) -> int:
+        """Take bank rows `ids` out of search; returns how many were indexed."""
+        ids = np.asarray(ids, dtype=np.int64)
         if not len(ids):
             return 0
-        return int(self._index.remove_ids(np.asarray(ids, dtype=np.int64)))
+        dead = np.isin(self._ids, ids) & self._alive
+        self._alive[dead] = False
+        return int(dead.sum()) + int(self._fresh.remove_ids(ids))
 
     def search(self, codes: np.ndarray, max_distance: int) -> Hits:
         """Every indexed hash within `max_distance` (inclusive) of each query code."""
-        codes = np.ascontiguousarray(codes, dtype=np.uint8).reshape(-1, self.bits // 8)
-        if len(self) == 0 or len(codes) == 0:
-            empty = np.zeros(0, dtype=np.int64)
-            return Hits(np.zeros(len(codes) + 1, dtype=np.int64), empty.astype(np.int32), empty)
-        # FAISS's radius is exclusive: distance < radius.
-        lims, distances, ids = self._index.range_search(codes, max_distance + 1)
-        return Hits(lims.astype(np.int64), distances.astype(np.int32), ids.astype(np.int64))
+        if max_distance > max_exact_radius(self.bits):
+            raise ValueError(
+                f"distance {max_distance} is beyond exact search for {self.bits}-bit hashes"
+            )
+        codes = np.ascontiguousarray(codes, dtype=np.uint8).reshape(-1, self.nbytes)
+        query, positions, distances = self._tables.search(
+            codes, self._codes, self._alive, max_distance
+        )
+        parts = [(query, self._ids[positions], distances)]
+        if self._fresh.ntotal and len(codes):
+            # FAISS's radius is exclusive: distance < radius.
+            lims, fresh_distances, fresh_ids = self._fresh.range_search(codes, max_distance + 1)
+            per_query = np.diff(lims.astype(np.int64))
+            parts.append((np.repeat(np.arange(len(codes)), per_query), fresh_ids, fresh_distances))
+        return Hits(*(np.concatenate([p[i] for p in parts]).astype(dtype) for i, dtype in
+                      enumerate((np.int64, np.int64, np.int32))))
 
     def save(self, path: Path, stamp: IndexStamp) -> None:
         """Write index and stamp so that a crash leaves either the old or the new copy, whole."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        data = faiss.serialize_index_binary(self._index)
-        _atomic_write(path, data.tobytes())
-        _atomic_write(path.with_suffix(".stamp.json"), json.dumps(stamp.__dict__).encode())
+        arrays = {
+            "codes": self._codes,
+            "ids": self._ids,
+            "alive": self._alive,
+            "positions": self._tables.positions,
+            "offsets": self._tables.offsets,
+            "fresh": faiss.serialize_index_binary(self._fresh),
+            "stamp": np.array([stamp.max_id, stamp.count], dtype=np.int64),
+        }
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
 
     @classmethod
     def load(cls, path: Path, bits: int) -> tuple[BinaryHashIndex, IndexStamp] | None:
         """The saved index and its stamp, or None when there is none or it cannot be read."""
-        stamp_path = path.with_suffix(".stamp.json")
         try:
-            stamp = IndexStamp(**json.loads(stamp_path.read_text()))
-            raw = np.frombuffer(path.read_bytes(), dtype=np.uint8)
-            index = faiss.deserialize_index_binary(raw)
-        except (OSError, ValueError, TypeError, RuntimeError):
+            with np.load(path, allow_pickle=False) as saved:
+                arrays = {name: saved[name] for name in saved.files}
+            index = cls(bits)
+            index._codes = arrays["codes"].reshape(-1, bits // 8)
+            index._ids, index._alive = arrays["ids"], arrays["alive"]
+            index._tables = MultiIndexTables(arrays["positions"], arrays["offsets"])
+            # deserialize returns the IDMap2 itself; downcasting that temporary would leave a
+            # proxy to freed memory once the temporary is collected.
+            index._fresh = faiss.deserialize_index_binary(arrays["fresh"])
+            stamp = IndexStamp(*(int(v) for v in arrays["stamp"]))
+        except (OSError, ValueError, KeyError, RuntimeError, zipfile.BadZipFile):
             return None
-        if index.d != bits or index.ntotal != stamp.count:
+        consistent = (
+            len(index._ids) == len(index._codes) == len(index._alive) == index._tables.size
+            and isinstance(index._fresh, faiss.IndexBinaryIDMap2)
+            and index._fresh.d == bits
+        )
+        if not consistent or len(index) != stamp.count:
             return None
-        return cls(bits, index), stamp
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+        return index, stamp

@@ -74,7 +74,7 @@ def test_corrupt_index_file_is_rebuilt_from_the_rows(haechi_home):
     register(bank, "V1", seed=1)
     bank.index("pdq")
     bank.save()
-    (haechi_home / "index" / "pdq.faiss").write_bytes(b"garbage")
+    (haechi_home / "index" / "pdq.index").write_bytes(b"garbage")
     found = Matcher(VictimBank.open()).match_bytes(encode(synthetic_picture(1)))
     assert {m.victim for m in found} == {"V1"}
 

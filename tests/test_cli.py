@@ -124,7 +124,7 @@ def test_bad_hash_list_is_a_usage_error_that_names_the_line(tmp_path):
 def test_haechi_home_keeps_all_data_in_that_folder(victim_files, haechi_home):
     haechi("register", "--victim", "V1", str(victim_files["V1"]))
     assert (haechi_home / "haechi.sqlite3").exists()
-    assert (haechi_home / "index" / "pdq.faiss").exists()
+    assert (haechi_home / "index" / "pdq.index").exists()
 
 
 def test_demo_catches_edited_copies_without_false_matches():
