@@ -10,6 +10,7 @@ costs a wasted hash, never a missed match.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,32 +59,56 @@ class Peeler:
     tolerance: int
     share: float
     fixed_colour: bool
+    # Move each cut to the strongest straight edge inside the peeled run: a permissive share
+    # lets a band's run spill into a picture of the band's colour, but the band still ends at
+    # the sharpest line-to-line change, where the picture starts.
+    snap_to_edge: bool = False
 
-    def _flat(self, lines: np.ndarray, from_end: bool) -> np.ndarray:
-        """Which of `lines` (n, length, 3) are flat, judged from the side they are peeled from."""
-        if self.fixed_colour:
-            edge = lines[-1] if from_end else lines[0]
-            reference = np.median(edge, axis=0)[None, None, :]
-        else:
+    def _flat(self, lines: np.ndarray, reference: np.ndarray | None) -> np.ndarray:
+        """Which of `lines` (n, length, 3) are flat against `reference` (or their own median)."""
+        if reference is None:
             reference = np.median(lines, axis=1, keepdims=True)
         near = np.abs(lines - reference).max(axis=2) <= self.tolerance
         return near.mean(axis=1) >= self.share
 
-    def _span(self, lines: np.ndarray) -> tuple[int, int]:
-        start_flat = self._flat(lines, from_end=False)
-        end_flat = self._flat(lines, from_end=True)
+    def _edge_colour(self, line: np.ndarray) -> np.ndarray | None:
+        """The colour of an outermost line when the line is one colour, else None (no band)."""
+        colour = np.median(line, axis=0)[None, None, :]
+        uniform = np.abs(line[None] - colour).max(axis=2) <= self.tolerance
+        return colour if uniform.mean() >= max(self.share, 0.9) else None
+
+    def _span(self, lines: np.ndarray, first: np.ndarray | None, last: np.ndarray | None
+              ) -> tuple[int, int]:
+        no_band = np.zeros(len(lines), dtype=bool)
+        start_flat = self._flat(lines, first) if first is not None or not self.fixed_colour \
+            else no_band
+        tail = (self._flat(lines, last) if last is not None or not self.fixed_colour
+                else no_band)[::-1]
         start = int(np.argmin(start_flat)) if not start_flat.all() else len(lines)
-        tail = end_flat[::-1]
         end = len(lines) - (int(np.argmin(tail)) if not tail.all() else len(lines))
+        if self.snap_to_edge and start < end:
+            change = np.abs(np.diff(lines, axis=0)).max(axis=2).mean(axis=1)
+            # change[b - 1] is the step between lines b - 1 and b; a cut at b keeps lines[b:].
+            if start > 0:
+                start = 1 + int(np.argmax(change[:start]))
+            if end < len(lines):
+                end = end + int(np.argmax(change[end - 1 :]))
         return start, max(start, end)
 
     def box(self, pixels: np.ndarray) -> Box:
         height, width = pixels.shape[:2]
+        # A band's colour is the colour of the image's outermost line on that side, fixed for
+        # every round: re-reading it from the peeled region would take the picture's own edge
+        # colour as the band's and peel into the picture.
+        refs: list[np.ndarray | None] = [None] * 4
+        if self.fixed_colour:
+            refs = [self._edge_colour(line) for line in
+                    (pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1])]
         box = Box(0, 0, width, height)
         for _ in range(MAX_ROUNDS):
             region = pixels[box.top : box.bottom, box.left : box.right]
-            top, bottom = self._span(region)
-            left, right = self._span(region.transpose(1, 0, 2))
+            top, bottom = self._span(region, refs[0], refs[1])
+            left, right = self._span(region.transpose(1, 0, 2), refs[2], refs[3])
             new = Box(box.left + left, box.top + top, box.left + right, box.top + bottom)
             if new.width < MIN_KEPT_SHARE * width or new.height < MIN_KEPT_SHARE * height:
                 return Box(0, 0, width, height)
@@ -98,7 +123,7 @@ BORDERS = Peeler(tolerance=20, share=0.97, fixed_colour=True)
 
 # Caption and meme bands: one background colour with text on it. On the reduced search copy,
 # anti-aliased glyphs grey up to 60% of a text line, so 35% of background keeps it in the band.
-BANDS = Peeler(tolerance=28, share=0.35, fixed_colour=True)
+BANDS = Peeler(tolerance=28, share=0.35, fixed_colour=True, snap_to_edge=True)
 
 # Screenshot chrome: tab strips, toolbars, page margins and text lines, each bar its own flat
 # colour; the embedded picture is what is left when all of them are gone.
@@ -140,11 +165,20 @@ def _search_pixels(image: Image.Image) -> tuple[np.ndarray, float]:
 
 
 def _scale_box(box: Box, scale: float, size: tuple[int, int]) -> Box:
-    """A box found on the reduced copy, in the full image's pixels; the full frame stays exact."""
+    """A box found on the reduced copy, in the full image's pixels.
+
+    A reduced pixel at a cut mixes border and picture, so each cut side moves one reduced pixel
+    inwards: losing a sliver of picture costs a hash nothing, keeping a line of black border
+    next to a smooth sky moves it by half its bits. Uncut sides stay exactly at the frame.
+    """
     width, height = size
-    return Box(
-        min(width, round(box.left * scale)),
-        min(height, round(box.top * scale)),
-        width if box.right * scale >= width - scale else round(box.right * scale),
-        height if box.bottom * scale >= height - scale else round(box.bottom * scale),
-    )
+    if scale <= 1.0:
+        return box
+    small_w, small_h = round(width / scale), round(height / scale)
+    left = math.ceil((box.left + 1) * scale) if box.left > 0 else 0
+    top = math.ceil((box.top + 1) * scale) if box.top > 0 else 0
+    right = math.floor((box.right - 1) * scale) if box.right < small_w else width
+    bottom = math.floor((box.bottom - 1) * scale) if box.bottom < small_h else height
+    if right <= left or bottom <= top:
+        return Box(0, 0, width, height)
+    return Box(left, top, right, bottom)

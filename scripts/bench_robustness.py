@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -117,6 +118,7 @@ def main() -> int:
     per_edit = {name: {"n": 0, "caught": 0} for name in edits}
     false_matches = []
     misses = []
+    per_photo: dict[str, list[int]] = {}
     started = time.perf_counter()
     for victim, region in corpus:
         for name, edit in edits.items():
@@ -130,6 +132,9 @@ def main() -> int:
                 per_edit[name]["caught"] += victim in found
                 if victim not in found:
                     misses.append(f"{victim}/{name}")
+                tally = per_photo.setdefault(victim.partition("#")[0], [0, 0])
+                tally[0] += victim in found
+                tally[1] += 1
             for other, match in found.items():
                 if victim is None or family(other) != family(victim):
                     false_matches.append({"query": f"{victim}/{name}", "matched": other,
@@ -153,6 +158,12 @@ def main() -> int:
         "recall_mild": recall([e for e in edits if e in MILD_EDITS]),
         "recall_overall": recall(list(edits)),
         "false_matches": len(false_matches),
+        "false_matches_by_algorithm": dict(Counter(f["algorithm"] for f in false_matches)),
+        "false_matches_by_victim": dict(
+            Counter(f["matched"] for f in false_matches).most_common(15)
+        ),
+        "recall_per_photo": {photo: round(caught / n, 3) for photo, (caught, n) in
+                             sorted(per_photo.items())},
         "false_match_examples": false_matches[:20],
         "missed_examples": misses[:60],
         "seconds_register": round(register_seconds, 1),
