@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import warnings
 
+import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 # Hashes are computed on a 64x64 (PDQ) or 32x32 (pHash) reduction, and the canonicaliser looks
@@ -107,6 +108,13 @@ def _to_working_rgb(image: Image.Image, working_size: int) -> Image.Image:
         background = Image.new("RGB", rgba.size, (255, 255, 255))
         background.paste(rgba, mask=rgba.getchannel("A"))
         image = background
+    elif image.mode.startswith(("I", "F")):
+        # 16-bit and float greyscale: Pillow's convert clips at 255 and would turn the whole
+        # picture white; scale the real range down to 8 bits instead.
+        pixels = np.asarray(image, dtype=np.float64)
+        low, high = float(pixels.min()), float(pixels.max())
+        scaled = (pixels - low) * (255.0 / (high - low)) if high > low else pixels * 0
+        image = Image.fromarray(scaled.astype(np.uint8), "L").convert("RGB")
     elif image.mode != "RGB":
         image = image.convert("RGB")
     if max(image.size) > working_size:

@@ -70,3 +70,22 @@ def test_common_formats_are_sniffed_by_content(fmt):
     data = encode(synthetic_picture(3, size=(64, 48)), fmt)
     assert sniff_format(data) == fmt.lower()
     assert decode_image(data).size == (64, 48)
+
+
+def test_sixteen_bit_greyscale_keeps_its_contrast():
+    import io
+
+    import numpy as np
+
+    grey = np.asarray(synthetic_picture(5).convert("L")).astype(np.uint16) * 256
+    buffer = io.BytesIO()
+    Image.fromarray(grey).save(buffer, "PNG")
+    image = decode_image(buffer.getvalue())
+    assert np.asarray(image).std() > 20
+
+
+@pytest.mark.parametrize("mode", ["CMYK", "P", "1", "L", "LA"])
+def test_other_modes_decode_to_rgb(mode):
+    picture = synthetic_picture(6).convert(mode)
+    fmt = "JPEG" if mode in ("CMYK", "L") else "PNG"
+    assert decode_image(encode(picture, fmt)).mode == "RGB"

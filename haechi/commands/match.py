@@ -31,6 +31,8 @@ def match_path(matcher: Matcher, path: Path) -> dict:
         result["error"] = str(exc)
     except OSError as exc:
         result["error"] = f"cannot read file: {exc.strerror or exc}"
+    except Exception as exc:  # one strange file must never stop a run over thousands
+        result["error"] = f"internal error while matching this file: {type(exc).__name__}: {exc}"
     return result
 
 
