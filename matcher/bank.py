@@ -32,7 +32,7 @@ from sqlalchemy import (
 
 from haechi.home import data_home, database_url
 from haechi.inputs import read_csv
-from matcher.hasher import HashRecord
+from matcher.hasher import HashRecord, unique_records
 from matcher.index import BinaryHashIndex, IndexStamp
 from matcher.signals import SIGNAL_TYPES, get_signal
 
@@ -92,7 +92,6 @@ class VictimBank:
     def add(self, victim: str, records: Iterable[HashRecord], source: str) -> int:
         """Store `records` for `victim`, skipping hashes already held; returns how many were new."""
         victim = _check_victim(victim)
-        records = list(records)
         now = dt.datetime.now(dt.UTC)
         with self.engine.begin() as conn:
             held = {
@@ -103,12 +102,7 @@ class VictimBank:
                     )
                 )
             }
-            fresh = []
-            for record in records:
-                key = (record.algorithm, record.code)
-                if key not in held:
-                    held.add(key)
-                    fresh.append(record)
+            fresh = unique_records(records, already=held)
             if not fresh:
                 return 0
             conn.execute(

@@ -70,7 +70,7 @@ class ImageHasher:
             raise UnreadableImage(
                 "image is too plain to register: every view scored under the quality floor"
             )
-        return records + _unique(pixel_records)
+        return records + unique_records(pixel_records)
 
     def query_hashes(self, data: bytes) -> QueryHashes:
         """Hashes of a crawled file in every query view and orientation."""
@@ -98,8 +98,15 @@ class ImageHasher:
         return result
 
 
-def _unique(records: list[HashRecord]) -> list[HashRecord]:
-    seen: set[tuple[str, bytes]] = set()
+def unique_records(
+    records: Iterable[HashRecord], already: set[tuple[str, bytes]] | None = None
+) -> list[HashRecord]:
+    """`records` without repeats of an (algorithm, code) pair, nor of any pair in `already`.
+
+    Views of one picture often hash alike (a tilt of a symmetric picture, a crop of a flat
+    border); one row per distinct hash keeps the bank and its index small.
+    """
+    seen = set(already or ())
     kept = []
     for record in records:
         key = (record.algorithm, record.code)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import re
 import subprocess
@@ -40,10 +41,17 @@ HOLD_OUT = 4
 
 
 def family(victim: str) -> str:
-    """Wallpapers ship as light/dark (-l, -d) and size variants (_3840x2160) of one picture;
-    a region matching the same region of a variant is the same picture, not a false match."""
+    """The picture a region belongs to, whatever its colour or size variant.
+
+    The packages ship one picture several times: light and dark (`-l`/`-d`, `-Light`/`-Dark`),
+    recoloured (`Ubuntu-Mate-Cold`/`-Warm`/`-Radioactive`/`-Dark`) and resized
+    (`_3840x2160`). A recoloured copy of a victim's picture is still that picture, so a region
+    matching the same region of a variant is a true match, not a false one.
+    """
     stem, _, region = victim.partition("#")
-    return re.sub(r"(-[dl]|_\d+x\d+)$", "", stem) + "#" + region
+    stem = re.sub(r"(-[dl]|_\d+x\d+)$", "", stem)
+    stem = re.sub(r"-?(Cold|Warm|Radioactive|Dark|Light)", "", stem)
+    return stem + "#" + region
 
 
 def wallpaper_files() -> list[Path]:
@@ -72,12 +80,42 @@ def regions(path: Path, columns: int, rows: int) -> list[Image.Image]:
     return cut
 
 
+_worker_matcher = None
+
+
+def match_edited_copies(task) -> list[tuple[str, dict]]:
+    """In a worker: every edit of one region, matched; {victim: (algorithm, distance, view)}."""
+    global _worker_matcher
+    from matcher.bank import VictimBank
+    from matcher.decode import UnreadableImage
+    from matcher.hasher import ImageHasher
+    from matcher.match import Matcher
+    from matcher.signals import SIGNAL_TYPES
+
+    number, _, _, region, edit_names, algorithms = task
+    if _worker_matcher is None:
+        hasher = ImageHasher([SIGNAL_TYPES[n] for n in algorithms])
+        _worker_matcher = Matcher(VictimBank.open(), hasher)
+    rng = np.random.default_rng(20261127 + number)
+    results = []
+    for name in edit_names:
+        data = encode(EDITS[name](region, rng), quality=88)
+        try:
+            found = {m.victim: (m.algorithm, m.distance, m.view)
+                     for m in _worker_matcher.match_bytes(data)}
+        except UnreadableImage:
+            found = {}
+        results.append((name, found))
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grid", default="3x2", help="regions per photo, COLUMNSxROWS")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N photos")
     parser.add_argument("--algorithms", default="", help="comma list (default: all)")
     parser.add_argument("--edits", default="", help="comma list of edits (default: all)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
     columns, rows = (int(n) for n in args.grid.lower().split("x"))
 
@@ -87,17 +125,15 @@ def main() -> int:
     from matcher.bank import VictimBank
     from matcher.decode import UnreadableImage
     from matcher.hasher import ImageHasher
-    from matcher.match import Matcher
     from matcher.signals import SIGNAL_TYPES
 
     names = [n for n in args.algorithms.split(",") if n] or list(SIGNAL_TYPES)
     hasher = ImageHasher([SIGNAL_TYPES[n] for n in names])
     bank = VictimBank.open()
-    matcher = Matcher(bank, hasher)
     edits = {n: EDITS[n] for n in (args.edits.split(",") if args.edits else EDITS)}
 
     photos = wallpaper_files()[: args.limit or None]
-    corpus: list[tuple[str | None, Image.Image]] = []
+    corpus: list[tuple[str, bool, Image.Image]] = []
     skipped = 0
     started = time.perf_counter()
     for photo in photos:
@@ -111,35 +147,35 @@ def main() -> int:
                 except UnreadableImage:
                     skipped += 1  # too plain to register: flat colour regions
                     continue
-            corpus.append((victim if registered else None, region))
+            corpus.append((victim, registered, region))
     register_seconds = time.perf_counter() - started
 
-    rng = np.random.default_rng(20261127)
+    bank.save()
     per_edit = {name: {"n": 0, "caught": 0} for name in edits}
     false_matches = []
     misses = []
     per_photo: dict[str, list[int]] = {}
     started = time.perf_counter()
-    for victim, region in corpus:
-        for name, edit in edits.items():
-            data = encode(edit(region, rng), quality=88)
-            try:
-                found = {m.victim: m for m in matcher.match_bytes(data)}
-            except UnreadableImage:
-                found = {}
-            if victim is not None:
-                per_edit[name]["n"] += 1
-                per_edit[name]["caught"] += victim in found
-                if victim not in found:
-                    misses.append(f"{victim}/{name}")
-                tally = per_photo.setdefault(victim.partition("#")[0], [0, 0])
-                tally[0] += victim in found
-                tally[1] += 1
-            for other, match in found.items():
-                if victim is None or family(other) != family(victim):
-                    false_matches.append({"query": f"{victim}/{name}", "matched": other,
-                                          "algorithm": match.algorithm,
-                                          "distance": match.distance, "view": match.view})
+    tasks = [(number, victim, registered, region, list(edits), names)
+             for number, (victim, registered, region) in enumerate(corpus)]
+    with multiprocessing.get_context("fork").Pool(args.workers) as pool:
+        outcomes = pool.imap(match_edited_copies, tasks, chunksize=2)
+        for (_, victim, registered, _, _, _), results in zip(tasks, outcomes, strict=True):
+            for name, found in results:
+                if registered:
+                    per_edit[name]["n"] += 1
+                    per_edit[name]["caught"] += victim in found
+                    if victim not in found:
+                        misses.append(f"{victim}/{name}")
+                    tally = per_photo.setdefault(victim.partition("#")[0], [0, 0])
+                    tally[0] += victim in found
+                    tally[1] += 1
+                for other, (algorithm, distance, view) in found.items():
+                    if family(other) != family(victim):
+                        query = f"{victim}{'' if registered else ' (held out)'}/{name}"
+                        false_matches.append({"query": query, "matched": other,
+                                              "algorithm": algorithm, "distance": distance,
+                                              "view": view})
     match_seconds = time.perf_counter() - started
 
     def recall(selected: list[str]) -> float:
@@ -148,8 +184,8 @@ def main() -> int:
 
     result = {
         "photos": len(photos),
-        "registered_regions": sum(1 for v, _ in corpus if v),
-        "held_out_regions": sum(1 for v, _ in corpus if v is None),
+        "registered_regions": sum(1 for _, registered, _ in corpus if registered),
+        "held_out_regions": sum(1 for _, registered, _ in corpus if not registered),
         "skipped_plain_regions": skipped,
         "edits": len(edits),
         "queries": len(corpus) * len(edits),
