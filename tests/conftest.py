@@ -32,7 +32,9 @@ def picture_bytes() -> bytes:
 
 
 def wallpapers_dir() -> Path | None:
-    folder = os.environ.get("HAECHI_WALLPAPERS")
-    if folder and (Path(folder) / ".done").exists():
-        return Path(folder) / "root" / "usr" / "share" / "backgrounds"
+    """The fetched wallpaper photos (scripts/fetch_wallpapers.sh), or None when not fetched."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    folder = Path(os.environ.get("HAECHI_WALLPAPERS") or Path(cache) / "haechi" / "wallpapers")
+    if (folder / ".done").exists():
+        return folder / "root" / "usr" / "share" / "backgrounds"
     return None
