@@ -85,8 +85,8 @@ def watermark(image, rng):
     layer = image.convert("RGBA")
     overlay = Image.new("RGBA", layer.size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(overlay)
-    draw.text((w * 0.55, h * 0.88), "hotpics.example", font=_font(h // 18),
-              fill=(255, 255, 255, 150))
+    draw.text((w * 0.6, h * 0.92), "hotpics.example", font=_font(min(h // 28, w // 16)),
+              fill=(255, 255, 255, 140))
     return Image.alpha_composite(layer, overlay).convert("RGB")
 
 

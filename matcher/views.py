@@ -54,10 +54,23 @@ def _tilt_inner(image: Image.Image, degrees: float) -> Image.Image:
     return _crop_share(rotated, keep, keep, 1 - keep, 1 - keep)
 
 
+def has_fill(view_name: str) -> bool:
+    """Whether a registration view contains fill the edit added (a tilt's black corners)."""
+    return view_name.startswith("tilt-") and not view_name.startswith("tilt-inner-")
+
+
 def registration_views(image: Image.Image) -> dict[str, Image.Image]:
-    """Named views of a victim image: as given, centre and side crops, and small tilts."""
-    base = trim_borders(image)
+    """Named views of a victim image: as given, centre and side crops, and small tilts.
+
+    The picture as given is the base. When its own edges are uniform (a framed photo, a plain
+    sky), the trimmed picture is registered too: a re-upload that cut the frame away matches
+    that view, while a letterboxed copy, peeled back to the picture as given, matches the base.
+    """
+    base = image
     views = {"full": base}
+    trimmed = trim_borders(image)
+    if trimmed is not image:
+        views["trimmed"] = trimmed
     for keep in CENTRE_CROPS:
         cut = (1 - keep) / 2
         views[f"crop-centre-{keep:.2f}"] = _crop_share(base, cut, cut, 1 - cut, 1 - cut)

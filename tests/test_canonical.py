@@ -55,3 +55,12 @@ def test_registration_views_cover_crops_and_tilts_of_the_whole_picture():
     assert {"crop-centre-0.90", "crop-left-0.85", "crop-bottom-0.70", "tilt-+5",
             "tilt-inner--5"} <= set(views)
     assert views["crop-left-0.85"].size == (544, 480)
+    assert "trimmed" not in views
+
+
+def test_picture_with_its_own_uniform_frame_registers_the_framed_and_the_trimmed_view():
+    framed = Image.new("RGB", (500, 400), (250, 250, 250))
+    framed.paste(synthetic_picture(25, size=(400, 300)), (50, 50))
+    views = registration_views(framed)
+    assert views["full"].size == (500, 400)
+    assert 390 <= views["trimmed"].width <= 400

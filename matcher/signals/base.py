@@ -34,6 +34,10 @@ class SignalType(ABC):
     min_quality: ClassVar[int] = 0
     # True when the hash is of the file's bytes, not of its pixels (no views, no dihedral).
     hashes_bytes: ClassVar[bool] = False
+    # False when fill added by an edit (the black corners of a tilted picture) dominates the
+    # hash: such signals are not registered on views with fill, or unrelated tilted pictures
+    # would match each other through their corners.
+    robust_to_fill: ClassVar[bool] = True
 
     @property
     def nbytes(self) -> int:
