@@ -105,11 +105,21 @@ class Peeler:
             refs = [self._edge_colour(line) for line in
                     (pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1])]
         box = Box(0, 0, width, height)
+        # Judging lines by their own median, a side stops once it has been cut: its edge is
+        # found, and peeling on from inside would eat into flat picture content. Uncut sides
+        # get another round, since removing a toolbar can make the columns beside it flat.
+        # Against a fixed band colour, rounds may go on: the colour keeps them in the band.
+        settled = [False] * 4
         for _ in range(MAX_ROUNDS):
             region = pixels[box.top : box.bottom, box.left : box.right]
             top, bottom = self._span(region, refs[0], refs[1])
             left, right = self._span(region.transpose(1, 0, 2), refs[2], refs[3])
-            new = Box(box.left + left, box.top + top, box.left + right, box.top + bottom)
+            cuts = [top, box.height - bottom, left, box.width - right]
+            cuts = [0 if done else cut for done, cut in zip(settled, cuts, strict=True)]
+            if not self.fixed_colour:
+                settled = [done or cut > 0 for done, cut in zip(settled, cuts, strict=True)]
+            new = Box(box.left + cuts[2], box.top + cuts[0], box.right - cuts[3],
+                      box.bottom - cuts[1])
             if new.width < MIN_KEPT_SHARE * width or new.height < MIN_KEPT_SHARE * height:
                 return Box(0, 0, width, height)
             if new == box:
@@ -127,7 +137,7 @@ BANDS = Peeler(tolerance=28, share=0.35, fixed_colour=True, snap_to_edge=True)
 
 # Screenshot chrome: tab strips, toolbars, page margins and text lines, each bar its own flat
 # colour; the embedded picture is what is left when all of them are gone.
-CHROME = Peeler(tolerance=16, share=0.6, fixed_colour=False)
+CHROME = Peeler(tolerance=16, share=0.6, fixed_colour=False, snap_to_edge=True)
 
 PEELERS: dict[str, Peeler] = {"borders": BORDERS, "bands": BANDS, "chrome": CHROME}
 

@@ -25,9 +25,19 @@ SIDE_CROPS = (0.85, 0.7)
 TILTS = (-5.0, 5.0)
 
 
+# Meme captions (and text overlaid inside the top and bottom of a picture) cover roughly the
+# top and bottom sixth. Both the query and the registration are also hashed with only the rows
+# between, so text written over the picture there does not decide the hash.
+MIDDLE_ROWS = (1 / 6, 5 / 6)
+
+
+def _middle(image: Image.Image) -> Image.Image:
+    return _crop_share(image, 0, MIDDLE_ROWS[0], 1, MIDDLE_ROWS[1])
+
+
 def query_views(image: Image.Image) -> dict[str, Image.Image]:
-    """The image as found, and each distinct crop the peelers find in it."""
-    return {"full": image, **peeled_views(image)}
+    """The image as found, each distinct crop the peelers find in it, and its middle rows."""
+    return {"full": image, **peeled_views(image), "middle": _middle(image)}
 
 
 def _tilt(image: Image.Image, degrees: float) -> Image.Image:
@@ -71,6 +81,7 @@ def registration_views(image: Image.Image) -> dict[str, Image.Image]:
     trimmed = trim_borders(image)
     if trimmed is not image:
         views["trimmed"] = trimmed
+    views["middle"] = _middle(base)
     for keep in CENTRE_CROPS:
         cut = (1 - keep) / 2
         views[f"crop-centre-{keep:.2f}"] = _crop_share(base, cut, cut, 1 - cut, 1 - cut)
