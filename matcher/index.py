@@ -130,6 +130,7 @@ class BinaryHashIndex:
             "ids": self._ids,
             "alive": self._alive,
             "positions": self._tables.positions,
+            "prefixes": self._tables.prefixes,
             "offsets": self._tables.offsets,
             "fresh": faiss.serialize_index_binary(self._fresh),
             "stamp": np.array([stamp.max_id, stamp.count], dtype=np.int64),
@@ -150,7 +151,9 @@ class BinaryHashIndex:
             index = cls(bits)
             index._codes = arrays["codes"].reshape(-1, bits // 8)
             index._ids, index._alive = arrays["ids"], arrays["alive"]
-            index._tables = MultiIndexTables(arrays["positions"], arrays["offsets"])
+            index._tables = MultiIndexTables(
+                arrays["positions"], arrays["prefixes"], arrays["offsets"]
+            )
             # deserialize returns the IDMap2 itself; downcasting that temporary would leave a
             # proxy to freed memory once the temporary is collected.
             index._fresh = faiss.deserialize_index_binary(arrays["fresh"])
