@@ -14,7 +14,7 @@ import numpy as np
 
 from matcher.decode import UnreadableImage, decode_image
 from matcher.signals import SIGNAL_TYPES, SignalType
-from matcher.views import has_fill, query_views, registration_views
+from matcher.views import query_views, registration_views
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class ImageHasher:
             if signal.hash_image(views["full"]).quality < signal.min_quality:
                 continue
             for view_name, view in views.items():
-                if has_fill(view_name) and not signal.robust_to_fill:
+                if not signal.registers_view(view_name):
                     continue
                 hashed = signal.hash_image(view)
                 if hashed.quality >= signal.min_quality:

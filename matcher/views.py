@@ -64,11 +64,6 @@ def _tilt_inner(image: Image.Image, degrees: float) -> Image.Image:
     return _crop_share(rotated, keep, keep, 1 - keep, 1 - keep)
 
 
-def has_fill(view_name: str) -> bool:
-    """Whether a registration view contains fill the edit added (a tilt's black corners)."""
-    return view_name.startswith("tilt-") and not view_name.startswith("tilt-inner-")
-
-
 def registration_views(image: Image.Image) -> dict[str, Image.Image]:
     """Named views of a victim image: as given, centre and side crops, and small tilts.
 

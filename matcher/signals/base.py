@@ -34,14 +34,19 @@ class SignalType(ABC):
     min_quality: ClassVar[int] = 0
     # True when the hash is of the file's bytes, not of its pixels (no views, no dihedral).
     hashes_bytes: ClassVar[bool] = False
-    # False when fill added by an edit (the black corners of a tilted picture) dominates the
-    # hash: such signals are not registered on views with fill, or unrelated tilted pictures
-    # would match each other through their corners.
-    robust_to_fill: ClassVar[bool] = True
+
 
     @property
     def nbytes(self) -> int:
         return self.bits // 8
+
+    def registers_view(self, view_name: str) -> bool:
+        """Whether to register this signal for a registration view (see matcher/views.py).
+
+        Every registered view is one more chance for an unrelated picture to collide; a signal
+        with few bits can decline the views it gains least from.
+        """
+        return True
 
     def hash_bytes(self, data: bytes) -> ImageHash:
         """Hash of the raw file; only byte-level signal types implement it."""

@@ -33,8 +33,13 @@ class PhashSignal(SignalType):
     # stripes score under 50 (measured on the wallpaper corpus: 11 to 27), photos 100; their
     # hashes are noise and collide with each other, so they are not matched on.
     min_quality: ClassVar[int] = 50
-    # Its 8x8 lowest frequencies are where a tilted picture's black corners show most.
-    robust_to_fill: ClassVar[bool] = False
+    # Registered on the whole picture only (as given, trimmed, middle rows). On crop and tilt
+    # views its 64 bits collided: regions of repeating patterns hashed identically, and the
+    # black corners of tilts dominate its lowest frequencies. PDQ covers those views.
+    whole_picture_views: ClassVar[frozenset[str]] = frozenset({"full", "trimmed", "middle"})
+
+    def registers_view(self, view_name: str) -> bool:
+        return view_name in self.whole_picture_views
 
     def hash_image(self, image: Image.Image) -> ImageHash:
         small = image.convert("L").resize((_PHASH_INPUT, _PHASH_INPUT), Image.Resampling.LANCZOS)
