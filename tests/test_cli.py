@@ -127,7 +127,8 @@ def test_haechi_home_keeps_all_data_in_that_folder(victim_files, haechi_home):
     assert (haechi_home / "index" / "pdq.index").exists()
 
 
-def test_demo_catches_edited_copies_without_false_matches():
+def test_demo_catches_edited_copies_without_false_matches_and_leaves_the_bank_alone():
     summary = json.loads(haechi("demo", "--json").stdout)
     assert summary["false_matches"] == 0
     assert summary["caught"] >= 0.9 * summary["edited_copies"]
+    assert json.loads(haechi("bank", "stats", "--json").stdout)["victims"] == 0

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from haechi.edits import EDITS
+from haechi.home import data_home
 from haechi.synthetic import encode, synthetic_picture
 from matcher.bank import VictimBank
 from matcher.hasher import ImageHasher
@@ -30,7 +32,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    bank = VictimBank.open()
+    # The demo keeps its own bank under the data folder, started afresh each run, so it never
+    # adds stand-in victims to a real installation's bank.
+    folder = data_home() / "demo"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    bank = VictimBank.open(url=f"sqlite:///{folder / 'bank.sqlite3'}", index_dir=folder / "index")
     hasher = ImageHasher()
     matcher = Matcher(bank, hasher)
     rng = np.random.default_rng(2026)
