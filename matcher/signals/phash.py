@@ -33,13 +33,11 @@ class PhashSignal(SignalType):
     # stripes score under 50 (measured on the wallpaper corpus: 11 to 27), photos 100; their
     # hashes are noise and collide with each other, so they are not matched on.
     min_quality: ClassVar[int] = 50
-    # Registered on the whole picture only (as given, trimmed, middle rows). On crop and tilt
-    # views its 64 bits collided: regions of repeating patterns hashed identically, and the
-    # black corners of tilts dominate its lowest frequencies. PDQ covers those views.
-    whole_picture_views: ClassVar[frozenset[str]] = frozenset({"full", "trimmed", "middle"})
+    # Not registered on tilt views: the black corners of a tilt dominate its lowest
+    # frequencies, and unrelated tilted pictures collided through them. PDQ covers tilts.
 
     def registers_view(self, view_name: str) -> bool:
-        return view_name in self.whole_picture_views
+        return not view_name.startswith("tilt-")
 
     def hash_image(self, image: Image.Image) -> ImageHash:
         small = image.convert("L").resize((_PHASH_INPUT, _PHASH_INPUT), Image.Resampling.LANCZOS)
