@@ -64,3 +64,10 @@ def test_picture_with_its_own_uniform_frame_registers_the_framed_and_the_trimmed
     views = registration_views(framed)
     assert views["full"].size == (500, 400)
     assert 390 <= views["trimmed"].width <= 400
+
+
+def test_stripes_are_not_registered_tilted_but_photo_like_pictures_are():
+    stripes = np.tile(np.repeat(np.array([40, 200], dtype=np.uint8), 12), 20)[None, :, None]
+    picture = Image.fromarray(np.broadcast_to(stripes, (300, 480, 3)).copy())
+    assert not any(name.startswith("tilt") for name in registration_views(picture))
+    assert "tilt-+5" in registration_views(synthetic_picture(26))
