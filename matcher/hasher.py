@@ -7,10 +7,12 @@ quality is under the signal's floor are dropped here, so nothing downstream matc
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
+from PIL import Image
 
 from matcher.decode import UnreadableImage, decode_image
 from matcher.signals import SIGNAL_TYPES, SignalType
@@ -54,11 +56,18 @@ class ImageHasher:
         ]
         image = decode_image(data)
         views = registration_views(image)
+        resaved = _resaved(image)
         pixel_records = []
         for signal in self.pixel_signals:
             # Judged on the whole picture: a plain picture's tilted views gain fill corners
             # that look like structure, and must not make it registrable.
-            if signal.hash_image(views["full"]).quality < signal.min_quality:
+            whole = signal.hash_image(views["full"])
+            if whole.quality < signal.min_quality:
+                continue
+            # A hash that no longer matches when the same picture is merely shrunk and re-saved
+            # (flat gradients, parallel stripes: coefficients near the median flip) cannot find
+            # re-uploads, only collide; such a picture is not registered under this signal.
+            if signal.distance(whole.code, signal.hash_image(resaved).code) > signal.threshold:
                 continue
             for view_name, view in views.items():
                 if not signal.registers_view(view_name):
@@ -70,7 +79,8 @@ class ImageHasher:
                     )
         if self.pixel_signals and not pixel_records:
             raise UnreadableImage(
-                "image is too plain to register: every view scored under the quality floor"
+                "image is too plain or unstable to register: its hashes score under the "
+                "quality floor or change when the same picture is re-saved"
             )
         return records + unique_records(pixel_records)
 
@@ -98,6 +108,20 @@ class ImageHasher:
                     len(unique), -1
                 )
         return result
+
+
+# The mildest re-upload: half the size, re-saved as a JPEG of middling quality.
+RESAVE_SCALE = 0.5
+RESAVE_QUALITY = 60
+
+
+def _resaved(image: Image.Image) -> Image.Image:
+    width, height = image.size
+    size = (max(1, round(width * RESAVE_SCALE)), max(1, round(height * RESAVE_SCALE)))
+    small = image.resize(size, Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    small.save(buffer, "JPEG", quality=RESAVE_QUALITY)
+    return decode_image(buffer.getvalue())
 
 
 def unique_records(

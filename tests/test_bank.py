@@ -94,3 +94,16 @@ def test_plain_image_cannot_be_registered():
 
     with pytest.raises(UnreadableImage, match="too plain"):
         ImageHasher().registration_hashes(encode(Image.new("RGB", (200, 200), (90, 90, 90))))
+
+
+def test_picture_whose_hashes_change_when_resaved_cannot_be_registered():
+    import numpy as np
+    from PIL import Image
+
+    from matcher.decode import UnreadableImage
+
+    rng = np.random.default_rng(0)
+    bars = np.repeat(rng.integers(60, 200, 40).astype(np.uint8), 12)[None, :, None]
+    stripes = Image.fromarray(np.broadcast_to(bars, (300, 480, 3)).copy())
+    with pytest.raises(UnreadableImage, match="unstable"):
+        ImageHasher().registration_hashes(encode(stripes))
