@@ -149,7 +149,7 @@ def main() -> int:
                     bank.add(victim, hasher.registration_hashes(encode(region, quality=95)),
                              source=photo.name)
                 except UnreadableImage:
-                    skipped += 1  # too plain to register: flat colour regions
+                    skipped += 1  # too plain or unstable to register (flat, stripes)
                     continue
             corpus.append((victim, registered, region))
     register_seconds = time.perf_counter() - started
@@ -198,7 +198,7 @@ def main() -> int:
         "photos": len(photos),
         "registered_regions": sum(1 for _, registered, _ in corpus if registered),
         "held_out_regions": sum(1 for _, registered, _ in corpus if not registered),
-        "skipped_plain_regions": skipped,
+        "refused_at_registration": skipped,
         "edits": len(edits),
         "queries": len(corpus) * len(edits),
         "algorithms": names,
