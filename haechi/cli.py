@@ -9,13 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from haechi.commands import bank, demo, match
 
 COMMAND_MODULES = (bank, match, demo)
-
-
-class ConfigurationError(RuntimeError):
-    """The installation is not usable as configured (database, data folder); exit code 3."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,7 +34,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.run(args) or 0)
     except BrokenPipeError:
         return 0
-    except (ConfigurationError, OSError) as exc:
+    except (OSError, ImportError, SQLAlchemyError) as exc:
+        # Per-file problems are reported per file by the commands; what reaches here is the
+        # installation itself: an unwritable data folder, an unreachable database or a
+        # database driver that is not installed.
         print(f"haechi: configuration error: {exc}", file=sys.stderr)
         return 3
 

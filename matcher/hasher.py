@@ -72,7 +72,7 @@ class ImageHasher:
             for view_name, view in views.items():
                 if not signal.registers_view(view_name):
                     continue
-                hashed = signal.hash_image(view)
+                hashed = whole if view_name == "full" else signal.hash_image(view)
                 if hashed.quality >= signal.min_quality:
                     pixel_records.append(
                         HashRecord(signal.name, hashed.code, view_name, hashed.quality)

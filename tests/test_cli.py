@@ -132,3 +132,10 @@ def test_demo_catches_edited_copies_without_false_matches_and_leaves_the_bank_al
     assert summary["false_matches"] == 0
     assert summary["caught"] >= 0.9 * summary["edited_copies"]
     assert json.loads(haechi("bank", "stats", "--json").stdout)["victims"] == 0
+
+
+def test_unusable_database_is_a_configuration_error_with_exit_code_3(tmp_path, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'missing' / 'dir' / 'bank.db'}")
+    result = haechi("bank", "stats", "--json", check=False)
+    assert result.returncode == 3
+    assert "configuration error" in result.stderr
