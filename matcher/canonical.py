@@ -65,8 +65,13 @@ class Peeler:
     snap_to_edge: bool = False
 
     def _flat(self, lines: np.ndarray, reference: np.ndarray | None) -> np.ndarray:
-        """Which of `lines` (n, length, 3) are flat against `reference` (or their own median)."""
+        """Which of `lines` (n, length, 3) are flat against `reference` (or their own median).
+
+        A fixed-colour peeler without a reference has no band on that side: nothing is flat.
+        """
         if reference is None:
+            if self.fixed_colour:
+                return np.zeros(len(lines), dtype=bool)
             reference = np.median(lines, axis=1, keepdims=True)
         near = np.abs(lines - reference).max(axis=2) <= self.tolerance
         return near.mean(axis=1) >= self.share
@@ -79,11 +84,8 @@ class Peeler:
 
     def _span(self, lines: np.ndarray, first: np.ndarray | None, last: np.ndarray | None
               ) -> tuple[int, int]:
-        no_band = np.zeros(len(lines), dtype=bool)
-        start_flat = self._flat(lines, first) if first is not None or not self.fixed_colour \
-            else no_band
-        tail = (self._flat(lines, last) if last is not None or not self.fixed_colour
-                else no_band)[::-1]
+        start_flat = self._flat(lines, first)
+        tail = self._flat(lines, last)[::-1]
         start = int(np.argmin(start_flat)) if not start_flat.all() else len(lines)
         end = len(lines) - (int(np.argmin(tail)) if not tail.all() else len(lines))
         if self.snap_to_edge and start < end:
@@ -142,14 +144,18 @@ CHROME = Peeler(tolerance=16, share=0.6, fixed_colour=False, snap_to_edge=True)
 PEELERS: dict[str, Peeler] = {"borders": BORDERS, "bands": BANDS, "chrome": CHROME}
 
 
+def _boxes(image: Image.Image, peelers: dict[str, Peeler]) -> dict[str, Box]:
+    """Each peeler's box for `image`, found on one reduced copy, in the image's pixels."""
+    pixels, scale = _search_pixels(image)
+    return {name: _scale_box(peeler.box(pixels), scale, image.size)
+            for name, peeler in peelers.items()}
+
+
 def peeled_views(image: Image.Image) -> dict[str, Image.Image]:
     """Each distinct crop the peelers find, named by the first peeler that found it."""
-    pixels, scale = _search_pixels(image)
-    full = Box(0, 0, *image.size)
     views: dict[str, Image.Image] = {}
-    seen = {full}
-    for name, peeler in PEELERS.items():
-        box = _scale_box(peeler.box(pixels), scale, image.size)
+    seen = {Box(0, 0, *image.size)}
+    for name, box in _boxes(image, PEELERS).items():
         if box not in seen:
             seen.add(box)
             views[name] = image.crop(box.as_tuple())
@@ -158,10 +164,8 @@ def peeled_views(image: Image.Image) -> dict[str, Image.Image]:
 
 def trim_borders(image: Image.Image) -> Image.Image:
     """The image without uniform borders (the image itself when it has none)."""
-    pixels, scale = _search_pixels(image)
-    box = _scale_box(BORDERS.box(pixels), scale, image.size)
+    box = _boxes(image, {"borders": BORDERS})["borders"]
     return image if (box.width, box.height) == image.size else image.crop(box.as_tuple())
-
 
 
 def _search_pixels(image: Image.Image) -> tuple[np.ndarray, float]:
