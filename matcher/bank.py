@@ -184,7 +184,7 @@ class VictimBank:
         signal = get_signal(algorithm)
         if len(codes) == 0:
             return []
-        if signal.threshold == 0:
+        if signal.exact:
             wanted = [bytes(row) for row in codes]
             query = select(victim_hashes.c.id).where(
                 victim_hashes.c.algorithm == signal.name, victim_hashes.c.code.in_(wanted)
@@ -275,13 +275,13 @@ class VictimBank:
                 self._catch_up(algorithm, index, self._indexed_up_to[algorithm])
 
     def save(self) -> None:
-        """Persist the loaded indexes, so the next process loads instead of rebuilding.
+        """Persist every similarity index, so the next process loads instead of rebuilding.
 
         Correctness never depends on this: a stale or missing copy is caught up or rebuilt
         from the rows when loaded.
         """
         for name, signal in SIGNAL_TYPES.items():
-            if signal.threshold > 0:
+            if not signal.exact:
                 self.index(name)
         for algorithm, index in self._indexes.items():
             stamp = IndexStamp(self._indexed_up_to[algorithm], len(index))

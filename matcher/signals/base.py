@@ -40,6 +40,11 @@ class SignalType(ABC):
     def nbytes(self) -> int:
         return self.bits // 8
 
+    @property
+    def exact(self) -> bool:
+        """Only identical hashes match: looked up by value, no similarity index needed."""
+        return self.threshold == 0
+
     def registers_view(self, view_name: str) -> bool:
         """Whether to register this signal for a registration view (see matcher/views.py).
 
