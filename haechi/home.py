@@ -6,10 +6,12 @@ or a second installation can point HAECHI_HOME at a folder of its own.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
 import platformdirs
+from sqlalchemy import Engine, create_engine, event
 
 
 def data_home() -> Path:
@@ -26,3 +28,26 @@ def data_home() -> Path:
 def database_url() -> str:
     """DATABASE_URL if set (PostgreSQL in cluster mode), else SQLite inside the data folder."""
     return os.environ.get("DATABASE_URL") or f"sqlite:///{data_home() / 'haechi.sqlite3'}"
+
+
+@functools.cache
+def _engine_for(url: str) -> Engine:
+    engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+    if engine.dialect.name == "sqlite":
+        # Crawling, matching and case intake write from several threads of one process: WAL
+        # lets readers go on while one writes, and the busy timeout queues writers instead of
+        # failing them.
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+    return engine
+
+
+def open_engine(url: str | None = None) -> Engine:
+    """The one SQLAlchemy engine of this process for `url` (default: `database_url()`)."""
+    return _engine_for(url or database_url())

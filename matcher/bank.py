@@ -24,13 +24,12 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    create_engine,
     delete,
     func,
     select,
 )
 
-from haechi.home import data_home, database_url
+from haechi.home import data_home, open_engine
 from haechi.inputs import read_csv
 from matcher.hasher import HashRecord, unique_records
 from matcher.index import BinaryHashIndex, IndexStamp
@@ -84,7 +83,7 @@ class VictimBank:
     @classmethod
     def open(cls, url: str | None = None, index_dir: Path | None = None) -> VictimBank:
         """The bank of this installation (HAECHI_HOME / DATABASE_URL unless given)."""
-        engine = create_engine(url or database_url())
+        engine = open_engine(url)
         return cls(engine, index_dir or data_home() / "index")
 
     # --- writing -------------------------------------------------------------------------

@@ -14,6 +14,8 @@ import warnings
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from crawler.media import describe_non_media, sniff_media
+
 # Hashes are computed on a 64x64 (PDQ) or 32x32 (pHash) reduction, and the canonicaliser looks
 # for borders and frames; 512 pixels on the long side keep all of that accurate at a fraction
 # of the cost of a full 12-megapixel decode.
@@ -27,40 +29,14 @@ MAX_PIXELS = 100_000_000
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
-_MAGIC: tuple[tuple[bytes, str], ...] = (
-    (b"\xff\xd8\xff", "jpeg"),
-    (b"\x89PNG\r\n\x1a\n", "png"),
-    (b"GIF87a", "gif"),
-    (b"GIF89a", "gif"),
-    (b"BM", "bmp"),
-    (b"II*\x00", "tiff"),
-    (b"MM\x00*", "tiff"),
-)
-
-
 class UnreadableImage(ValueError):
     """A file that cannot be hashed as an image; the message says why in plain words."""
 
 
 def sniff_format(data: bytes) -> str | None:
     """The image format named by the file's magic bytes, or None if it is not an image we read."""
-    for magic, name in _MAGIC:
-        if data.startswith(magic):
-            return name
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    return None
-
-
-def _describe_non_image(data: bytes) -> str:
-    head = data[:512].lstrip().lower()
-    if head.startswith((b"<!doctype", b"<html", b"<head", b"<body")) or b"<html" in head:
-        return "not an image: the file is an HTML page"
-    if head.startswith(b"<"):
-        return "not an image: the file is markup (XML or SVG), which is not hashed"
-    if data[:4] in (b"\x1f\x8b\x08\x00", b"\x1f\x8b\x08\x08") or data[:2] == b"\x1f\x8b":
-        return "not an image: the file is gzip-compressed data"
-    return "not an image: unknown format (no known image signature at the start of the file)"
+    media = sniff_media(data)
+    return media.format if media is not None and media.kind == "image" else None
 
 
 def decode_image(data: bytes, working_size: int = WORKING_SIZE) -> Image.Image:
@@ -72,7 +48,7 @@ def decode_image(data: bytes, working_size: int = WORKING_SIZE) -> Image.Image:
         raise UnreadableImage("empty file: zero bytes")
     fmt = sniff_format(data)
     if fmt is None:
-        raise UnreadableImage(_describe_non_image(data))
+        raise UnreadableImage(describe_non_media(data))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

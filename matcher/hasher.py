@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
+from crawler.media import sniff_media
 from matcher.decode import UnreadableImage, decode_image
 from matcher.signals import SIGNAL_TYPES, SignalType
+from matcher.video import video_frames
 from matcher.views import query_views, registration_views
 
 
@@ -37,6 +39,14 @@ class QueryHashes:
     codes: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+@dataclass
+class FrameHashes:
+    """Query hashes of one still: a whole image (`second` None) or a video frame."""
+
+    second: float | None
+    hashes: QueryHashes
+
+
 class ImageHasher:
     """Computes registration and query hashes with a chosen set of signal types."""
 
@@ -48,13 +58,33 @@ class ImageHasher:
         return [s for s in self.signals if not s.hashes_bytes]
 
     def registration_hashes(self, data: bytes) -> list[HashRecord]:
-        """Hashes for a victim image; raises UnreadableImage when it has nothing to match on."""
+        """Hashes for a victim image or video; raises UnreadableImage when nothing can match.
+
+        A video registers the hashes of its sampled frames (frames too plain to register, such
+        as black fades, are skipped).
+        """
         records = [
             HashRecord(s.name, s.hash_bytes(data).code, "file", 100)
             for s in self.signals
             if s.hashes_bytes
         ]
-        image = decode_image(data)
+        if not self.pixel_signals:
+            return records
+        media = sniff_media(data)
+        if media is not None and media.kind == "video":
+            pixel_records = []
+            for second, frame in video_frames(data):
+                pixel_records.extend(self._registration_pixels(frame, prefix=f"t{second:g}:"))
+        else:
+            pixel_records = self._registration_pixels(decode_image(data))
+        if not pixel_records:
+            raise UnreadableImage(
+                "image is too plain or unstable to register: its hashes score under the "
+                "quality floor or change when the same picture is re-saved"
+            )
+        return records + unique_records(pixel_records)
+
+    def _registration_pixels(self, image: Image.Image, prefix: str = "") -> list[HashRecord]:
         views = registration_views(image)
         resaved = _resaved(image)
         pixel_records = []
@@ -75,39 +105,55 @@ class ImageHasher:
                 hashed = whole if view_name == "full" else signal.hash_image(view)
                 if hashed.quality >= signal.min_quality:
                     pixel_records.append(
-                        HashRecord(signal.name, hashed.code, view_name, hashed.quality)
+                        HashRecord(signal.name, hashed.code, prefix + view_name, hashed.quality)
                     )
-        if self.pixel_signals and not pixel_records:
-            raise UnreadableImage(
-                "image is too plain or unstable to register: its hashes score under the "
-                "quality floor or change when the same picture is re-saved"
-            )
-        return records + unique_records(pixel_records)
+        return pixel_records
 
     def query_hashes(self, data: bytes) -> QueryHashes:
-        """Hashes of a crawled file in every query view and orientation."""
+        """Hashes of a crawled image in every query view and orientation."""
+        result = self._byte_hashes(data)
+        if self.pixel_signals:
+            result.codes.update(self._pixel_hashes(decode_image(data)))
+        return result
+
+    def media_hashes(self, data: bytes) -> list[FrameHashes]:
+        """Query hashes of an image (one entry, second None) or of a video's sampled frames.
+
+        Raises UnreadableImage when the file is neither a readable image nor a readable video.
+        """
+        media = sniff_media(data)
+        if media is None or media.kind != "video":
+            return [FrameHashes(None, self.query_hashes(data))]
+        whole = self._byte_hashes(data)
+        frames = [FrameHashes(None, whole)] if whole.codes else []
+        for second, frame in video_frames(data):
+            frames.append(
+                FrameHashes(second, QueryHashes(whole.sha256, self._pixel_hashes(frame)))
+            )
+        return frames
+
+    def _byte_hashes(self, data: bytes) -> QueryHashes:
         byte_signal = next((s for s in self.signals if s.name == "sha256"), None)
         digest = (byte_signal or SIGNAL_TYPES["sha256"]).hash_bytes(data).code
         result = QueryHashes(sha256=digest.hex())
         if byte_signal is not None:
             result.codes["sha256"] = np.frombuffer(digest, np.uint8).reshape(1, -1)
+        return result
+
+    def _pixel_hashes(self, image: Image.Image) -> dict[str, np.ndarray]:
         pixel_signals = self.pixel_signals
-        if not pixel_signals:
-            return result
-        image = decode_image(data)
         rows: dict[str, list[bytes]] = {s.name: [] for s in pixel_signals}
         for view in query_views(image).values():
             for signal in pixel_signals:
                 rows[signal.name].extend(
                     h.code for h in signal.hash_dihedral(view) if h.quality >= signal.min_quality
                 )
-        for name, codes in rows.items():
-            if codes:
-                unique = list(dict.fromkeys(codes))
-                result.codes[name] = np.frombuffer(b"".join(unique), np.uint8).reshape(
-                    len(unique), -1
-                )
-        return result
+        codes = {}
+        for name, found in rows.items():
+            if found:
+                unique = list(dict.fromkeys(found))
+                codes[name] = np.frombuffer(b"".join(unique), np.uint8).reshape(len(unique), -1)
+        return codes
 
 
 # The mildest re-upload: half the size, re-saved as a JPEG of middling quality.

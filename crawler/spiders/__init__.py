@@ -1,0 +1,1 @@
+"""Haechi's spiders (Scrapy's SPIDER_MODULES)."""

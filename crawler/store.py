@@ -1,0 +1,144 @@
+"""The object store for fetched media: one class per URL scheme, chosen by HAECHI_STORE.
+
+Like Scrapy's feed storages, `open_store` picks the class from the scheme of the configured
+URL: a plain path or `file://` keeps files in a local folder (the embedded default), `s3://`
+keeps them in a bucket through boto3 (cluster mode; AWS_ENDPOINT_URL points boto3 at moto or
+another S3-compatible server). Keys are content addresses, so a file fetched again from any
+URL is stored once.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from haechi.home import data_home
+
+
+def media_key(sha256: str) -> str:
+    """The content address of a file: fanned out so no folder holds millions of entries."""
+    return f"media/{sha256[:2]}/{sha256[2:4]}/{sha256}"
+
+
+class ObjectStore(Protocol):
+    """Where fetched bytes live. Implementations must make `put` of an existing key cheap."""
+
+    uri: str
+
+    def put(self, key: str, data: bytes) -> bool:
+        """Store `data` under `key`; False when the key was already there (nothing written)."""
+
+    def get(self, key: str) -> bytes: ...
+
+    def exists(self, key: str) -> bool: ...
+
+
+class LocalStore:
+    """A folder on this machine; writes are atomic, so a crash never leaves half a file."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.uri = root.as_uri()
+        root.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def from_uri(cls, uri: str) -> LocalStore:
+        parts = urlsplit(uri)
+        return cls(Path(parts.path if parts.scheme == "file" else uri).expanduser())
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if not path.is_relative_to(self.root.resolve()):
+            raise ValueError(f"object key escapes the store: {key!r}")
+        return path
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).exists()
+
+    def put(self, key: str, data: bytes) -> bool:
+        path = self._path(key)
+        if path.exists():
+            return False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return True
+
+    def get(self, key: str) -> bytes:
+        return self._path(key).read_bytes()
+
+
+class S3Store:
+    """A bucket and key prefix, `s3://bucket/prefix`, through boto3."""
+
+    def __init__(self, bucket: str, prefix: str) -> None:
+        import boto3  # imported here: the embedded default never needs it loaded
+
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.uri = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
+        self.client = boto3.client("s3")
+
+    @classmethod
+    def from_uri(cls, uri: str) -> S3Store:
+        parts = urlsplit(uri)
+        if not parts.netloc:
+            raise ValueError(f"an S3 store needs a bucket: {uri!r} (use s3://bucket/prefix)")
+        return cls(parts.netloc, parts.path)
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
+    def put(self, key: str, data: bytes) -> bool:
+        if self.exists(key):
+            return False
+        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+        return True
+
+    def get(self, key: str) -> bytes:
+        response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+        return response["Body"].read()
+
+
+STORES: dict[str, type] = {"": LocalStore, "file": LocalStore, "s3": S3Store}
+
+
+def store_uri() -> str:
+    """HAECHI_STORE if set, else the `objects` folder in the data folder."""
+    return os.environ.get("HAECHI_STORE") or str(data_home() / "objects")
+
+
+def open_store(uri: str | None = None) -> ObjectStore:
+    """The store for `uri` (default: `store_uri()`), by its scheme."""
+    uri = uri or store_uri()
+    scheme = urlsplit(uri).scheme
+    if len(scheme) == 1:  # a Windows drive letter, not a scheme
+        scheme = ""
+    try:
+        store_class = STORES[scheme]
+    except KeyError:
+        raise ValueError(
+            f"HAECHI_STORE {uri!r}: no store for scheme {scheme!r} "
+            f"(known: a folder path, file://, s3://)"
+        ) from None
+    return store_class.from_uri(uri)

@@ -1,0 +1,76 @@
+"""Sampling a video into the still frames that are hashed like images.
+
+Frames are taken at about one per second of presentation time, not at keyframes: a re-encode
+moves the keyframes, but the picture at second 12 stays the picture at second 12. Neighbouring
+samples that look the same (a still scene) are dropped, so a ten-minute static clip costs a
+handful of hashes. Every failure is an UnreadableImage with a sentence, like images.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+
+import av
+import numpy as np
+from PIL import Image
+
+from matcher.decode import WORKING_SIZE, UnreadableImage
+
+SAMPLE_INTERVAL = 1.0
+# Three hours of video is more than any re-upload; longer streams are cut there.
+MAX_SECONDS = 3 * 3600
+# Frames larger than this (8K and up) are refused like image bombs.
+MAX_FRAME_PIXELS = 40_000_000
+# Two samples whose 16x16 grey thumbnails differ by less than this (mean, 0-255) are one scene.
+SAME_SCENE = 3.0
+
+
+def _thumbnail(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("L").resize((16, 16), Image.Resampling.BILINEAR), np.float32)
+
+
+def video_frames(
+    data: bytes, interval: float = SAMPLE_INTERVAL
+) -> Iterator[tuple[float, Image.Image]]:
+    """(second, RGB frame no larger than WORKING_SIZE) about every `interval` seconds."""
+    try:
+        container = av.open(io.BytesIO(data), mode="r")
+    except (av.error.FFmpegError, ValueError, OSError) as exc:
+        raise UnreadableImage(f"unreadable video: {exc}") from exc
+    with container:
+        if not container.streams.video:
+            raise UnreadableImage("video file without a video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        width, height = stream.codec_context.width, stream.codec_context.height
+        if width * height > MAX_FRAME_PIXELS:
+            raise UnreadableImage(f"refused: {width}x{height} video frames are over the limit")
+        next_second = 0.0
+        previous: np.ndarray | None = None
+        produced = False
+        try:
+            for frame in container.decode(stream):
+                second = frame.time
+                if second is None or second + 1e-3 < next_second:
+                    continue
+                if second > MAX_SECONDS:
+                    break
+                next_second = (second // interval + 1) * interval
+                scale = min(1.0, WORKING_SIZE / max(frame.width, frame.height))
+                image = frame.to_image(
+                    width=max(1, round(frame.width * scale)),
+                    height=max(1, round(frame.height * scale)),
+                )
+                thumb = _thumbnail(image)
+                if previous is not None and float(np.abs(thumb - previous).mean()) < SAME_SCENE:
+                    continue
+                previous = thumb
+                produced = True
+                yield round(second, 2), image
+        except av.error.FFmpegError as exc:
+            if not produced:
+                raise UnreadableImage(f"truncated or corrupt video: {exc}") from exc
+            # A truncated video still yields the frames before the damage.
+        if not produced:
+            raise UnreadableImage("video has no decodable frames")

@@ -1,0 +1,1 @@
+"""Takedown: cases opened from match events, evidence, notices, review, sending and tracking."""
