@@ -34,6 +34,8 @@ DOWNLOAD_WARNSIZE = 64 * 1024 * 1024
 
 RETRY_ENABLED = True
 RETRY_TIMES = 2
+# A site that stays down is counted in the run's summary, not logged as an error line.
+RETRY_GIVE_UP_LOG_LEVEL = "WARNING"
 RETRY_BACKOFF_BASE = 1.0
 RETRY_BACKOFF_MAX = 30.0
 DOWNLOADER_MIDDLEWARES = {

@@ -11,9 +11,9 @@ import sys
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from haechi.commands import bank, demo, match
+from haechi.commands import bank, cases, crawl, demo, match
 
-COMMAND_MODULES = (bank, match, demo)
+COMMAND_MODULES = (bank, match, crawl, cases, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

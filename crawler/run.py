@@ -1,0 +1,54 @@
+"""Running one crawl to completion in this process and summarising it from Scrapy's stats."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from scrapy.crawler import AsyncCrawlerProcess
+from scrapy.settings import Settings
+
+from crawler.spiders.sites import DEFAULT_MAX_PAGES, SiteSpider
+
+
+def crawl_settings(overrides: dict[str, Any] | None = None) -> Settings:
+    """Haechi's crawler settings with `overrides` on top (pipelines, sinks, stores)."""
+    settings = Settings()
+    settings.setmodule("crawler.settings", priority="project")
+    settings.update(overrides or {}, priority="cmdline")
+    return settings
+
+
+def summarise(stats: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """The run's summary: counts of what was done, and errors and traps by kind."""
+
+    def group(prefix: str) -> dict[str, int]:
+        return {k[len(prefix):]: v for k, v in sorted(stats.items()) if k.startswith(prefix)}
+
+    errors = group("haechi/errors/")
+    if stats.get("spider_exceptions/count"):
+        errors["spider-exception"] = stats["spider_exceptions/count"]
+    return {
+        "sites": stats.get("haechi/sites", 0),
+        "sites_failed": stats.get("haechi/sites_failed", 0),
+        "pages": stats.get("haechi/pages", 0),
+        "files": stats.get("haechi/files", 0),
+        "files_hashed": stats.get("haechi/files_hashed", 0),
+        "matches": stats.get("haechi/matches", 0),
+        "errors": errors,
+        "traps": group("haechi/traps/"),
+        "page_cap_reached": stats.get("haechi/budget/page-cap", 0),
+        "requests": stats.get("downloader/request_count", 0),
+        "seconds": round(seconds, 2),
+    }
+
+
+def run_crawl(urls: list[str], max_pages: int = DEFAULT_MAX_PAGES,
+              overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Crawl `urls` (each a site) to completion; returns `summarise` of the run."""
+    process = AsyncCrawlerProcess(crawl_settings(overrides))
+    crawler = process.create_crawler(SiteSpider)
+    started = time.monotonic()
+    process.crawl(crawler, urls=urls, max_pages=max_pages)
+    process.start()
+    return summarise(crawler.stats.get_stats(), time.monotonic() - started)

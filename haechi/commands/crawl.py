@@ -1,0 +1,73 @@
+"""`haechi crawl`: crawl sites on the embedded default, matching and opening cases as it goes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any
+
+from crawler.run import run_crawl
+from crawler.spiders.sites import DEFAULT_MAX_PAGES
+
+# The embedded default wires the whole chain into the crawl process: store (crawler), hash and
+# match (matcher), cases (takedown). Cluster mode replaces the last two with queues.
+EMBEDDED_PIPELINES = {
+    "crawler.pipelines.StorePipeline": 300,
+    "matcher.pipeline.MatchPipeline": 500,
+}
+EMBEDDED_SINKS = ["takedown.intake.CaseIntake"]
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    crawl = subparsers.add_parser(
+        "crawl", help="crawl sites for registered victims' images and open cases",
+        description="Each URL is a site: its pages are followed on that site, every image and "
+                    "video on them is stored, hashed and matched against the victim bank.",
+    )
+    crawl.add_argument("urls", nargs="+", metavar="URL")
+    crawl.add_argument("--max-pages", type=int, default=DEFAULT_MAX_PAGES, metavar="N",
+                       help=f"pages to fetch per site at most (default {DEFAULT_MAX_PAGES})")
+    crawl.add_argument("--json", action="store_true", help="print the summary as JSON")
+    crawl.set_defaults(run=run_crawl_command)
+
+
+def embedded_overrides() -> dict[str, Any]:
+    return {
+        "ITEM_PIPELINES": EMBEDDED_PIPELINES,
+        "MATCH_EVENT_SINKS": EMBEDDED_SINKS,
+        "HAECHI_PROGRESS": True,
+        "EXTENSIONS": {"crawler.progress.ProgressExtension": 900},
+        "HAECHI_STORE": os.environ.get("HAECHI_STORE", ""),
+        "DATABASE_URL": os.environ.get("DATABASE_URL", ""),
+        "LOG_LEVEL": os.environ.get("HAECHI_LOG_LEVEL", "ERROR"),
+    }
+
+
+def describe(summary: dict[str, Any]) -> str:
+    lines = [
+        f"Crawled {summary['sites']} site(s) in {summary['seconds']} s: "
+        f"{summary['pages']} pages, {summary['files']} media files "
+        f"({summary['files_hashed']} hashed), {summary['matches']} matches.",
+    ]
+    if summary["sites_failed"]:
+        lines.append(f"{summary['sites_failed']} site(s) could not be reached.")
+    if summary["errors"]:
+        lines.append("Errors: " + ", ".join(f"{k} {v}" for k, v in summary["errors"].items()))
+    if summary["traps"]:
+        lines.append("Traps avoided: " + ", ".join(f"{k} {v}"
+                                                   for k, v in summary["traps"].items()))
+    if summary["matches"]:
+        lines.append("See the cases with: haechi cases list")
+    return "\n".join(lines)
+
+
+def run_crawl_command(args: argparse.Namespace) -> int:
+    if args.max_pages < 1:
+        raise SystemExit("haechi crawl: --max-pages must be at least 1")
+    bad = [u for u in args.urls if not u.startswith(("http://", "https://"))]
+    if bad:
+        raise SystemExit(f"haechi crawl: not an http(s) URL: {', '.join(bad)}")
+    summary = run_crawl(args.urls, args.max_pages, embedded_overrides())
+    print(json.dumps(summary) if args.json else describe(summary))
+    return 0

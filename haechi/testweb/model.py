@@ -1,0 +1,209 @@
+"""What the test web contains: sites, their pages and media, planted pictures, traps.
+
+Everything is a pure function of the `WebPlan` (seed, number of sites, options), so the server
+process and the test or benchmark that checks the crawl agree on the content without talking.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from haechi.edits import MILD_EDITS
+from haechi.synthetic import encode, synthetic_picture
+
+# Each way a gallery can show a picture; site i uses MARKUPS[i % len(MARKUPS)] for its
+# planted picture, so a few dozen sites cover every pattern.
+MARKUPS = (
+    "img", "srcset", "lazy", "picture", "inline-css", "style-block", "og-image",
+    "twitter-image", "link", "video-poster", "base-href", "protocol-relative", "redirect",
+    "no-extension", "script-json", "data-bg", "cdn", "video",
+)
+LANGUAGES = (("ko", "euc-kr"), ("en", "utf-8"), ("zh", "gb2312"), ("ja", "shift_jis"),
+             ("ru", "windows-1251"), ("vi", "utf-8"), ("es", "iso-8859-1"), ("de", "utf-8"))
+TITLES = {"ko": "사진 갤러리", "en": "Photo gallery", "zh": "图片库", "ja": "写真ギャラリー",
+          "ru": "Фотогалерея", "vi": "Thư viện ảnh", "es": "Galería de fotos",
+          "de": "Fotogalerie"}
+TRAPS = ("calendar", "repeating-path", "endless-parameters", "session-ids")
+HOSTILE = ("bomb", "truncated", "html-as-image", "slow", "error-500", "reset", "gzip-bomb",
+           "huge")
+IMAGE_SIZE = (320, 240)
+CANVASES = 48
+
+
+def site_address(index: int) -> str:
+    """Site `index`'s own loopback address (127.10.0.1 upwards; never 127.0.0.1)."""
+    return f"127.{10 + index // 62500}.{(index // 250) % 250}.{index % 250 + 1}"
+
+
+def site_index(address: str) -> int | None:
+    parts = address.split(".")
+    if len(parts) != 4 or parts[0] != "127":
+        return None
+    a, b, c = int(parts[1]) - 10, int(parts[2]), int(parts[3]) - 1
+    if a < 0 or not 0 <= b < 250 or not 0 <= c < 250:
+        return None
+    return a * 62500 + b * 250 + c
+
+
+# A CDN host shared by all sites, outside the sites' range.
+CDN_ADDRESS = "127.9.9.9"
+
+
+@dataclass(frozen=True)
+class WebPlan:
+    """The parameters that fix the whole test web."""
+
+    sites: int = 24
+    seed: int = 7
+    victims: int = 3
+    pages: int = 3
+    images_per_page: int = 3
+    # Every `plant_every`-th site carries one planted picture (1: every site).
+    plant_every: int = 1
+    traps: bool = True
+    hostile: bool = True
+
+
+@dataclass(frozen=True)
+class Planted:
+    site: int
+    victim: str
+    edit: str
+    markup: str
+    path: str
+
+
+@dataclass
+class SiteSpec:
+    index: int
+    language: str
+    charset: str
+    markup: str
+    planted: Planted | None
+    traps: tuple[str, ...] = ()
+    hostile: tuple[str, ...] = ()
+    security_txt: bool = False
+    images: list[str] = field(default_factory=list)
+
+
+def victim_name(number: int) -> str:
+    return f"victim-{number + 1}"
+
+
+@functools.cache
+def victim_original(seed: int, number: int) -> Image.Image:
+    """The registered picture of test victim `number` (generated; never served as is)."""
+    return synthetic_picture(seed=seed * 1000 + 900 + number, size=(640, 480))
+
+
+class TestWeb:
+    """The content of the test web described by a WebPlan."""
+
+    def __init__(self, plan: WebPlan, port: int) -> None:
+        self.plan = plan
+        self.port = port
+
+    def site_url(self, index: int) -> str:
+        return f"http://{site_address(index)}:{self.port}/"
+
+    def site(self, index: int) -> SiteSpec:
+        plan = self.plan
+        language, charset = LANGUAGES[index % len(LANGUAGES)]
+        markup = MARKUPS[index % len(MARKUPS)]
+        planted = None
+        if plan.victims and index % plan.plant_every == 0:
+            edits = list(MILD_EDITS)
+            number = (index // plan.plant_every) % plan.victims
+            edit = edits[(index * 7 + plan.seed) % len(edits)]
+            path = "/video/clip-0.mp4" if markup == "video" else f"/img/{index}-p.jpg"
+            planted = Planted(index, victim_name(number), edit, markup, path)
+        traps = (TRAPS[index % len(TRAPS)],) if plan.traps and index % 3 == 1 else ()
+        hostile = ((HOSTILE[(index // 4) % len(HOSTILE)],)
+                   if plan.hostile and index % 4 == 2 else ())
+        return SiteSpec(index, language, charset, markup, planted, traps, hostile,
+                        security_txt=index % 5 == 0)
+
+    def planted(self) -> list[Planted]:
+        return [p for i in range(self.plan.sites) if (p := self.site(i).planted) is not None]
+
+    def image_url(self, site: int, planted: Planted) -> str:
+        """The URL a correct crawler records for the planted file (after any redirect)."""
+        if planted.markup == "cdn":
+            return f"http://{CDN_ADDRESS}:{self.port}/cdn/{site}/{site}-p.jpg"
+        if planted.markup == "no-extension":
+            return f"http://{site_address(site)}:{self.port}/media?id={site}-p"
+        if planted.markup == "base-href":
+            return f"http://{site_address(site)}:{self.port}/gallery/img/{site}-p.jpg"
+        return f"http://{site_address(site)}:{self.port}{planted.path}"
+
+    # --- media bytes ----------------------------------------------------------------------
+
+    def unrelated_image(self, site: int, number: int) -> bytes:
+        return unrelated_image(self.plan.seed, site, number)
+
+    def planted_image(self, planted: Planted) -> bytes:
+        return planted_image(self.plan.seed, planted.victim, planted.edit, planted.site)
+
+    def planted_video(self, planted: Planted) -> bytes:
+        return planted_video(self.plan.seed, planted.victim, planted.edit, planted.site)
+
+
+@functools.cache
+def _canvas(seed: int, number: int) -> np.ndarray:
+    return np.asarray(synthetic_picture(seed=seed * 1000 + number, size=(960, 720)))
+
+
+def unrelated_image(seed: int, site: int, number: int) -> bytes:
+    """A unique unrelated picture: a seeded window of one of a few large generated canvases.
+
+    Cutting windows is about fifty times cheaper than generating a picture, which lets the
+    server of a 20,000-site benchmark keep up; windows far apart share no structure.
+    """
+    rng = np.random.default_rng((seed, site, number))
+    canvas = _canvas(seed, int(rng.integers(CANVASES)))
+    width, height = IMAGE_SIZE
+    x = int(rng.integers(0, canvas.shape[1] - width))
+    y = int(rng.integers(0, canvas.shape[0] - height))
+    window = canvas[y:y + height, x:x + width]
+    if rng.random() < 0.5:
+        window = window[:, ::-1]
+    return encode(Image.fromarray(np.ascontiguousarray(window)), quality=85)
+
+
+@functools.cache
+def planted_image(seed: int, victim: str, edit: str, site: int) -> bytes:
+    number = int(victim.rsplit("-", 1)[1]) - 1
+    edited = MILD_EDITS[edit](victim_original(seed, number), np.random.default_rng(site))
+    return encode(edited.convert("RGB"), quality=88)
+
+
+@functools.cache
+def planted_video(seed: int, victim: str, edit: str, site: int) -> bytes:
+    """A 6-second clip: unrelated scenes around three seconds of the victim's edited picture."""
+    import av
+
+    number = int(victim.rsplit("-", 1)[1]) - 1
+    victim_frame = MILD_EDITS[edit](victim_original(seed, number),
+                                    np.random.default_rng(site)).convert("RGB")
+    scenes = [Image.open(io.BytesIO(unrelated_image(seed, site, 90 + k))) for k in range(2)]
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height = 320, 240
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"preset": "ultrafast", "g": "30"}
+        for index in range(60):
+            second = index / 10
+            picture = scenes[0] if second < 2 else victim_frame if second < 5 else scenes[1]
+            picture = picture.resize((320, 240))
+            frame = av.VideoFrame.from_image(picture)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return buffer.getvalue()

@@ -1,0 +1,350 @@
+"""Serving the test web over HTTP with aiohttp: one listening socket, one site per address.
+
+The server listens on every local address and tells sites apart by the loopback address a
+connection was made to (127.10.0.1 is site 0, and so on); connections from anywhere but
+loopback are refused. Run it with `python -m haechi.testweb`, or `start_testweb()` in a test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import functools
+import io
+import socket
+import subprocess
+import sys
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from html import escape
+from pathlib import Path
+
+from aiohttp import web
+from PIL import Image
+
+from haechi.testweb.model import (
+    CDN_ADDRESS,
+    TITLES,
+    SiteSpec,
+    TestWeb,
+    WebPlan,
+    site_address,
+    site_index,
+)
+
+PLACEHOLDER_GIF = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"
+
+
+@functools.cache
+def decompression_bomb() -> bytes:
+    """A small PNG that claims 400 megapixels (all black, 1 bit per pixel)."""
+    buffer = io.BytesIO()
+    Image.new("1", (20_000, 20_000)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@functools.cache
+def gzip_bomb(megabytes: int = 512) -> bytes:
+    """`megabytes` of zeros, gzip-compressed to about a thousandth of that."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    chunk = bytes(1 << 20)
+    parts = [compressor.compress(chunk) for _ in range(megabytes)]
+    parts.append(compressor.flush())
+    return b"".join(parts)
+
+
+def _media_markup(markup: str, url: str, absolute: str, extra: str) -> tuple[str, str]:
+    """(head, body) HTML showing the picture at `url` in the style `markup`."""
+    if markup == "srcset":
+        return "", f'<img src="{extra}" srcset="{url} 2x" alt="">'
+    if markup == "lazy":
+        return "", f'<img class="lazy" src="{PLACEHOLDER_GIF}" data-src="{url}" alt="">'
+    if markup == "picture":
+        return "", (f'<picture><source srcset="{url}" type="image/jpeg">'
+                    f'<img src="{extra}" alt=""></picture>')
+    if markup == "inline-css":
+        return "", f"<div class=\"tile\" style=\"background-image: url('{url}')\"></div>"
+    if markup == "style-block":
+        name = "t" + str(abs(hash(url)) % 10**8)
+        return (f'<style>.{name} {{ background: #000 url("{url}") no-repeat; }}</style>',
+                f'<div class="{name}"></div>')
+    if markup == "og-image":
+        return f'<meta property="og:image" content="{absolute}">', ""
+    if markup == "twitter-image":
+        return f'<meta name="twitter:image" content="{absolute}">', ""
+    if markup == "link":
+        return "", f'<a href="{url}"><img src="{extra}" alt="thumbnail"></a>'
+    if markup == "video-poster":
+        return "", f'<video controls poster="{url}"></video>'
+    if markup == "video":
+        return "", f'<video controls><source src="{url}" type="video/mp4"></video>'
+    if markup == "script-json":
+        return "", f'<script>var gallery = {{"items": ["{url.replace("/", chr(92) + "/")}"]}};' \
+                   "</script>"
+    if markup == "data-bg":
+        return "", f'<div class="hero" data-bg="{url}"></div>'
+    return "", f'<img src="{url}" alt="">'
+
+
+class TestWebServer:
+    """The aiohttp application serving a TestWeb."""
+
+    def __init__(self, web_: TestWeb, served_log: Path | None = None) -> None:
+        self.web = web_
+        self.served_log = served_log.open("a", buffering=1) if served_log else None
+
+    def log_served(self, url: str) -> None:
+        if self.served_log:
+            self.served_log.write(f"{time.time():.6f}\t{url}\n")
+
+    def app(self) -> web.Application:
+        application = web.Application()
+        application.router.add_route("GET", "/{tail:.*}", self.handle)
+        return application
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        local = request.transport.get_extra_info("sockname") if request.transport else None
+        if not peer or not str(peer[0]).startswith("127."):
+            raise web.HTTPForbidden(text="the test web serves loopback only")
+        address = local[0]
+        if address == CDN_ADDRESS:
+            return self.cdn(request)
+        index = site_index(address)
+        if index is None or index >= self.web.plan.sites:
+            raise web.HTTPNotFound(text="no test site at this address")
+        return await self.site_response(request, self.web.site(index))
+
+    def cdn(self, request: web.Request) -> web.Response:
+        parts = request.path.strip("/").split("/")
+        if len(parts) != 3 or parts[0] != "cdn":
+            raise web.HTTPNotFound()
+        site = self.web.site(int(parts[1]))
+        return self.image_response(request, site, parts[2].removesuffix(".jpg"))
+
+    def image_response(self, request: web.Request, site: SiteSpec, name: str,
+                       content_type: str = "image/jpeg") -> web.Response:
+        number = name.split("-", 1)[1] if "-" in name else ""
+        if number == "p" and site.planted is not None:
+            body = self.web.planted_image(site.planted)
+            self.log_served(str(request.url))
+        elif number.isdigit():
+            body = self.web.unrelated_image(site.index, int(number))
+        else:
+            raise web.HTTPNotFound()
+        return web.Response(body=body, content_type=content_type)
+
+    async def site_response(self, request: web.Request, site: SiteSpec) -> web.StreamResponse:
+        path = request.path
+        if path == "/.well-known/security.txt" and site.security_txt:
+            return web.Response(text=(
+                f"Contact: mailto:abuse@site{site.index}.example\n"
+                f"Contact: https://site{site.index}.example/report\n"
+                f"Preferred-Languages: {site.language}, en\n"
+                "Expires: 2030-01-01T00:00:00.000Z\n"), content_type="text/plain")
+        if path.startswith(("/img/", "/gallery/img/", "/cdn/")):
+            return self.image_response(request, site, path.rsplit("/", 1)[1].removesuffix(".jpg"))
+        if path.startswith("/r/"):
+            raise web.HTTPFound(f"/img/{path[3:]}.jpg")
+        if path == "/media":
+            # A picture behind a script URL, labelled as a web page.
+            return self.image_response(request, site, request.query.get("id", ""), "text/html")
+        if path.startswith("/video/") and site.planted and site.planted.markup == "video":
+            self.log_served(str(request.url))
+            return web.Response(body=self.web.planted_video(site.planted),
+                                content_type="video/mp4")
+        if path.startswith("/hostile/"):
+            return await self.hostile(request, path.removeprefix("/hostile/"))
+        if path in ("/", "/gallery", "/list", "/calendar") or path.startswith(
+                ("/more/", "/gallery;")):
+            return self.page(request, site)
+        raise web.HTTPNotFound()
+
+    async def hostile(self, request: web.Request, name: str) -> web.StreamResponse:
+        if name == "bomb.png":
+            return web.Response(body=decompression_bomb(), content_type="image/png")
+        if name == "truncated.jpg":
+            body = self.web.unrelated_image(0, 999)
+            return web.Response(body=body[: len(body) // 2], content_type="image/jpeg")
+        if name == "fake.jpg":
+            return web.Response(text="<!doctype html><html><body>Not found</body></html>",
+                                content_type="image/jpeg")
+        if name == "error.jpg":
+            raise web.HTTPInternalServerError()
+        if name == "slow.jpg":
+            response = web.StreamResponse(headers={"Content-Length": "10000000",
+                                                   "Content-Type": "image/jpeg"})
+            await response.prepare(request)
+            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+                await response.write(b"\xff\xd8\xff")
+                for _ in range(3600):
+                    await asyncio.sleep(1)
+                    await response.write(b"\x00")
+            return response
+        if name == "reset.jpg":
+            response = web.StreamResponse(headers={"Content-Length": "100000",
+                                                   "Content-Type": "image/jpeg"})
+            await response.prepare(request)
+            await response.write(b"\xff\xd8\xff\xe0" + bytes(1000))
+            if request.transport:
+                request.transport.abort()
+            return response
+        if name == "gzip.jpg":
+            return web.Response(body=gzip_bomb(), headers={"Content-Encoding": "gzip",
+                                                           "Content-Type": "image/jpeg"})
+        if name == "huge.mp4":
+            response = web.StreamResponse(headers={"Content-Length": str(4 << 30),
+                                                   "Content-Type": "video/mp4"})
+            await response.prepare(request)
+            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+                for _ in range(4096):
+                    await response.write(bytes(1 << 20))
+            return response
+        raise web.HTTPNotFound()
+
+    def page(self, request: web.Request, site: SiteSpec) -> web.Response:
+        plan = self.web.plan
+        page = int(request.query.get("page", "1")) if request.query.get(
+            "page", "1").isdigit() else 1
+        if request.path != "/" and request.path != "/gallery" and not request.path.startswith(
+                "/gallery;"):
+            page = plan.pages + 1  # trap pages show no pictures
+        head, body = [], []
+        base = f"http://{site_address(site.index)}:{self.web.port}"
+        last = page == plan.pages
+        if site.planted and last and site.planted.markup == "base-href":
+            head.append('<base href="/gallery/">')
+        for slot in range(plan.images_per_page if page <= plan.pages else 0):
+            number = (page - 1) * plan.images_per_page + slot
+            name = f"{site.index}-{number}"
+            extra = f"/img/{site.index}-{number + 500}.jpg"
+            h, b = _media_markup("img", f"/img/{name}.jpg", base + f"/img/{name}.jpg", extra)
+            head.append(h)
+            body.append(b)
+        if site.planted and last:
+            h, b = self.planted_markup(site, base)
+            head.append(h)
+            body.append(b)
+        if page < plan.pages:
+            body.append(f'<a class="next" href="/gallery?page={page + 1}">next</a>')
+        body.extend(self.trap_links(site, request))
+        if page == 1:
+            body.extend(self.hostile_links(site))
+        title = TITLES[site.language]
+        meta_charset = f'<meta charset="{site.charset}">' if site.index % 2 else (
+            f'<meta http-equiv="Content-Type" content="text/html; charset={site.charset}">')
+        html = (f'<!DOCTYPE html>\n<html lang="{site.language}"><head>{meta_charset}'
+                f"<title>{escape(title)}</title>{''.join(head)}</head><body>"
+                f"<h1>{escape(title)}</h1>{''.join(body)}</body></html>")
+        headers = {"Content-Type": "text/html"
+                   + (f"; charset={site.charset}" if site.index % 3 == 0 else "")}
+        if site.index % 4 == 3:
+            headers["Content-Language"] = site.language
+        return web.Response(body=html.encode(site.charset, "xmlcharrefreplace"),
+                            headers=headers)
+
+    def planted_markup(self, site: SiteSpec, base: str) -> tuple[str, str]:
+        planted = site.planted
+        assert planted is not None
+        name = f"{site.index}-p"
+        url = f"/img/{name}.jpg"
+        extra = f"/img/{site.index}-777.jpg"
+        markup = planted.markup
+        if markup == "base-href":
+            return "", f'<img src="img/{name}.jpg" alt="">'
+        if markup == "protocol-relative":
+            return "", f'<img src="//{site_address(site.index)}:{self.web.port}{url}" alt="">'
+        if markup == "redirect":
+            return "", f'<img src="/r/{name}" alt="">'
+        if markup == "no-extension":
+            return "", f'<img src="/media?id={name}" alt="">'
+        if markup == "cdn":
+            return "", (f'<img src="http://{CDN_ADDRESS}:{self.web.port}/cdn/{site.index}/'
+                        f'{name}.jpg" alt="">')
+        if markup == "video":
+            return _media_markup("video", planted.path, base + planted.path, extra)
+        return _media_markup(markup, url, base + url, extra)
+
+    def trap_links(self, site: SiteSpec, request: web.Request) -> Iterator[str]:
+        token = base64.urlsafe_b64encode(f"{time.monotonic_ns()}".encode()).decode()[:10]
+        for trap in site.traps:
+            if trap == "calendar":
+                month = request.query.get("month", "2026-11")
+                year, number = (int(x) for x in month.split("-"))
+                year, number = (year + 1, 1) if number == 12 else (year, number + 1)
+                yield f'<a href="/calendar?month={year}-{number:02d}">next month</a>'
+            elif trap == "repeating-path":
+                yield '<a href="more/">more</a>'
+            elif trap == "endless-parameters":
+                page = int(request.query.get("page", "1")) if request.path == "/list" else 1
+                yield f'<a href="/list?page={page + 1}&amp;filter={token}">more</a>'
+            elif trap == "session-ids":
+                yield f'<a href="/?sid={token}">home</a>'
+                yield f'<a href="/gallery;jsessionid={token}?page=2">page 2</a>'
+
+    def hostile_links(self, site: SiteSpec) -> Iterator[str]:
+        files = {"bomb": "bomb.png", "truncated": "truncated.jpg", "html-as-image": "fake.jpg",
+                 "slow": "slow.jpg", "error-500": "error.jpg", "reset": "reset.jpg",
+                 "gzip-bomb": "gzip.jpg", "huge": "huge.mp4"}
+        for kind in site.hostile:
+            yield f'<img src="/hostile/{files[kind]}" alt="">'
+
+
+def serve(plan: WebPlan, port: int, served_log: Path | None = None) -> None:
+    """Run the test web in this process until it is killed."""
+    server = TestWebServer(TestWeb(plan, port), served_log)
+    web.run_app(server.app(), host="0.0.0.0", port=port, print=None, access_log=None,
+                backlog=1024, handle_signals=True)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("0.0.0.0", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class RunningWeb:
+    web: TestWeb
+    process: subprocess.Popen
+    served_log: Path | None
+
+    @property
+    def port(self) -> int:
+        return self.web.port
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def start_testweb(plan: WebPlan, served_log: Path | None = None,
+                  timeout: float = 60.0) -> RunningWeb:
+    """Start the test web in a child process and wait until it answers."""
+    port = free_port()
+    args = [sys.executable, "-m", "haechi.testweb", "--port", str(port)]
+    for key, value in asdict(plan).items():
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            args += [] if value else [f"--no-{key.replace('_', '-')}"]
+        else:
+            args += [flag, str(value)]
+    if served_log:
+        args += ["--served-log", str(served_log)]
+    process = subprocess.Popen(args)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the test web exited with status {process.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(
+                (site_address(0), port), timeout=1):
+            return RunningWeb(TestWeb(plan, port), process, served_log)
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the test web did not start listening in time")

@@ -1,0 +1,58 @@
+"""Match events: what the matcher tells the rest of the world, in a versioned JSON schema.
+
+Every hit of a fetched file against the bank becomes one event. Consumers (the takedown case
+store on the embedded default; any case system that reads the Redis stream in cluster mode)
+see only this schema, never the matcher's internals. Sinks are named by dotted path in the
+MATCH_EVENT_SINKS setting, so the matcher never imports its consumers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+SCHEMA = "haechi.match-event/1"
+
+
+@dataclass(frozen=True)
+class MatchEvent:
+    """One victim found in one fetched file (at one second, for a video)."""
+
+    victim: str
+    algorithm: str
+    distance: int
+    image_url: str
+    page_url: str
+    site: str
+    sha256: str
+    media_type: str
+    fetched_at: dt.datetime
+    detected_at: dt.datetime
+    second: float | None = None
+    server_ip: str | None = None
+    status: int | None = None
+    store_key: str | None = None
+    headers: dict[str, list[str]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["fetched_at"] = self.fetched_at.isoformat()
+        data["detected_at"] = self.detected_at.isoformat()
+        return {"schema": SCHEMA, **data}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MatchEvent:
+        if data.get("schema") != SCHEMA:
+            raise ValueError(f"unknown match event schema {data.get('schema')!r}, "
+                             f"expected {SCHEMA!r}")
+        values = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        values["fetched_at"] = dt.datetime.fromisoformat(values["fetched_at"])
+        values["detected_at"] = dt.datetime.fromisoformat(values["detected_at"])
+        return cls(**values)
+
+
+class MatchEventSink(Protocol):
+    """Receives match events; built with `from_settings(settings)`."""
+
+    def deliver(self, events: list[MatchEvent]) -> None: ...

@@ -1,0 +1,114 @@
+"""The matcher's Scrapy item pipeline: hash each stored file, search the bank, emit events.
+
+Runs after the crawler's store pipeline (crawl → store → hash). Hashing is CPU work, so it runs
+in a pool of worker processes while the crawl goes on; the bank search is fast and stays in
+this process, next to the index. A file fetched again (same SHA-256) is not hashed again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import multiprocessing
+import os
+from collections import OrderedDict
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+from scrapy.crawler import Crawler
+from scrapy.utils.misc import load_object
+
+from crawler.items import FetchedMedia
+from matcher.bank import VictimBank
+from matcher.decode import UnreadableImage
+from matcher.events import MatchEvent, MatchEventSink
+from matcher.hasher import FrameHashes, ImageHasher
+from matcher.match import Matcher
+
+# Hashes of this many recent files are kept, so a file seen on many pages is hashed once.
+HASH_CACHE_SIZE = 50_000
+
+_worker_hasher: ImageHasher | None = None
+
+
+def _hash_in_worker(data: bytes) -> list[FrameHashes] | str:
+    """Runs in a pool process: the file's hashes, or the sentence saying why there are none."""
+    global _worker_hasher
+    if _worker_hasher is None:
+        _worker_hasher = ImageHasher()
+    try:
+        return _worker_hasher.media_hashes(data)
+    except UnreadableImage as exc:
+        return str(exc)
+    except Exception as exc:  # one strange file never stops the run
+        return f"internal error while hashing: {type(exc).__name__}: {exc}"
+
+
+class MatchPipeline:
+    """Hashes FetchedMedia items, matches them and hands match events to the sinks."""
+
+    def __init__(self, crawler: Crawler, matcher: Matcher, sinks: list[MatchEventSink],
+                 workers: int) -> None:
+        self.crawler = crawler
+        self.matcher = matcher
+        self.sinks = sinks
+        self.workers = workers
+        self.pool: ProcessPoolExecutor | None = None
+        self.cache: OrderedDict[str, list[FrameHashes] | str] = OrderedDict()
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> MatchPipeline:
+        settings = crawler.settings
+        bank = VictimBank.open(settings.get("DATABASE_URL") or None)
+        sinks = [load_object(path).from_settings(settings)
+                 for path in settings.getlist("MATCH_EVENT_SINKS")]
+        workers = settings.getint("HASH_WORKERS") or os.cpu_count() or 1
+        return cls(crawler, Matcher(bank), sinks, workers)
+
+    def open_spider(self) -> None:
+        # "spawn": the crawl runs threads (reactor, DNS, store), which must not be forked.
+        self.pool = ProcessPoolExecutor(self.workers, multiprocessing.get_context("spawn"))
+
+    def close_spider(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def count(self, key: str) -> None:
+        self.crawler.stats.inc_value(f"haechi/{key}")
+
+    async def process_item(self, item: Any) -> Any:
+        if not isinstance(item, FetchedMedia):
+            return item
+        hashed = self.cache.get(item.sha256)
+        if hashed is None:
+            assert self.pool is not None
+            loop = asyncio.get_running_loop()
+            hashed = await loop.run_in_executor(self.pool, _hash_in_worker, item.body or b"")
+            self.cache[item.sha256] = hashed
+            if len(self.cache) > HASH_CACHE_SIZE:
+                self.cache.popitem(last=False)
+            self.count("files_hashed")
+        else:
+            self.cache.move_to_end(item.sha256)
+        item.body = None
+        if isinstance(hashed, str):
+            self.count("errors/unreadable")
+            self.crawler.spider.logger.warning("unreadable: %s (%s)", item.url, hashed)
+            return item
+        now = dt.datetime.now(dt.UTC)
+        events = [
+            MatchEvent(
+                victim=m.victim, algorithm=m.algorithm, distance=m.distance,
+                image_url=item.url, page_url=item.page_url, site=item.site,
+                sha256=item.sha256, media_type=item.media_type, fetched_at=item.fetched_at,
+                detected_at=now, second=m.second, server_ip=item.server_ip,
+                status=item.status, store_key=item.store_key, headers=item.headers,
+            )
+            for m in self.matcher.match_frames(hashed)
+        ]
+        if events:
+            for _ in events:
+                self.count("matches")
+            for sink in self.sinks:
+                sink.deliver(events)
+        return item
