@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from typing import Any
 
@@ -10,12 +12,29 @@ from scrapy.settings import Settings
 
 from crawler.spiders.sites import DEFAULT_MAX_PAGES, SiteSpider
 
+# Any Scrapy setting can be tuned for one run from the environment, e.g.
+# HAECHI_SCRAPY_DOWNLOAD_TIMEOUT=5 (values are parsed as JSON when they parse, else text).
+ENV_PREFIX = "HAECHI_SCRAPY_"
+
+
+def _env_settings() -> dict[str, Any]:
+    found = {}
+    for key, value in os.environ.items():
+        if key.startswith(ENV_PREFIX):
+            try:
+                found[key[len(ENV_PREFIX):]] = json.loads(value)
+            except ValueError:
+                found[key[len(ENV_PREFIX):]] = value
+    return found
+
 
 def crawl_settings(overrides: dict[str, Any] | None = None) -> Settings:
-    """Haechi's crawler settings with `overrides` on top (pipelines, sinks, stores)."""
+    """Haechi's crawler settings, then `overrides` (pipelines, sinks, stores), then the
+    HAECHI_SCRAPY_* environment."""
     settings = Settings()
     settings.setmodule("crawler.settings", priority="project")
     settings.update(overrides or {}, priority="cmdline")
+    settings.update(_env_settings(), priority="cmdline")
     return settings
 
 

@@ -61,6 +61,9 @@ MAX_QUERY_PARAMS = 8
 # many pages of one shape, and fewer for date-shaped ones (calendars page on for ever).
 MAX_PAGES_PER_SHAPE = 200
 MAX_DATED_PAGES_PER_SHAPE = 24
+# A parameter that takes ever new non-numeric values on one path (a random filter, a token per
+# view) generates endless URLs for the same content.
+MAX_DISTINCT_VALUES = 12
 
 _DATE = re.compile(r"(?<!\d)(?:19|20|21)\d\d[-/_.]?(?:0[1-9]|1[0-2])(?:[-/_.]?\d\d)?(?!\d)")
 _CALENDAR_WORDS = re.compile(r"calendar|(?<![a-z])(?:year|month|day|date)=", re.IGNORECASE)
@@ -94,6 +97,7 @@ class TrapGuard:
     """Per-site memory of the URL shapes followed, to stop endless families of pages."""
 
     shapes: Counter[str] = field(default_factory=Counter)
+    values: dict[tuple[str, str], set[str]] = field(default_factory=dict)
 
     def check(self, url: str) -> str | None:
         """Why following `url` would feed a trap, or None (and the URL is counted)."""
@@ -102,8 +106,18 @@ class TrapGuard:
             return reason
         shape = shape_of(url)
         dated = bool(_DATE.search(url) or _CALENDAR_WORDS.search(url))
-        limit = MAX_DATED_PAGES_PER_SHAPE if dated else MAX_PAGES_PER_SHAPE
-        if self.shapes[shape] >= limit:
-            return "calendar" if dated else "endless-parameters"
+        if dated:
+            if self.shapes[shape] >= MAX_DATED_PAGES_PER_SHAPE:
+                return "calendar"
+        else:
+            if self.shapes[shape] >= MAX_PAGES_PER_SHAPE:
+                return "endless-parameters"
+            for key, value in parse_qsl(urlsplit(url).query, keep_blank_values=True):
+                if value.isdigit():
+                    continue
+                seen = self.values.setdefault((shape, key), set())
+                if value not in seen and len(seen) >= MAX_DISTINCT_VALUES:
+                    return "endless-parameters"
+                seen.add(value)
         self.shapes[shape] += 1
         return None

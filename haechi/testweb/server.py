@@ -8,10 +8,10 @@ loopback are refused. Run it with `python -m haechi.testweb`, or `start_testweb(
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import functools
 import io
+import secrets
 import socket
 import subprocess
 import sys
@@ -269,7 +269,7 @@ class TestWebServer:
         return _media_markup(markup, url, base + url, extra)
 
     def trap_links(self, site: SiteSpec, request: web.Request) -> Iterator[str]:
-        token = base64.urlsafe_b64encode(f"{time.monotonic_ns()}".encode()).decode()[:10]
+        token = secrets.token_urlsafe(8)
         for trap in site.traps:
             if trap == "calendar":
                 month = request.query.get("month", "2026-11")
