@@ -52,6 +52,8 @@ SCHEDULER_MEMORY_QUEUE = "scrapy.squeues.FifoMemoryQueue"
 ITEM_PIPELINES = {"crawler.pipelines.StorePipeline": 300}
 # Files being hashed at once; each holds its bytes in memory until matched.
 CONCURRENT_ITEMS = 32
+# Responses waiting in the pipelines (bytes); a small queue keeps fetch-to-case time short.
+SCRAPER_SLOT_MAX_ACTIVE_SIZE = 2_000_000
 
 TELNETCONSOLE_ENABLED = False
 LOG_LEVEL = "WARNING"

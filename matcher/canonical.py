@@ -76,6 +76,14 @@ class Peeler:
         near = np.abs(lines - reference).max(axis=2) <= self.tolerance
         return near.mean(axis=1) >= self.share
 
+    def _run(self, lines: np.ndarray, reference: np.ndarray | None) -> int:
+        """How many of `lines`, from the first on, are flat in a row."""
+        # Most pictures have no band at all: one line decides that without judging the rest.
+        if not self._flat(lines[:1], reference).all():
+            return 0
+        flat = self._flat(lines, reference)
+        return int(np.argmin(flat)) if not flat.all() else len(lines)
+
     def _edge_colour(self, line: np.ndarray) -> np.ndarray | None:
         """The colour of an outermost line when the line is one colour, else None (no band)."""
         colour = np.median(line, axis=0)[None, None, :]
@@ -84,10 +92,8 @@ class Peeler:
 
     def _span(self, lines: np.ndarray, first: np.ndarray | None, last: np.ndarray | None
               ) -> tuple[int, int]:
-        start_flat = self._flat(lines, first)
-        tail = self._flat(lines, last)[::-1]
-        start = int(np.argmin(start_flat)) if not start_flat.all() else len(lines)
-        end = len(lines) - (int(np.argmin(tail)) if not tail.all() else len(lines))
+        start = self._run(lines, first)
+        end = len(lines) - self._run(lines[::-1], last)
         if self.snap_to_edge and start < end:
             change = np.abs(np.diff(lines, axis=0)).max(axis=2).mean(axis=1)
             # change[b - 1] is the step between lines b - 1 and b; a cut at b keeps lines[b:].

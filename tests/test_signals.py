@@ -74,3 +74,21 @@ def test_unknown_algorithm_error_lists_the_known_ones():
 def test_low_quality_pdq_hash_of_flat_image_is_under_the_floor():
     flat = Image.fromarray(np.full((100, 100, 3), 128, dtype=np.uint8))
     assert pdq.hash_image(flat).quality < pdq.min_quality
+
+
+def test_phash_orientations_from_one_dct_equal_imagehash_on_each_orientation() -> None:
+    import imagehash
+
+    from haechi.synthetic import synthetic_picture
+    from matcher.signals.base import DIHEDRAL_TRANSPOSES
+    from matcher.signals.phash import PhashSignal
+
+    signal = PhashSignal()
+    for seed in range(12):
+        image = synthetic_picture(seed, size=(320, 240))
+        small = image.convert("L").resize((32, 32), Image.Resampling.LANCZOS)
+        expected = {
+            np.packbits(imagehash.phash(view).hash.flatten()).tobytes()
+            for view in (small, *(small.transpose(t) for t in DIHEDRAL_TRANSPOSES))
+        }
+        assert {h.code for h in signal.hash_dihedral(image)} == expected

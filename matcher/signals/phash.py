@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import imagehash
 import numpy as np
 import scipy.fft
 from PIL import Image
 
-from matcher.signals.base import DIHEDRAL_TRANSPOSES, ImageHash, SignalType
+from matcher.signals.base import ImageHash, SignalType
 
 # imagehash's pHash reduces to 32x32 greyscale before its DCT; doing that once lets the eight
 # rotations and mirrors be hashed from the small image instead of the full view.
@@ -46,13 +45,31 @@ class PhashSignal(SignalType):
         return self._hash_small(small)
 
     def _hash_small(self, small: Image.Image) -> ImageHash:
-        pixels = np.asarray(small, dtype=np.float64)
-        low = scipy.fft.dct(scipy.fft.dct(pixels, axis=0, norm=None), axis=1, norm=None)[:8, :8]
-        spread = float(np.median(np.abs(low - np.median(low))))
-        quality = min(100, int(spread / 5))
-        return ImageHash(np.packbits(imagehash.phash(small).hash.flatten()).tobytes(), quality)
+        return _hash_low(_low_dct(small))
 
     def hash_dihedral(self, image: Image.Image) -> list[ImageHash]:
+        # Mirroring a picture flips the sign of its odd DCT coefficients along that axis, and
+        # transposing it transposes them: the eight orientations come from one DCT.
         small = image.convert("L").resize((_PHASH_INPUT, _PHASH_INPUT), Image.Resampling.LANCZOS)
-        views = [small, *(small.transpose(t) for t in DIHEDRAL_TRANSPOSES)]
-        return [self._hash_small(view) for view in views]
+        low = _low_dct(small)
+        signs = np.where(np.arange(8) % 2 == 0, 1.0, -1.0)
+        hashes = []
+        for matrix in (low, low.T):
+            for rows, cols in ((False, False), (False, True), (True, False), (True, True)):
+                oriented = matrix * (signs[:, None] if rows else 1.0) * (
+                    signs[None, :] if cols else 1.0)
+                hashes.append(_hash_low(oriented))
+        return hashes
+
+
+def _low_dct(small: Image.Image) -> np.ndarray:
+    """The 8x8 lowest frequencies of the 32x32 picture's DCT, as imagehash.phash takes them."""
+    pixels = np.asarray(small, dtype=np.float64)
+    return scipy.fft.dct(scipy.fft.dct(pixels, axis=0), axis=1)[:8, :8]
+
+
+def _hash_low(low: np.ndarray) -> ImageHash:
+    # Bit for bit imagehash.phash: each coefficient above the median is a one.
+    median = np.median(low)
+    spread = float(np.median(np.abs(low - median)))
+    return ImageHash(np.packbits(low > median).tobytes(), min(100, int(spread / 5)))

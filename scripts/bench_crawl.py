@@ -1,0 +1,164 @@
+"""Crawl benchmark on the local test web: many small synthetic sites on the embedded default.
+
+Prints JSON:
+- total time to crawl every site (an index page, a few images, security.txt) with
+  `haechi crawl`, as a person runs it (target: 20,000 sites in 15 minutes or less);
+- responses and pages per second, against `scrapy bench` run on this machine in the same run,
+  as a ratio (scrapy bench follows links on a local server and does nothing with the pages);
+- peak memory of the crawl and its hash workers, summed (target 1.5 GB or less);
+- seconds from a planted file being served to its case existing, p50/p99/max
+  (target p99 2 s or less), and whether every planted picture became a case.
+
+    python scripts/bench_crawl.py [--sites 20000] [--plant-every 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from haechi.synthetic import encode  # noqa: E402
+from haechi.testweb.model import WebPlan, victim_name, victim_original  # noqa: E402
+from haechi.testweb.server import start_testweb  # noqa: E402
+
+HAECHI = str(Path(sys.executable).with_name("haechi"))
+SCRAPY = str(Path(sys.executable).with_name("scrapy"))
+
+
+def tree_rss(pid: int) -> int:
+    """Resident bytes of a process and all its descendants."""
+    total = 0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            with open(f"/proc/{current}/statm") as handle:
+                total += int(handle.read().split()[1]) * 4096
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as handle:
+                    pending.extend(int(c) for c in handle.read().split())
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            continue
+    return total
+
+
+def scrapy_bench(seconds: int) -> float:
+    """Pages per second `scrapy bench` reaches on this machine."""
+    result = subprocess.run(
+        [SCRAPY, "bench", "-s", f"CLOSESPIDER_TIMEOUT={seconds}", "-s", "LOG_LEVEL=INFO"],
+        capture_output=True, text=True, timeout=seconds + 120, cwd=tempfile.gettempdir(),
+    )
+    rates = [int(r) for r in re.findall(r"Crawled \d+ pages \(at (\d+) pages/min\)",
+                                        result.stderr)]
+    # The first minute-rate line covers the warm-up; the rest are steady state.
+    steady = rates[1:] or rates
+    return round(sum(steady) / len(steady) / 60, 1) if steady else 0.0
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sites", type=int, default=20_000)
+    parser.add_argument("--images", type=int, default=3, help="images per site")
+    parser.add_argument("--plant-every", type=int, default=50)
+    parser.add_argument("--scrapy-bench-seconds", type=int, default=30)
+    args = parser.parse_args()
+
+    plan = WebPlan(sites=args.sites, pages=1, images_per_page=args.images,
+                   plant_every=args.plant_every, traps=False, hostile=False)
+    with tempfile.TemporaryDirectory(prefix="haechi-bench-crawl-") as tmp:
+        home = Path(tmp) / "home"
+        env = {**os.environ, "HAECHI_HOME": str(home)}
+        env.pop("DATABASE_URL", None)
+        env.pop("HAECHI_STORE", None)
+        home.mkdir()
+        for number in range(plan.victims):
+            path = Path(tmp) / f"{victim_name(number)}.jpg"
+            path.write_bytes(encode(victim_original(plan.seed, number)))
+            subprocess.run([HAECHI, "register", "--victim", victim_name(number), str(path)],
+                           env=env, check=True, capture_output=True)
+        served_log = Path(tmp) / "served.log"
+        web = start_testweb(plan, served_log=served_log)
+        try:
+            urls = [web.web.site_url(i) for i in range(plan.sites)]
+            started = time.monotonic()
+            crawl = subprocess.Popen([HAECHI, "crawl", "--json", *urls], env=env,
+                                     stdout=subprocess.PIPE, text=True)
+            peak = 0
+            done = threading.Event()
+
+            def watch() -> None:
+                nonlocal peak
+                while not done.is_set():
+                    peak = max(peak, tree_rss(crawl.pid))
+                    time.sleep(0.5)
+
+            watcher = threading.Thread(target=watch, daemon=True)
+            watcher.start()
+            output, _ = crawl.communicate()
+            seconds = time.monotonic() - started
+            done.set()
+            watcher.join()
+        finally:
+            web.stop()
+        summary = json.loads(output)
+        cases = json.loads(subprocess.run([HAECHI, "cases", "list", "--json"], env=env,
+                                          capture_output=True, text=True, check=True).stdout)
+        served: dict[str, float] = {}
+        for line in served_log.read_text().splitlines():
+            stamp, url = line.split("\t")
+            served.setdefault(url, float(stamp))
+        delays = [
+            dt.datetime.fromisoformat(c["detected_at"]).timestamp() - served[c["image_url"]]
+            for c in cases if c["image_url"] in served
+        ]
+        planted = web.web.planted()
+        found = {(c["image_url"], c["victim"]) for c in cases}
+        missed = sum((web.web.image_url(p.site, p), p.victim) not in found for p in planted)
+    reference = scrapy_bench(args.scrapy_bench_seconds)
+    responses_per_s = summary["requests"] / seconds
+    print(json.dumps({
+        "sites": plan.sites,
+        "images_per_site": plan.images_per_page,
+        "seconds": round(seconds, 1),
+        "target_seconds_for_20000_sites": 900,
+        "pages": summary["pages"],
+        "files": summary["files"],
+        "files_hashed": summary["files_hashed"],
+        "requests": summary["requests"],
+        "errors": summary["errors"],
+        "responses_per_s": round(responses_per_s, 1),
+        "pages_per_s": round(summary["pages"] / seconds, 1),
+        "scrapy_bench_pages_per_s": reference,
+        "responses_per_s_vs_scrapy_bench": round(responses_per_s / reference, 2)
+        if reference else None,
+        "peak_memory_mb": round(peak / 2**20),
+        "planted": len(planted),
+        "planted_missed": missed,
+        "cases": len(cases),
+        "served_to_case_s": {
+            "p50": round(percentile(delays, 0.5), 3),
+            "p99": round(percentile(delays, 0.99), 3),
+            "max": round(max(delays, default=0.0), 3),
+        },
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
