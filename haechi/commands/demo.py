@@ -1,79 +1,103 @@
-"""`haechi demo`: the README's main job, on the embedded default.
+"""`haechi demo`: the README's main job, end to end on the embedded default.
 
-For now it registers generated stand-in pictures, makes the edited copies re-uploaders make,
-and shows which copies the matcher catches; later stages add crawling, cases and notices.
+It starts a local test web (generated gallery sites in many markups and languages, with traps
+and hostile files), registers three generated stand-in victims (hashes only), crawls every
+site with `haechi crawl`, and shows the cases opened, checked against what was planted. All of
+it lives in its own folder under the data folder, so a real installation's bank and cases are
+never touched. No real photo of a person is used anywhere.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
-import tempfile
+import subprocess
+import sys
 from pathlib import Path
 
-import numpy as np
-
-from haechi.edits import EDITS
 from haechi.home import data_home
-from haechi.synthetic import encode, synthetic_picture
+from haechi.synthetic import encode
+from haechi.testweb.model import MARKUPS, WebPlan, victim_name, victim_original
+from haechi.testweb.server import start_testweb
 from matcher.bank import VictimBank
 from matcher.hasher import ImageHasher
-from matcher.match import Matcher
+from takedown.cases import CaseStore
 
-DEMO_VICTIMS = 3
-DEMO_DECOYS = 5
+DEMO_PLAN = WebPlan(sites=len(MARKUPS), seed=2026, victims=3, pages=2, images_per_page=3)
+# The demo's slow-response trap should cost seconds, not the production timeout.
+DEMO_CRAWL_ENV = {"HAECHI_SCRAPY_DOWNLOAD_TIMEOUT": "5", "HAECHI_SCRAPY_RETRY_BACKOFF_BASE": "0.3"}
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
-    demo = subparsers.add_parser("demo", help="run the end-to-end demo on generated pictures")
+    demo = subparsers.add_parser(
+        "demo", help="run the end-to-end demo: a local test web, victims, a crawl, the cases")
     demo.add_argument("--json", action="store_true", help="print the results as JSON")
     demo.set_defaults(run=run_demo)
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    # The demo keeps its own bank under the data folder, started afresh each run, so it never
-    # adds stand-in victims to a real installation's bank.
     folder = data_home() / "demo"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    bank = VictimBank.open(url=f"sqlite:///{folder / 'bank.sqlite3'}", index_dir=folder / "index")
+    database = f"sqlite:///{folder / 'haechi.sqlite3'}"
+    say = (lambda *_: None) if args.json else print
+
+    bank = VictimBank.open(url=database, index_dir=folder / "index")
     hasher = ImageHasher()
-    matcher = Matcher(bank, hasher)
-    rng = np.random.default_rng(2026)
-    results = []
-    with tempfile.TemporaryDirectory(prefix="haechi-demo-") as tmp:
-        folder = Path(tmp)
-        for number in range(DEMO_VICTIMS):
-            victim = f"demo-victim-{number + 1}"
-            original = synthetic_picture(seed=1000 + number)
-            bank.add(victim, hasher.registration_hashes(encode(original)), source="generated")
-            for edit_name, edit in EDITS.items():
-                data = encode(edit(original, rng))
-                path = folder / f"{victim}-{edit_name}.jpg"
-                path.write_bytes(data)
-                found = [m.victim for m in matcher.match_bytes(data)]
-                results.append({"file": path.name, "expected": victim, "found": found})
-        for number in range(DEMO_DECOYS):
-            data = encode(synthetic_picture(seed=5000 + number))
-            found = [m.victim for m in matcher.match_bytes(data)]
-            results.append({"file": f"unrelated-{number + 1}.jpg", "expected": None,
-                            "found": found})
+    for number in range(DEMO_PLAN.victims):
+        data = encode(victim_original(DEMO_PLAN.seed, number))
+        bank.add(victim_name(number), hasher.registration_hashes(data), source="generated")
     bank.save()
-    caught = sum(r["expected"] in r["found"] for r in results if r["expected"])
-    edited = sum(1 for r in results if r["expected"])
-    false = sum(1 for r in results if set(r["found"]) - {r["expected"]})
-    summary = {"edited_copies": edited, "caught": caught, "false_matches": false,
-               "results": results}
+    say(f"Registered {DEMO_PLAN.victims} generated stand-in victims (only their hashes).")
+
+    web = start_testweb(DEMO_PLAN)
+    try:
+        urls = [web.web.site_url(i) for i in range(DEMO_PLAN.sites)]
+        say(f"Started a local test web of {len(urls)} gallery sites on loopback addresses "
+            f"({urls[0]} ...), with edited copies of the victims' pictures planted in "
+            f"{len(MARKUPS)} kinds of markup, plus traps and hostile files.\n")
+        env = {**os.environ, **DEMO_CRAWL_ENV, "HAECHI_HOME": str(folder),
+               "DATABASE_URL": database}
+        env.pop("HAECHI_STORE", None)
+        haechi = str(Path(sys.executable).with_name("haechi"))
+        crawl = subprocess.run([haechi, "crawl", "--json", *urls], env=env, text=True,
+                               stdout=subprocess.PIPE, check=True)
+        summary = json.loads(crawl.stdout)
+    finally:
+        web.stop()
+
+    cases = CaseStore.open(database).list()
+    planted = {(web.web.image_url(p.site, p), p.victim): p for p in web.web.planted()}
+    found = {(c["image_url"], c["victim"]) for c in cases}
+    result = {
+        "crawl": summary,
+        "planted": len(planted),
+        "found": len(found & set(planted)),
+        "false_cases": len(found - set(planted)),
+        "missed": [{"markup": p.markup, "url": key[0], "victim": p.victim}
+                   for key, p in planted.items() if key not in found],
+        "cases": cases,
+    }
     if args.json:
-        print(json.dumps(summary))
+        print(json.dumps(result, ensure_ascii=False))
         return 0
-    print(f"Registered {DEMO_VICTIMS} generated victim pictures (hashes only).")
-    print(f"Made {edited} edited re-uploads ({len(EDITS)} kinds of edit) and "
-          f"{DEMO_DECOYS} unrelated pictures.\n")
-    for r in results:
-        verdict = ("caught" if r["expected"] in r["found"] else "MISSED") if r["expected"] else (
-            "FALSE MATCH" if r["found"] else "no match (correct)")
-        print(f"  {r['file']:<48} {verdict}")
-    print(f"\nCaught {caught} of {edited} edited copies; {false} false matches.")
+    print(f"Crawl: {summary['sites']} sites, {summary['pages']} pages, {summary['files']} "
+          f"media files, {summary['seconds']} s.")
+    if summary["errors"]:
+        print("Survived: " + ", ".join(f"{k} x{v}" for k, v in summary["errors"].items()))
+    if summary["traps"]:
+        print("Traps cut short: " + ", ".join(f"{k} x{v}" for k, v in summary["traps"].items()))
+    print(f"\nCases opened ({len(cases)}):")
+    for case in cases:
+        markup = planted[(case["image_url"], case["victim"])].markup if (
+            case["image_url"], case["victim"]) in planted else "NOT PLANTED"
+        second = f" at {case['second']:g} s" if case["second"] is not None else ""
+        print(f"  #{case['id']:<3} {case['victim']:<9} {markup:<18} {case['image_url']}{second}")
+    print(f"\nFound {result['found']} of {result['planted']} planted pictures; "
+          f"{result['false_cases']} cases for pictures that were not planted.")
+    for miss in result["missed"]:
+        print(f"  MISSED: {miss['victim']} in {miss['markup']} markup: {miss['url']}")
+    print(f"The demo's data is in {folder}")
     return 0
