@@ -38,12 +38,19 @@ class StorePipeline:
             self.records.record_site(item)
         elif isinstance(item, FetchedMedia):
             key = media_key(item.sha256)
-            if isinstance(self.store, LocalStore):
-                written = self.store.put(key, item.body or b"")
-            else:  # a network store must not block the reactor
-                written = await asyncio.to_thread(self.store.put, key, item.body or b"")
-            if not written:
-                self.crawler.stats.inc_value("haechi/files_already_stored")
-            item.store_key = key
+            try:
+                if isinstance(self.store, LocalStore):
+                    written = self.store.put(key, item.body or b"")
+                else:  # a network store must not block the reactor
+                    written = await asyncio.to_thread(self.store.put, key, item.body or b"")
+            except Exception as exc:
+                # The file is still matched and recorded (its bytes are in memory); only the
+                # stored copy is missing, and the record says so with an empty store key.
+                self.crawler.stats.inc_value("haechi/errors/store-failed")
+                self.crawler.spider.logger.error("could not store %s: %s", item.url, exc)
+            else:
+                item.store_key = key
+                if not written:
+                    self.crawler.stats.inc_value("haechi/files_already_stored")
             self.records.record_files([item])
         return item

@@ -30,6 +30,8 @@ from crawler.urls import TrapGuard, canonical_url, on_site, site_of
 MEDIA_PRIORITY = 10
 SECURITY_TXT_PRIORITY = 5
 DEFAULT_MAX_PAGES = 1000
+# A web page larger than this is not a gallery page but an attack on the parser.
+PAGE_MAXSIZE = 16 * 1024 * 1024
 
 
 @dataclass
@@ -75,7 +77,7 @@ class SiteSpider(Spider):
             state.pages = 1
             self.count("sites")
             yield Request(url, callback=self.parse_page, errback=self.page_failed,
-                          meta={"site": site, "start": True})
+                          meta={"site": site, "start": True, "download_maxsize": PAGE_MAXSIZE})
             yield Request(
                 urljoin(url, "/.well-known/security.txt"),
                 callback=self.parse_security_txt, errback=self.security_txt_failed,
@@ -130,7 +132,7 @@ class SiteSpider(Spider):
                 continue
             state.pages += 1
             yield Request(url, callback=self.parse_page, errback=self.page_failed,
-                          meta={"site": state.site})
+                          meta={"site": state.site, "download_maxsize": PAGE_MAXSIZE})
 
     def page_failed(self, failure: Failure) -> None:
         request = failure.request
