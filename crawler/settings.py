@@ -13,11 +13,11 @@ ROBOTSTXT_OBEY = False
 # Session cookies only create endless variants of the same pages.
 COOKIES_ENABLED = False
 
-# Many sites at once, few requests to each; the downloader-aware queue hands out requests of
-# the sites with the fewest active downloads first, so one slow site cannot take every slot.
+# Many sites at once, few requests to each; the site-fair queue hands out requests round-robin
+# over sites whose download slots are not full, so one slow site cannot take every slot.
 CONCURRENT_REQUESTS = 64
 CONCURRENT_REQUESTS_PER_DOMAIN = 4
-SCHEDULER_PRIORITY_QUEUE = "scrapy.pqueues.DownloaderAwarePriorityQueue"
+SCHEDULER_PRIORITY_QUEUE = "crawler.pqueues.SiteFairPriorityQueue"
 REACTOR_THREADPOOL_MAXSIZE = 20
 AUTOTHROTTLE_ENABLED = True
 AUTOTHROTTLE_START_DELAY = 0.0

@@ -157,3 +157,25 @@ def test_site_language_and_security_txt_are_gathered(crawl) -> None:
         if spec.security_txt:
             assert f"mailto:abuse@site{index}.example" in row["contacts"]
             assert row["preferred_languages"][0] == spec.language
+
+
+def test_a_slow_site_does_not_hold_back_the_others(tmp_path: Path) -> None:
+    # Site 11 answers every request a second late and hides its planted picture eight pages
+    # deep; the eleven fast sites' pictures must all be found before it.
+    plan = WebPlan(sites=12, seed=5, pages=8, images_per_page=1, traps=False, hostile=False,
+                   slow_every=12)
+    env = {**os.environ, "HAECHI_HOME": str(tmp_path / "home"), **CRAWL_ENV}
+    env.pop("DATABASE_URL", None)
+    register_test_victims(env, tmp_path / "victims", plan)
+    web = start_testweb(plan)
+    try:
+        run_haechi(env, "crawl", "--json", *[web.web.site_url(i) for i in range(plan.sites)],
+                   timeout=CRAWL_TIMEOUT)
+    finally:
+        web.stop()
+    cases = json.loads(run_haechi(env, "cases", "list", "--json"))
+    slow_host = site_address(11)
+    slow = [c["detected_at"] for c in cases if c["site"] == slow_host]
+    fast = [c["detected_at"] for c in cases if c["site"] != slow_host]
+    assert len(slow) == 1 and len(fast) == 11
+    assert max(fast) < slow[0]

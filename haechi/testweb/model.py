@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
@@ -67,6 +67,8 @@ class WebPlan:
     plant_every: int = 1
     traps: bool = True
     hostile: bool = True
+    # Every `slow_every`-th site (the last of each group) answers each request a second late.
+    slow_every: int = 0
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ class SiteSpec:
     traps: tuple[str, ...] = ()
     hostile: tuple[str, ...] = ()
     security_txt: bool = False
-    images: list[str] = field(default_factory=list)
+    slow: bool = False
 
 
 def victim_name(number: int) -> str:
@@ -125,8 +127,9 @@ class TestWeb:
         traps = (TRAPS[index % len(TRAPS)],) if plan.traps and index % 3 == 1 else ()
         hostile = ((HOSTILE[(index // 4) % len(HOSTILE)],)
                    if plan.hostile and index % 4 == 2 else ())
+        slow = bool(plan.slow_every) and index % plan.slow_every == plan.slow_every - 1
         return SiteSpec(index, language, charset, markup, planted, traps, hostile,
-                        security_txt=index % 5 == 0)
+                        security_txt=index % 5 == 0, slow=slow)
 
     def planted(self) -> list[Planted]:
         return [p for i in range(self.plan.sites) if (p := self.site(i).planted) is not None]
