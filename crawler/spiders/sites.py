@@ -28,7 +28,7 @@ from crawler.urls import TrapGuard, canonical_url, on_site, site_of
 
 # Media are fetched before further pages, so a match is found seconds after its page is read.
 MEDIA_PRIORITY = 10
-SECURITY_TXT_PRIORITY = 5
+SECURITY_TXT_PRIORITY = 0
 DEFAULT_MAX_PAGES = 1000
 # A web page larger than this is not a gallery page but an attack on the parser.
 PAGE_MAXSIZE = 16 * 1024 * 1024
@@ -78,12 +78,6 @@ class SiteSpider(Spider):
             self.count("sites")
             yield Request(url, callback=self.parse_page, errback=self.page_failed,
                           meta={"site": site, "start": True, "download_maxsize": PAGE_MAXSIZE})
-            yield Request(
-                urljoin(url, "/.well-known/security.txt"),
-                callback=self.parse_security_txt, errback=self.security_txt_failed,
-                priority=SECURITY_TXT_PRIORITY,
-                meta={"site": site, "dont_retry": True, "handle_httpstatus_all": True},
-            )
 
     # --- pages ----------------------------------------------------------------------------
 
@@ -106,10 +100,18 @@ class SiteSpider(Spider):
         state.pages_ok += 1
         self.count("pages")
         if not state.language_seen:
+            # Asked once the site has answered: a dead site costs no second request, and the
+            # file is fetched after the pictures the site's first page shows.
             state.language_seen = True
             yield SiteFacts(
                 site=state.site, language=page_language(response),
                 charset=response.encoding if isinstance(response, TextResponse) else None,
+            )
+            yield Request(
+                urljoin(response.url, "/.well-known/security.txt"),
+                callback=self.parse_security_txt, errback=self.security_txt_failed,
+                priority=SECURITY_TXT_PRIORITY,
+                meta={"site": state.site, "dont_retry": True, "handle_httpstatus_all": True},
             )
         for url in media_urls(response):
             yield Request(
