@@ -11,9 +11,9 @@ import sys
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from haechi.commands import bank, cases, crawl, demo, match
+from haechi.commands import bank, cases, crawl, demo, match, notices, review, track
 
-COMMAND_MODULES = (bank, match, crawl, cases, demo)
+COMMAND_MODULES = (bank, match, crawl, cases, notices, review, track, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

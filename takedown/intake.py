@@ -1,9 +1,11 @@
-"""The takedown side's match-event sink on the embedded default: events straight into cases."""
+"""The takedown side's match-event sink on the embedded default: events straight into cases
+(and, through them, into drafted notices)."""
 
 from __future__ import annotations
 
 from scrapy.settings import BaseSettings
 
+from crawler.store import open_store
 from matcher.events import MatchEvent
 from takedown.cases import CaseStore
 
@@ -16,7 +18,8 @@ class CaseIntake:
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> CaseIntake:
-        return cls(CaseStore.open(settings.get("DATABASE_URL") or None))
+        media = open_store(settings.get("HAECHI_STORE") or None)
+        return cls(CaseStore.open(settings.get("DATABASE_URL") or None, store=media))
 
     def deliver(self, events: list[MatchEvent]) -> None:
         self.store.open_cases(events)

@@ -91,7 +91,8 @@ def test_case_json_has_the_contract_fields(crawl) -> None:
     for name in ("id", "victim", "image_url", "page_url", "site", "algorithm", "distance",
                  "detected_at", "status"):
         assert name in case
-    assert case["status"] == "detected"
+    # The host's notice is drafted the moment the case opens, waiting for a person.
+    assert case["status"] == "drafted" and case["notice_id"] is not None
     assert case["page_url"].startswith("http://127.10.")
 
 

@@ -1,32 +1,85 @@
-"""`haechi cases`: the cases opened from matches."""
+"""`haechi cases`: the cases opened from matches, and their evidence bundles."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
+from haechi.home import data_home
+from takedown.audit import entries_for_case
 from takedown.cases import CaseStore
+from takedown.evidence import export_bundle, verify_bundle
+from takedown.notices import notice_json
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
-    cases = subparsers.add_parser("cases", help="list and inspect takedown cases")
+    cases = subparsers.add_parser("cases", help="list, inspect and export takedown cases")
     commands = cases.add_subparsers(dest="cases_command", required=True, metavar="COMMAND")
     listing = commands.add_parser("list", help="every case, oldest first")
+    listing.add_argument("--status", action="append", help="only cases in this status")
     listing.add_argument("--json", action="store_true", help="print a JSON array")
     listing.set_defaults(run=run_list)
+    show = commands.add_parser("show", help="one case with all its evidence")
+    show.add_argument("case_id", type=int, metavar="ID")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(run=run_show)
+    export = commands.add_parser("export", help="write a self-verifying evidence bundle (zip)")
+    export.add_argument("case_id", type=int, metavar="ID")
+    export.add_argument("--out", type=Path, help="bundle path (default: in the data folder)")
+    export.set_defaults(run=run_export)
+    verify = commands.add_parser("verify", help="check an evidence bundle was not altered")
+    verify.add_argument("bundle", type=Path)
+    verify.set_defaults(run=run_verify)
 
 
 def run_list(args: argparse.Namespace) -> int:
-    found = CaseStore.open().list()
+    found = CaseStore.open().list(tuple(args.status) if args.status else None)
     if args.json:
         print(json.dumps(found, ensure_ascii=False))
         return 0
     if not found:
         print("No cases.")
-        return 0
     for case in found:
         where = f" at {case['second']:g} s" if case["second"] is not None else ""
-        print(f"#{case['id']:<5} {case['status']:<9} victim {case['victim']}: "
+        print(f"{case['reference']} {case['status']:<10} victim {case['victim']}: "
               f"{case['image_url']}{where} (on {case['page_url']}, {case['algorithm']} "
               f"distance {case['distance']})")
+    return 0
+
+
+def _case_or_exit(case_id: int) -> dict:
+    case = CaseStore.open().get(case_id)
+    if case is None:
+        raise SystemExit(f"haechi cases: no case {case_id}")
+    return case
+
+
+def run_show(args: argparse.Namespace) -> int:
+    case = _case_or_exit(args.case_id)
+    if args.json:
+        print(json.dumps(case, ensure_ascii=False, default=str))
+        return 0
+    for key, value in case.items():
+        print(f"{key:>16}: {value}")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    store = CaseStore.open()
+    case = _case_or_exit(args.case_id)
+    entries = entries_for_case(store.engine, args.case_id)
+    notice = notice_json(store.engine, case["notice_id"]) if case["notice_id"] else None
+    out = args.out or data_home() / "exports" / f"{case['reference']}.zip"
+    export_bundle(out, case, entries, notice)
+    print(out)
+    return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    problems = verify_bundle(args.bundle)
+    if problems:
+        print("ALTERED: " + "; ".join(problems))
+        return 1
+    print("bundle OK")
     return 0

@@ -1,0 +1,53 @@
+"""`haechi review serve` and `haechi users add`: the reviewer web app and its accounts."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+
+from takedown.database import takedown_engine
+from takedown.review.accounts import AccountError, add_reviewer
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    review = subparsers.add_parser("review", help="the reviewer web app")
+    commands = review.add_subparsers(dest="review_command", required=True, metavar="COMMAND")
+    serve = commands.add_parser("serve", help="serve the review app on this machine")
+    serve.add_argument("--port", type=int, default=8600)
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default: this machine only)")
+    serve.set_defaults(run=run_serve)
+
+    users = subparsers.add_parser("users", help="reviewer accounts")
+    user_commands = users.add_subparsers(dest="users_command", required=True, metavar="COMMAND")
+    add = user_commands.add_parser(
+        "add", help="add a reviewer (or set a new password); the password is asked for, or "
+                    "read from the first line of standard input when it is not a terminal")
+    add.add_argument("name")
+    add.set_defaults(run=run_add_user)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from takedown.review.app import default_app
+
+    print(f"Review app on http://{args.host}:{args.port}/ (Ctrl-C to stop)", flush=True)
+    uvicorn.run(default_app(), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def run_add_user(args: argparse.Namespace) -> int:
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"Password for {args.name}: ")
+        if getpass.getpass("Again: ") != password:
+            raise SystemExit("haechi users: the passwords differ")
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    try:
+        add_reviewer(takedown_engine(), args.name, password)
+    except AccountError as exc:
+        raise SystemExit(f"haechi users: {exc}") from None
+    print(f"Reviewer {args.name} can log in.")
+    return 0

@@ -1,0 +1,69 @@
+"""`haechi track` and `haechi report`: following sent cases until removed, and the figures."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from haechi.home import data_home
+from takedown.cases import system_clock
+from takedown.database import takedown_engine
+from takedown.report import build_report, render_html
+from takedown.sending import NoticeSender
+from takedown.tracking import Tracker
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    track = subparsers.add_parser(
+        "track", help="re-check sent URLs, remind hosts every 24 h, escalate, mark removals")
+    track.add_argument("--json", action="store_true")
+    track.set_defaults(run=run_track)
+    report = subparsers.add_parser("report", help="removal rates and times, per host")
+    report.add_argument("--json", action="store_true", help="print the figures as JSON")
+    report.add_argument("--html", type=Path, help="where to write the HTML page "
+                        "(default: report.html in the data folder)")
+    report.set_defaults(run=run_report)
+
+
+def run_track(args: argparse.Namespace) -> int:
+    from matcher.bank import VictimBank
+    from matcher.decode import UnreadableImage
+    from matcher.match import Matcher
+
+    matcher = Matcher(VictimBank.open())
+
+    def still_matches(body: bytes, victim: str) -> bool:
+        try:
+            return victim in {m.victim for m in matcher.match_bytes(body)}
+        except UnreadableImage:
+            return False
+
+    engine = takedown_engine()
+    result = Tracker(engine, still_matches, NoticeSender(engine), system_clock).run()
+    if args.json:
+        print(json.dumps(result.as_json()))
+    else:
+        print(f"Checked {result.checked} sent case(s): {len(result.removed)} removed, "
+              f"{len(result.resent)} reminded, {len(result.escalated)} escalated, "
+              f"{len(result.unreachable)} unreachable.")
+        for error in result.errors:
+            print(f"  {error}")
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    report = build_report(takedown_engine())
+    html_path = args.html or data_home() / "report.html"
+    html_path.write_text(render_html(report), encoding="utf-8")
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    overall = report["overall"]
+    rate = overall["removal_rate"]
+    print(f"{overall['cases']} cases, {overall['notified']} notified, {overall['removed']} "
+          f"removed ({'n/a' if rate is None else f'{rate:.0%}'}); median detection→notice "
+          f"{overall['median_detection_to_notice_s']} s, notice→removal "
+          f"{overall['median_notice_to_removal_s']} s.")
+    print(f"Charts: {html_path}")
+    return 0

@@ -1,0 +1,1 @@
+"""The reviewer web app: people approve what the machine drafted."""

@@ -1,0 +1,44 @@
+"""What a reviewer sees of a matched file: blurred and grey by default, clear on request.
+
+The picture comes from the case's encrypted evidence copy when there is one, else from the
+crawl's object store; a video shows the frame at the matched second.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from PIL import Image, ImageFilter
+
+from crawler.store import ObjectStore
+from matcher.decode import UnreadableImage, decode_image
+from matcher.video import video_frames
+from takedown.evidence import read_encrypted_copy
+
+PREVIEW_SIZE = 320
+BLUR_RADIUS = 12
+
+
+def case_picture(store: ObjectStore, case: dict[str, Any]) -> Image.Image:
+    if case.get("evidence_key"):
+        data = read_encrypted_copy(store, case["evidence_key"])
+    elif case.get("store_key"):
+        data = store.get(case["store_key"])
+    else:
+        raise UnreadableImage("no stored copy of this file")
+    if case["media_type"].startswith("video/"):
+        target = case.get("second") or 0.0
+        frames = list(video_frames(data))
+        return min(frames, key=lambda f: abs(f[0] - target))[1]
+    return decode_image(data)
+
+
+def render_preview(picture: Image.Image, clear: bool) -> bytes:
+    image = picture.copy()
+    image.thumbnail((PREVIEW_SIZE, PREVIEW_SIZE))
+    if not clear:
+        image = image.convert("L").filter(ImageFilter.GaussianBlur(BLUR_RADIUS))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=80)
+    return buffer.getvalue()

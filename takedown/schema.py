@@ -1,0 +1,116 @@
+"""The takedown tables. Their history lives in Alembic migrations (takedown/migrations): a
+change here needs a new revision there, so installations upgrade in place."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("victim", String(200), nullable=False),
+    Column("image_url", Text, nullable=False),
+    Column("page_url", Text, nullable=False),
+    Column("site", String(255), nullable=False),
+    Column("algorithm", String(32), nullable=False),
+    Column("distance", Integer, nullable=False),
+    Column("second", Float),
+    Column("sha256", String(64), nullable=False),
+    Column("media_type", String(64), nullable=False),
+    Column("server_ip", String(64)),
+    Column("headers", JSON, nullable=False),
+    Column("store_key", String(200)),
+    Column("evidence_key", String(200)),
+    Column("fetched_at", DateTime(timezone=True), nullable=False),
+    Column("detected_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("status_at", DateTime(timezone=True), nullable=False),
+    Column("signals", JSON, nullable=False),
+    Column("reupload_of", Integer, ForeignKey("cases.id")),
+    Column("notice_id", Integer, ForeignKey("notices.id")),
+    Column("first_sent_at", DateTime(timezone=True)),
+    Column("last_sent_at", DateTime(timezone=True)),
+    Column("sent_count", Integer, nullable=False, default=0),
+    Column("removed_at", DateTime(timezone=True)),
+    Column("escalated_at", DateTime(timezone=True)),
+    Column("last_checked_at", DateTime(timezone=True)),
+    Index("ix_cases_victim_url", "victim", "image_url"),
+    Index("ix_cases_status", "status"),
+    Index("ix_cases_site", "site"),
+)
+
+notices = Table(
+    "notices",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("site", String(255), nullable=False),
+    Column("language", String(8), nullable=False),
+    Column("recipient", String(320), nullable=False),
+    Column("recipient_source", String(40), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("edited", Boolean, nullable=False, default=False),
+    Column("legal_basis", String(40), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("deadline", DateTime(timezone=True)),
+    Column("approved_by", String(100)),
+    Column("approved_at", DateTime(timezone=True)),
+    Column("sent_at", DateTime(timezone=True)),
+    Column("message_id", String(300)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Index("ix_notices_site_status", "site", "status"),
+)
+
+false_matches = Table(
+    "false_matches",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("victim", String(200), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("decided_by", String(100), nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("victim", "sha256", name="uq_false_matches_pair"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("case_id", Integer),
+    Column("notice_id", Integer),
+    Column("actor", String(100), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("detail", JSON, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_log_case", "case_id"),
+)
+
+reviewers = Table(
+    "reviewers",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,180 @@
+"""Sending approved notices by SMTP, with retries, and remembering each Message-ID.
+
+The server is named by HAECHI_SMTP_URL: `smtp://host:port` (plain, STARTTLS when offered),
+`smtps://host:port` (TLS from the start), with optional `user:password@`. A message carries
+the notice text and one X-ARF v4 JSON part per URL, never an image.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import smtplib
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from urllib.parse import unquote, urlsplit
+
+from sqlalchemy import Engine, select
+
+from takedown import audit
+from takedown.notices import Reporter, notice_json
+from takedown.schema import cases, notices
+from takedown.status import transition
+
+ATTEMPTS = 3
+BACKOFF_SECONDS = 2.0
+
+
+class SendError(RuntimeError):
+    """Sending failed after every retry; the message says why."""
+
+
+@dataclass(frozen=True)
+class SmtpServer:
+    host: str
+    port: int
+    tls: bool = False
+    user: str | None = None
+    password: str | None = None
+
+    @classmethod
+    def from_url(cls, url: str | None = None) -> SmtpServer:
+        url = url or os.environ.get("HAECHI_SMTP_URL") or "smtp://127.0.0.1:25"
+        parts = urlsplit(url)
+        if parts.scheme not in ("smtp", "smtps"):
+            raise SendError(f"HAECHI_SMTP_URL must start with smtp:// or smtps://: {url!r}")
+        return cls(parts.hostname or "127.0.0.1", parts.port or (465 if parts.scheme ==
+                                                                  "smtps" else 25),
+                   parts.scheme == "smtps", unquote(parts.username) if parts.username else None,
+                   unquote(parts.password) if parts.password else None)
+
+    def send(self, message: EmailMessage) -> None:
+        context = ssl.create_default_context()
+        if self.tls:
+            client = smtplib.SMTP_SSL(self.host, self.port, timeout=30, context=context)
+        else:
+            client = smtplib.SMTP(self.host, self.port, timeout=30)
+        with client:
+            if not self.tls and client.has_extn("starttls"):
+                client.starttls(context=context)
+            if self.user:
+                client.login(self.user, self.password or "")
+            client.send_message(message)
+
+
+def build_message(notice: dict, reporter: Reporter, reminder_of: str | None = None
+                  ) -> EmailMessage:
+    message = EmailMessage()
+    domain = reporter.email.rsplit("@", 1)[-1]
+    message["From"] = f"{reporter.org} <{reporter.email}>"
+    message["To"] = notice["to"]
+    message["Subject"] = ("[reminder] " if reminder_of else "") + notice["subject"]
+    message["Date"] = format_datetime(dt.datetime.now(dt.UTC))
+    message["Message-ID"] = make_msgid(domain=domain)
+    message["Content-Language"] = notice["language"]
+    message["X-ARF"] = "YES"
+    if reminder_of:
+        message["In-Reply-To"] = reminder_of
+        message["References"] = reminder_of
+    message.set_content(notice["body"], charset="utf-8")
+    for number, report in enumerate(notice["xarf"], 1):
+        message.add_attachment(json.dumps(report, ensure_ascii=False, indent=2).encode(),
+                               maintype="application", subtype="json",
+                               filename=f"xarf-{number}.json")
+    return message
+
+
+class NoticeSender:
+    """Sends notices and moves their cases to `sent`."""
+
+    def __init__(self, engine: Engine, server: SmtpServer | None = None,
+                 reporter: Reporter | None = None,
+                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+                 attempts: int = ATTEMPTS, backoff: float = BACKOFF_SECONDS) -> None:
+        self.engine = engine
+        self.server = server or SmtpServer.from_url()
+        self.reporter = reporter or Reporter.from_environment()
+        self.clock = clock
+        self.attempts = attempts
+        self.backoff = backoff
+
+    def _deliver(self, message: EmailMessage) -> None:
+        error: Exception | None = None
+        for attempt in range(self.attempts):
+            try:
+                self.server.send(message)
+                return
+            except (OSError, smtplib.SMTPException) as exc:
+                error = exc
+                if attempt + 1 < self.attempts:
+                    time.sleep(self.backoff * 2**attempt)
+        raise SendError(f"could not send to {message['To']} via {self.server.host}:"
+                        f"{self.server.port} after {self.attempts} attempts: {error}")
+
+    def send_notice(self, notice_id: int, actor: str = "system") -> str:
+        """Send one approved notice; returns its Message-ID."""
+        notice = notice_json(self.engine, notice_id, self.reporter)
+        if notice["status"] != "approved":
+            raise SendError(f"notice {notice_id} is {notice['status']}; only approved notices "
+                            "are sent")
+        message = build_message(notice, self.reporter)
+        at = self.clock()
+        try:
+            self._deliver(message)
+        except SendError as exc:
+            with self.engine.begin() as conn:
+                conn.execute(notices.update().where(notices.c.id == notice_id).values(
+                    last_error=str(exc), attempts=notices.c.attempts + self.attempts))
+                audit.append(conn, actor=actor, action="notice:send-failed", at=at,
+                             notice_id=notice_id, detail={"error": str(exc)})
+            raise
+        with self.engine.begin() as conn:
+            conn.execute(notices.update().where(notices.c.id == notice_id).values(
+                status="sent", sent_at=at, message_id=message["Message-ID"],
+                attempts=notices.c.attempts + 1, last_error=None))
+            audit.append(conn, actor=actor, action="notice:sent", at=at, notice_id=notice_id,
+                         detail={"message_id": message["Message-ID"], "to": notice["to"]})
+            for case_id in conn.execute(select(cases.c.id).where(
+                    cases.c.notice_id == notice_id, cases.c.status == "approved")).scalars():
+                transition(conn, case_id, "sent", actor=actor, at=at,
+                           detail={"message_id": message["Message-ID"]}, first_sent_at=at,
+                           last_sent_at=at, sent_count=1)
+        return str(message["Message-ID"])
+
+    def send_approved(self, actor: str = "system") -> dict[str, list]:
+        """Send every approved notice; failures are reported, not raised."""
+        with self.engine.connect() as conn:
+            pending = conn.execute(select(notices.c.id).where(notices.c.status == "approved")
+                                   .order_by(notices.c.id)).scalars().all()
+        result: dict[str, list] = {"sent": [], "failed": []}
+        for notice_id in pending:
+            try:
+                result["sent"].append({"notice": notice_id,
+                                       "message_id": self.send_notice(notice_id, actor)})
+            except SendError as exc:
+                result["failed"].append({"notice": notice_id, "error": str(exc)})
+        return result
+
+    def resend(self, notice_id: int, case_ids: list[int], actor: str = "tracker") -> str:
+        """A reminder for the cases of a sent notice that are still online."""
+        notice = notice_json(self.engine, notice_id, self.reporter)
+        notice["xarf"] = [r for r, cid in zip(notice["xarf"], notice["cases"], strict=True)
+                          if cid in case_ids]
+        message = build_message(notice, self.reporter, reminder_of=notice["message_id"])
+        self._deliver(message)
+        at = self.clock()
+        with self.engine.begin() as conn:
+            audit.append(conn, actor=actor, action="notice:resent", at=at, notice_id=notice_id,
+                         detail={"message_id": message["Message-ID"], "cases": case_ids})
+            for case_id in case_ids:
+                status = conn.execute(select(cases.c.status).where(cases.c.id == case_id)
+                                      ).scalar()
+                transition(conn, case_id, status, actor=actor, at=at,
+                           detail={"resent": message["Message-ID"]}, last_sent_at=at,
+                           sent_count=cases.c.sent_count + 1)
+        return str(message["Message-ID"])
