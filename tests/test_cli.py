@@ -134,6 +134,8 @@ def test_demo_crawls_the_test_web_finds_every_planted_picture_and_leaves_the_ban
     assert summary["found"] == summary["planted"]
     assert summary["false_cases"] == 0
     assert summary["crawl"]["errors"]  # the hostile files were met and survived
+    assert {n["language"] for n in summary["notices"]} >= {"ko", "en", "ja"}
+    assert sum(len(n["urls"]) for n in summary["notices"]) == summary["planted"]
     assert json.loads(haechi("bank", "stats", "--json").stdout)["victims"] == 0
     assert json.loads(haechi("cases", "list", "--json").stdout) == []
 

@@ -2,7 +2,8 @@
 
 It starts a local test web (generated gallery sites in many markups and languages, with traps
 and hostile files), registers three generated stand-in victims (hashes only), crawls every
-site with `haechi crawl`, and shows the cases opened, checked against what was planted. All of
+site with `haechi crawl`, and shows the cases opened, checked against what was planted, and
+the removal notices drafted for each host in its language, ready for review. All of
 it lives in its own folder under the data folder, so a real installation's bank and cases are
 never touched. No real photo of a person is used anywhere.
 """
@@ -24,6 +25,7 @@ from haechi.testweb.server import start_testweb
 from matcher.bank import VictimBank
 from matcher.hasher import ImageHasher
 from takedown.cases import CaseStore
+from takedown.notices import notice_json
 
 DEMO_PLAN = WebPlan(sites=len(MARKUPS), seed=2026, victims=3, pages=2, images_per_page=3)
 # The demo's slow-response trap should cost seconds, not the production timeout.
@@ -68,7 +70,10 @@ def run_demo(args: argparse.Namespace) -> int:
     finally:
         web.stop()
 
-    cases = CaseStore.open(database).list()
+    case_store = CaseStore.open(database)
+    cases = case_store.list()
+    notices = [notice_json(case_store.engine, notice_id)
+               for notice_id in sorted({c["notice_id"] for c in cases if c["notice_id"]})]
     planted = {(web.web.image_url(p.site, p), p.victim): p for p in web.web.planted()}
     found = {(c["image_url"], c["victim"]) for c in cases}
     result = {
@@ -79,6 +84,8 @@ def run_demo(args: argparse.Namespace) -> int:
         "missed": [{"markup": p.markup, "url": key[0], "victim": p.victim}
                    for key, p in planted.items() if key not in found],
         "cases": cases,
+        "notices": [{k: n[k] for k in ("id", "site", "language", "to", "subject", "urls")}
+                    for n in notices],
     }
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
@@ -99,5 +106,11 @@ def run_demo(args: argparse.Namespace) -> int:
           f"{result['false_cases']} cases for pictures that were not planted.")
     for miss in result["missed"]:
         print(f"  MISSED: {miss['victim']} in {miss['markup']} markup: {miss['url']}")
-    print(f"The demo's data is in {folder}")
+    print(f"\nDrafted notices, one per host, waiting for a person to approve ({len(notices)}):")
+    for notice in notices:
+        print(f"  [{notice['language']}] to {notice['to']}: {notice['subject']} "
+              f"({len(notice['urls'])} URL(s))")
+    print(f"\nThe demo's data is in {folder}. To review and approve the notices in a browser:")
+    print(f"  HAECHI_HOME={folder} haechi users add YOUR-NAME")
+    print(f"  HAECHI_HOME={folder} haechi review serve   # then open http://127.0.0.1:8600/")
     return 0
