@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 import io
 import secrets
 import socket
@@ -57,37 +58,38 @@ def gzip_bomb(megabytes: int = 512) -> bytes:
     return b"".join(parts)
 
 
-def _media_markup(markup: str, url: str, absolute: str, extra: str) -> tuple[str, str]:
-    """(head, body) HTML showing the picture at `url` in the style `markup`."""
-    if markup == "srcset":
-        return "", f'<img src="{extra}" srcset="{url} 2x" alt="">'
-    if markup == "lazy":
-        return "", f'<img class="lazy" src="{PLACEHOLDER_GIF}" data-src="{url}" alt="">'
-    if markup == "picture":
-        return "", (f'<picture><source srcset="{url}" type="image/jpeg">'
-                    f'<img src="{extra}" alt=""></picture>')
-    if markup == "inline-css":
-        return "", f"<div class=\"tile\" style=\"background-image: url('{url}')\"></div>"
-    if markup == "style-block":
-        name = "t" + str(abs(hash(url)) % 10**8)
-        return (f'<style>.{name} {{ background: #000 url("{url}") no-repeat; }}</style>',
-                f'<div class="{name}"></div>')
-    if markup == "og-image":
-        return f'<meta property="og:image" content="{absolute}">', ""
-    if markup == "twitter-image":
-        return f'<meta name="twitter:image" content="{absolute}">', ""
-    if markup == "link":
-        return "", f'<a href="{url}"><img src="{extra}" alt="thumbnail"></a>'
-    if markup == "video-poster":
-        return "", f'<video controls poster="{url}"></video>'
-    if markup == "video":
-        return "", f'<video controls><source src="{url}" type="video/mp4"></video>'
-    if markup == "script-json":
-        return "", f'<script>var gallery = {{"items": ["{url.replace("/", chr(92) + "/")}"]}};' \
-                   "</script>"
-    if markup == "data-bg":
-        return "", f'<div class="hero" data-bg="{url}"></div>'
-    return "", f'<img src="{url}" alt="">'
+# How each markup shows a picture: (head HTML, body HTML) templates. Fields: url (site-relative
+# path), absolute, extra (another picture of the site), name (file stem), host, cdn, site, css.
+_MARKUP: dict[str, tuple[str, str]] = {
+    "img": ("", '<img src="{url}" alt="">'),
+    "srcset": ("", '<img src="{extra}" srcset="{url} 2x" alt="">'),
+    "lazy": ("", '<img class="lazy" src="' + PLACEHOLDER_GIF + '" data-src="{url}" alt="">'),
+    "picture": ("", '<picture><source srcset="{url}" type="image/jpeg">'
+                    '<img src="{extra}" alt=""></picture>'),
+    "inline-css": ("", "<div class=\"tile\" style=\"background-image: url('{url}')\"></div>"),
+    "style-block": ('<style>.{css} {{ background: #000 url("{url}") no-repeat; }}</style>',
+                    '<div class="{css}"></div>'),
+    "og-image": ('<meta property="og:image" content="{absolute}">', ""),
+    "twitter-image": ('<meta name="twitter:image" content="{absolute}">', ""),
+    "link": ("", '<a href="{url}"><img src="{extra}" alt="thumbnail"></a>'),
+    "video-poster": ("", '<video controls poster="{url}"></video>'),
+    "video": ("", '<video controls><source src="{url}" type="video/mp4"></video>'),
+    "script-json": ("", '<script>var gallery = {{"items": ["{escaped}"]}};</script>'),
+    "data-bg": ("", '<div class="hero" data-bg="{url}"></div>'),
+    "base-href": ('<base href="/gallery/">', '<img src="img/{name}.jpg" alt="">'),
+    "protocol-relative": ("", '<img src="//{host}{url}" alt="">'),
+    "redirect": ("", '<img src="/r/{name}" alt="">'),
+    "no-extension": ("", '<img src="/media?id={name}" alt="">'),
+    "cdn": ("", '<img src="http://{cdn}/cdn/{site}/{name}.jpg" alt="">'),
+}
+
+
+def media_markup(markup: str, **fields: str) -> tuple[str, str]:
+    """(head, body) HTML showing one picture in the style `markup`."""
+    fields["escaped"] = fields.get("url", "").replace("/", "\\/")
+    fields["css"] = "t" + hashlib.sha256(fields.get("url", "").encode()).hexdigest()[:8]
+    head, body = _MARKUP[markup]
+    return head.format(**fields), body.format(**fields)
 
 
 class TestWebServer:
@@ -218,13 +220,10 @@ class TestWebServer:
         head, body = [], []
         base = f"http://{site_address(site.index)}:{self.web.port}"
         last = page == plan.pages
-        if site.planted and last and site.planted.markup == "base-href":
-            head.append('<base href="/gallery/">')
         for slot in range(plan.images_per_page if page <= plan.pages else 0):
             number = (page - 1) * plan.images_per_page + slot
             name = f"{site.index}-{number}"
-            extra = f"/img/{site.index}-{number + 500}.jpg"
-            h, b = _media_markup("img", f"/img/{name}.jpg", base + f"/img/{name}.jpg", extra)
+            h, b = media_markup("img", url=f"/img/{name}.jpg")
             head.append(h)
             body.append(b)
         if site.planted and last:
@@ -252,24 +251,11 @@ class TestWebServer:
     def planted_markup(self, site: SiteSpec, base: str) -> tuple[str, str]:
         planted = site.planted
         assert planted is not None
-        name = f"{site.index}-p"
-        url = f"/img/{name}.jpg"
-        extra = f"/img/{site.index}-777.jpg"
-        markup = planted.markup
-        if markup == "base-href":
-            return "", f'<img src="img/{name}.jpg" alt="">'
-        if markup == "protocol-relative":
-            return "", f'<img src="//{site_address(site.index)}:{self.web.port}{url}" alt="">'
-        if markup == "redirect":
-            return "", f'<img src="/r/{name}" alt="">'
-        if markup == "no-extension":
-            return "", f'<img src="/media?id={name}" alt="">'
-        if markup == "cdn":
-            return "", (f'<img src="http://{CDN_ADDRESS}:{self.web.port}/cdn/{site.index}/'
-                        f'{name}.jpg" alt="">')
-        if markup == "video":
-            return _media_markup("video", planted.path, base + planted.path, extra)
-        return _media_markup(markup, url, base + url, extra)
+        url = planted.path if planted.markup == "video" else f"/img/{site.index}-p.jpg"
+        return media_markup(
+            planted.markup, url=url, absolute=base + url, extra=f"/img/{site.index}-777.jpg",
+            name=f"{site.index}-p", host=f"{site_address(site.index)}:{self.web.port}",
+            cdn=f"{CDN_ADDRESS}:{self.web.port}", site=str(site.index))
 
     def trap_links(self, site: SiteSpec, request: web.Request) -> Iterator[str]:
         token = secrets.token_urlsafe(8)

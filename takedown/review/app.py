@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -179,36 +180,41 @@ def create_app(case_store: CaseStore, media: ObjectStore, sender: NoticeSender,
             raise HTTPException(403, "ask for the clear view on the case page first")
         return picture_response(request, case_id, clear=True)
 
+    def act(request: Request, case_id: int, csrf: str, action: Callable[[str], str],
+            errors: tuple[type[Exception], ...]) -> Response:
+        """Run a reviewer's action and come back to the case page with its outcome."""
+        check_csrf(request, csrf)
+        try:
+            return back_to(case_id, action(user_of(request)))
+        except errors as exc:
+            return back_to(case_id, str(exc))
+
     @app.post("/notices/{notice_id}/edit")
     def edit(request: Request, notice_id: int, case_id: int = Form(...),
              subject: str = Form(...), body: str = Form(...), csrf: str = Form(...)
              ) -> Response:
-        check_csrf(request, csrf)
-        try:
-            edit_notice(engine, notice_id, subject, body, user_of(request), clock())
-        except NoticeError as exc:
-            return back_to(case_id, str(exc))
-        return back_to(case_id, "Notice saved.")
+        def save(user: str) -> str:
+            edit_notice(engine, notice_id, subject, body, user, clock())
+            return "Notice saved."
+
+        return act(request, case_id, csrf, save, (NoticeError,))
 
     @app.post("/notices/{notice_id}/approve")
     def approve(request: Request, notice_id: int, case_id: int = Form(...),
                 csrf: str = Form(...)) -> Response:
-        check_csrf(request, csrf)
-        try:
-            approve_notice(engine, notice_id, user_of(request), clock())
-        except (NoticeError, TransitionError) as exc:
-            return back_to(case_id, str(exc))
-        return back_to(case_id, "Approved.")
+        def approve_it(user: str) -> str:
+            approve_notice(engine, notice_id, user, clock())
+            return "Approved."
+
+        return act(request, case_id, csrf, approve_it, (NoticeError, TransitionError))
 
     @app.post("/notices/{notice_id}/send")
     def send(request: Request, notice_id: int, case_id: int = Form(...),
              csrf: str = Form(...)) -> Response:
-        check_csrf(request, csrf)
-        try:
-            message_id = sender.send_notice(notice_id, actor=user_of(request))
-        except SendError as exc:
-            return back_to(case_id, str(exc))
-        return back_to(case_id, f"Sent ({message_id}).")
+        def send_it(user: str) -> str:
+            return f"Sent ({sender.send_notice(notice_id, actor=user)})."
+
+        return act(request, case_id, csrf, send_it, (SendError,))
 
     @app.post("/cases/{case_id}/reject")
     def reject(request: Request, case_id: int, csrf: str = Form(...)) -> Response:
