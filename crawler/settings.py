@@ -50,8 +50,11 @@ SCHEDULER_DISK_QUEUE = "scrapy.squeues.PickleFifoDiskQueue"
 SCHEDULER_MEMORY_QUEUE = "scrapy.squeues.FifoMemoryQueue"
 
 ITEM_PIPELINES = {"crawler.pipelines.StorePipeline": 300}
-# Files being hashed at once; each holds its bytes in memory until matched.
-CONCURRENT_ITEMS = 32
+# Outputs of one response processed at once. Scrapy starts this many tasks per response; a
+# page yields a few requests and one item, a file one item, so 2 is enough, and the default of
+# 100 (or 32) cost a tenth of the crawl's time in task creation at 20,000 sites (3,000-site
+# run: 120.5 s at 2 against 135.7 s at 32).
+CONCURRENT_ITEMS = 2
 # Responses waiting in the pipelines (bytes); a small queue keeps fetch-to-case time short.
 SCRAPER_SLOT_MAX_ACTIVE_SIZE = 2_000_000
 
