@@ -63,10 +63,11 @@ def summarise(stats: dict[str, Any], seconds: float) -> dict[str, Any]:
 
 
 def run_crawl(urls: list[str], max_pages: int = DEFAULT_MAX_PAGES,
-              overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+              overrides: dict[str, Any] | None = None,
+              spider: type[SiteSpider] = SiteSpider) -> dict[str, Any]:
     """Crawl `urls` (each a site) to completion; returns `summarise` of the run."""
     process = AsyncCrawlerProcess(crawl_settings(overrides))
-    crawler = process.create_crawler(SiteSpider)
+    crawler = process.create_crawler(spider)
     started = time.monotonic()
     process.crawl(crawler, urls=urls, max_pages=max_pages)
     process.start()

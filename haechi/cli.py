@@ -11,9 +11,19 @@ import sys
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from haechi.commands import bank, cases, crawl, demo, match, notices, review, track
+from haechi.commands import (
+    bank,
+    cases,
+    cluster,
+    crawl,
+    demo,
+    match,
+    notices,
+    review,
+    track,
+)
 
-COMMAND_MODULES = (bank, match, crawl, cases, notices, review, track, demo)
+COMMAND_MODULES = (bank, match, crawl, cases, notices, review, track, cluster, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

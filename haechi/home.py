@@ -51,3 +51,8 @@ def _engine_for(url: str) -> Engine:
 def open_engine(url: str | None = None) -> Engine:
     """The one SQLAlchemy engine of this process for `url` (default: `database_url()`)."""
     return _engine_for(url or database_url())
+
+
+def redis_url() -> str | None:
+    """REDIS_URL when Haechi runs as a cluster; None on the embedded default."""
+    return os.environ.get("REDIS_URL") or None

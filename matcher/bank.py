@@ -266,6 +266,14 @@ class VictimBank:
         self._catch_up(algorithm, index, 0)
         return index
 
+    def refresh(self) -> None:
+        """Take in rows other processes registered since this one looked (incremental).
+
+        Withdrawals need nothing here: hits are looked up in the rows, so a deleted row stops
+        matching everywhere at once.
+        """
+        self._sync_indexes(set(self._indexes))
+
     def _sync_indexes(self, algorithms: set[str]) -> None:
         """Bring the loaded indexes of `algorithms` up to the rows (unloaded ones load later)."""
         for algorithm in algorithms:

@@ -70,19 +70,34 @@ class SiteSpider(Spider):
 
     async def start(self) -> AsyncIterator[Request]:
         for url in self.start_urls:
-            site = site_of(url)
-            if site in self.sites:
-                continue
-            state = self.sites[site] = SiteState(site, url)
-            state.pages = 1
-            self.count("sites")
-            yield Request(url, callback=self.parse_page, errback=self.page_failed,
-                          meta={"site": site, "start": True, "download_maxsize": PAGE_MAXSIZE})
+            request = self.site_request(url)
+            if request is not None:
+                yield request
+
+    def site_request(self, url: str) -> Request | None:
+        """The request for a site's start page (None when the site is already being crawled)."""
+        url = canonical_url(url)
+        site = site_of(url)
+        if site in self.sites:
+            return None
+        state = self.sites[site] = SiteState(site, url)
+        state.pages = 1
+        self.count("sites")
+        return Request(url, callback=self.parse_page, errback=self.page_failed,
+                       meta={"site": site, "start": True, "download_maxsize": PAGE_MAXSIZE})
+
+    def state_of(self, site: str, url: str) -> SiteState:
+        # In cluster mode another node may have started the site: this node learns of it from
+        # the first of its requests that it is handed.
+        state = self.sites.get(site)
+        if state is None:
+            state = self.sites[site] = SiteState(site, url, pages=1)
+        return state
 
     # --- pages ----------------------------------------------------------------------------
 
     def parse_page(self, response: Response) -> Iterator[Request | FetchedMedia | SiteFacts]:
-        state = self.sites[response.meta["site"]]
+        state = self.state_of(response.meta["site"], response.url)
         media = sniff_media(response.body)
         if media is not None:
             # A "page" link that turned out to be a picture or a video.

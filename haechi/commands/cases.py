@@ -28,6 +28,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("case_id", type=int, metavar="ID")
     export.add_argument("--out", type=Path, help="bundle path (default: in the data folder)")
     export.set_defaults(run=run_export)
+    consume = commands.add_parser(
+        "consume", help="open cases from the match-event stream (cluster mode, REDIS_URL)")
+    consume.add_argument("--once", action="store_true",
+                         help="stop when the stream is drained instead of waiting for more")
+    consume.add_argument("--name", default=None, help="consumer name (default: host and pid)")
+    consume.set_defaults(run=run_consume)
     verify = commands.add_parser("verify", help="check an evidence bundle was not altered")
     verify.add_argument("bundle", type=Path)
     verify.set_defaults(run=run_verify)
@@ -82,4 +88,19 @@ def run_verify(args: argparse.Namespace) -> int:
         print("ALTERED: " + "; ".join(problems))
         return 1
     print("bundle OK")
+    return 0
+
+
+def run_consume(args: argparse.Namespace) -> int:
+    import os
+    import socket
+
+    from crawler.store import open_store
+    from matcher.streams import StreamConsumer, connect
+    from takedown.consumer import GROUP, consume
+
+    name = args.name or f"{socket.gethostname()}-{os.getpid()}"
+    consumer = StreamConsumer(connect(), GROUP, name)
+    report = consume(consumer, CaseStore.open(store=open_store()), once=args.once)
+    print(json.dumps(report.__dict__))
     return 0

@@ -9,6 +9,7 @@ from typing import Any
 
 from crawler.run import run_crawl
 from crawler.spiders.sites import DEFAULT_MAX_PAGES
+from haechi.home import redis_url
 
 # The embedded default wires the whole chain into the crawl process: store (crawler), hash and
 # match (matcher), cases (takedown). Cluster mode replaces the last two with queues.
@@ -17,6 +18,10 @@ EMBEDDED_PIPELINES = {
     "matcher.pipeline.MatchPipeline": 500,
 }
 EMBEDDED_SINKS = ["takedown.intake.CaseIntake"]
+CLUSTER_PIPELINES = {
+    "crawler.pipelines.StorePipeline": 300,
+    "crawler.cluster.DispatchPipeline": 500,
+}
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -29,7 +34,18 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     crawl.add_argument("--max-pages", type=int, default=DEFAULT_MAX_PAGES, metavar="N",
                        help=f"pages to fetch per site at most (default {DEFAULT_MAX_PAGES})")
     crawl.add_argument("--json", action="store_true", help="print the summary as JSON")
+    crawl.add_argument("--cluster", action="store_true",
+                       help="push the sites to the cluster's crawler nodes (REDIS_URL) and "
+                            "return at once")
     crawl.set_defaults(run=run_crawl_command)
+
+    node = subparsers.add_parser(
+        "crawler", help="run a crawler node of the cluster (REDIS_URL): takes sites pushed by "
+                        "`haechi crawl --cluster` and shares one frontier with the other nodes")
+    node.add_argument("--idle-exit", type=int, default=0, metavar="SECONDS",
+                      help="stop after this long without work (default: run until stopped)")
+    node.add_argument("--json", action="store_true", help="print the summary as JSON")
+    node.set_defaults(run=run_crawler_node)
 
 
 def embedded_overrides() -> dict[str, Any]:
@@ -62,12 +78,54 @@ def describe(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def cluster_overrides(idle_exit: int) -> dict[str, Any]:
+    """The crawl settings of a cluster node: shared frontier, matching by Celery workers."""
+    return {
+        **embedded_overrides(),
+        "ITEM_PIPELINES": CLUSTER_PIPELINES,
+        "SCHEDULER": "scrapy_redis.scheduler.Scheduler",
+        "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
+        "SCHEDULER_QUEUE_CLASS": "scrapy_redis.queue.PriorityQueue",
+        "SCHEDULER_PERSIST": True,
+        "REDIS_URL": redis_url(),
+        "MAX_IDLE_TIME_BEFORE_CLOSE": idle_exit,
+        "HAECHI_PROGRESS": False,
+    }
+
+
+def run_crawler_node(args: argparse.Namespace) -> int:
+    if redis_url() is None:
+        raise SystemExit("haechi crawler: REDIS_URL is not set")
+    from crawler.spiders.cluster import ClusterSiteSpider
+
+    summary = run_crawl([], DEFAULT_MAX_PAGES, cluster_overrides(args.idle_exit),
+                        spider=ClusterSiteSpider)
+    print(json.dumps(summary) if args.json else describe(summary))
+    return 0
+
+
+def push_seeds(urls: list[str], max_pages: int) -> int:
+    from crawler.spiders.cluster import SEEDS_KEY
+    from matcher.streams import connect
+
+    client = connect()
+    client.rpush(SEEDS_KEY, *[json.dumps({"url": u, "max_pages": max_pages}) for u in urls])
+    return len(urls)
+
+
 def run_crawl_command(args: argparse.Namespace) -> int:
     if args.max_pages < 1:
         raise SystemExit("haechi crawl: --max-pages must be at least 1")
     bad = [u for u in args.urls if not u.startswith(("http://", "https://"))]
     if bad:
         raise SystemExit(f"haechi crawl: not an http(s) URL: {', '.join(bad)}")
+    if args.cluster:
+        if redis_url() is None:
+            raise SystemExit("haechi crawl --cluster: REDIS_URL is not set")
+        pushed = push_seeds(args.urls, args.max_pages)
+        print(json.dumps({"seeds_pushed": pushed}) if args.json else
+              f"Pushed {pushed} site(s) to the cluster's crawler nodes.")
+        return 0
     summary = run_crawl(args.urls, args.max_pages, embedded_overrides())
     print(json.dumps(summary) if args.json else describe(summary))
     return 0

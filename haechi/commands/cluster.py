@@ -1,0 +1,90 @@
+"""`haechi config check` and `haechi worker`: running Haechi as a cluster.
+
+The same code runs embedded or as a cluster; the environment decides: REDIS_URL (Celery broker
+and the match-event stream), DATABASE_URL (PostgreSQL for the bank and the cases) and
+HAECHI_STORE (s3://bucket/prefix for media).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+
+from haechi.home import database_url, redis_url
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    config = subparsers.add_parser("config", help="what this installation is configured to use")
+    commands = config.add_subparsers(dest="config_command", required=True, metavar="COMMAND")
+    check = commands.add_parser("check", help="say which configured services are reachable")
+    check.add_argument("--json", action="store_true")
+    check.set_defaults(run=run_check)
+
+    worker = subparsers.add_parser("worker", help="run a matcher worker (Celery, REDIS_URL)")
+    worker.add_argument("--concurrency", type=int, default=os.cpu_count() or 1)
+    worker.set_defaults(run=run_worker)
+
+
+def _check_database() -> dict:
+    from sqlalchemy import text
+
+    from haechi.home import open_engine
+
+    url = database_url()
+    with open_engine(url).connect() as conn:
+        conn.execute(text("SELECT 1"))
+    return {"url": open_engine(url).url.render_as_string(hide_password=True)}
+
+
+def _check_redis() -> dict:
+    from matcher.streams import connect
+
+    url = redis_url()
+    if url is None:
+        return {"url": None, "note": "not configured: embedded default, no Redis needed"}
+    info = connect(url).info("server")
+    return {"url": url, "version": info.get("redis_version")}
+
+
+def _check_store() -> dict:
+    from crawler.store import open_store
+
+    store = open_store()
+    key = f"healthcheck/{secrets.token_hex(8)}"
+    store.put(key, b"ok")
+    if store.get(key) != b"ok":
+        raise OSError("wrote a probe object but read back something else")
+    return {"uri": store.uri}
+
+
+def run_check(args: argparse.Namespace) -> int:
+    results = {}
+    for name, probe in (("database", _check_database), ("redis", _check_redis),
+                        ("store", _check_store)):
+        try:
+            results[name] = {"ok": True, **probe()}
+        except Exception as exc:  # every failure is reported, none stops the others
+            results[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    if args.json:
+        print(json.dumps(results))
+    else:
+        for name, result in results.items():
+            where = result.get("url") or result.get("uri") or ""
+            state = "reachable" if result["ok"] else f"NOT reachable: {result['error']}"
+            note = f" ({result['note']})" if result.get("note") else ""
+            print(f"{name:<9} {where} {state}{note}")
+    return 0 if all(r["ok"] for r in results.values()) else 1
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    if redis_url() is None:
+        raise SystemExit("haechi worker: REDIS_URL is not set (the worker takes its tasks "
+                         "from Redis)")
+    from matcher.tasks import app
+
+    app.worker_main(["worker", "--queues", "haechi.match", "--concurrency",
+                     str(args.concurrency), "--loglevel", "WARNING", "--without-gossip",
+                     "--without-mingle", "--pool", "prefork"])
+    return 0

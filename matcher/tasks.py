@@ -1,0 +1,133 @@
+"""The matcher's Celery worker (cluster mode): hash a stored file, match it, emit events.
+
+Tasks are acknowledged late, so a worker killed mid-file loses nothing: the broker hands the
+task to another worker after the visibility timeout. A task is idempotent by the file's
+SHA-256: hashes are cached in Redis under the SHA-256 (a file seen on many sites is hashed
+once for the whole cluster) and a (file, URL) pair already matched is not matched again.
+Each worker takes in newly registered victims within BANK_REFRESH_SECONDS, incrementally.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import time
+from typing import Any
+
+import numpy as np
+import redis
+from sqlalchemy.exc import SQLAlchemyError
+
+from crawler.cluster import MATCH_TASK, celery_app
+from crawler.store import open_store
+from matcher.bank import VictimBank
+from matcher.decode import UnreadableImage
+from matcher.events import MatchEvent
+from matcher.hasher import FrameHashes, ImageHasher, QueryHashes
+from matcher.match import Matcher
+from matcher.streams import RedisStreamSink, connect
+
+app = celery_app("haechi-matcher")
+BANK_REFRESH_SECONDS = 5.0
+CACHE_SECONDS = 30 * 24 * 3600
+# A (file, URL) pair is matched once per this long: retries and duplicate dispatches are
+# absorbed, while the next crawl cycle's visit (a re-upload after removal) is matched again.
+MATCHED_SECONDS = 6 * 3600
+
+
+def _encode(frames: list[FrameHashes] | str) -> str:
+    if isinstance(frames, str):
+        return json.dumps({"error": frames})
+    return json.dumps({"frames": [
+        {"second": f.second, "sha256": f.hashes.sha256,
+         "codes": {alg: codes.tobytes().hex() + ":" + str(codes.shape[1])
+                   for alg, codes in f.hashes.codes.items()}}
+        for f in frames]})
+
+
+def _decode(text: str) -> list[FrameHashes] | str:
+    data = json.loads(text)
+    if "error" in data:
+        return data["error"]
+    frames = []
+    for frame in data["frames"]:
+        codes = {}
+        for alg, packed in frame["codes"].items():
+            hexdata, width = packed.rsplit(":", 1)
+            codes[alg] = np.frombuffer(bytes.fromhex(hexdata), np.uint8).reshape(-1, int(width))
+        frames.append(FrameHashes(frame["second"], QueryHashes(frame["sha256"], codes)))
+    return frames
+
+
+class WorkerState:
+    """What one worker process keeps between tasks."""
+
+    def __init__(self) -> None:
+        self.redis = connect()
+        self.store = open_store()
+        self.bank = VictimBank.open()
+        self.matcher = Matcher(self.bank, ImageHasher())
+        self.sink = RedisStreamSink(self.redis)
+        self.refreshed = time.monotonic()
+
+    def refresh_bank_if_due(self) -> None:
+        if time.monotonic() - self.refreshed >= BANK_REFRESH_SECONDS:
+            self.bank.refresh()
+            self.refreshed = time.monotonic()
+
+    def hashes(self, sha256: str, store_key: str) -> list[FrameHashes] | str:
+        key = f"haechi:hashes:{sha256}"
+        cached = self.redis.get(key)
+        if cached is not None:
+            return _decode(cached)
+        try:
+            frames: list[FrameHashes] | str = self.matcher.hasher.media_hashes(
+                self.store.get(store_key))
+        except UnreadableImage as exc:
+            frames = str(exc)
+        self.redis.set(key, _encode(frames), ex=CACHE_SECONDS)
+        return frames
+
+
+_state: WorkerState | None = None
+
+
+def worker_state() -> WorkerState:
+    global _state
+    if _state is None:
+        _state = WorkerState()
+    return _state
+
+
+@app.task(name=MATCH_TASK, bind=True, acks_late=True,
+          autoretry_for=(OSError, redis.RedisError, SQLAlchemyError),
+          retry_backoff=True, retry_backoff_max=300, max_retries=10)
+def match_stored_file(self: Any, record: dict[str, Any]) -> int:
+    """Match one stored file; returns how many match events it emitted."""
+    state = worker_state()
+    state.refresh_bank_if_due()
+    url_digest = hashlib.sha256(record["url"].encode()).hexdigest()[:32]
+    done = f"haechi:matched:{record['sha256']}:{url_digest}"
+    if state.redis.exists(done):
+        return 0
+    frames = state.hashes(record["sha256"], record["store_key"])
+    events = []
+    if not isinstance(frames, str):
+        now = dt.datetime.now(dt.UTC)
+        fetched_at = dt.datetime.fromisoformat(record["fetched_at"])
+        events = [
+            MatchEvent(
+                victim=m.victim, algorithm=m.algorithm, distance=m.distance,
+                image_url=record["url"], page_url=record["page_url"], site=record["site"],
+                sha256=record["sha256"], media_type=record["media_type"],
+                fetched_at=fetched_at, detected_at=now, second=m.second,
+                server_ip=record.get("server_ip"), status=record.get("status"),
+                store_key=record["store_key"], headers=record.get("headers") or {},
+            )
+            for m in state.matcher.match_frames(frames)
+        ]
+        if events:
+            state.sink.deliver(events)
+    state.redis.set(done, 1, ex=MATCHED_SECONDS)
+    return len(events)

@@ -1,0 +1,233 @@
+"""Cluster mode against a real Redis server: the match-event stream and its consumer group,
+Celery matcher workers (a killed worker loses no file), bank updates reaching a running
+worker, and `haechi config check`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import redis
+
+from crawler.cluster import MATCH_QUEUE, MATCH_TASK, celery_app
+from crawler.store import LocalStore, media_key
+from haechi.edits import MILD_EDITS
+from haechi.synthetic import encode, synthetic_picture
+from haechi.testweb.server import free_port
+from matcher.streams import STREAM, RedisStreamSink, StreamConsumer
+from takedown.cases import CaseStore
+from takedown.consumer import GROUP, consume
+from takedown.database import takedown_engine
+from tests.takedown_helpers import event
+
+HAECHI = str(Path(sys.executable).with_name("haechi"))
+REDIS = os.environ.get("HAECHI_TEST_REDIS", "redis://127.0.0.1:6379/11")
+
+
+@pytest.fixture
+def redis_env(monkeypatch, haechi_home):
+    client = redis.Redis.from_url(REDIS)
+    try:
+        client.flushdb()
+    except redis.ConnectionError as exc:
+        pytest.fail(f"a Redis server is needed for this test ({REDIS}): {exc}")
+    monkeypatch.setenv("REDIS_URL", REDIS)
+    monkeypatch.setenv("HAECHI_TASK_VISIBILITY_TIMEOUT", "5")
+    yield client
+    client.flushdb()
+
+
+def haechi(*args: str, env: dict | None = None, check: bool = True
+           ) -> subprocess.CompletedProcess:
+    result = subprocess.run([HAECHI, *args], capture_output=True, text=True, env=env,
+                            timeout=120)
+    if check and result.returncode != 0:
+        raise AssertionError(f"exit {result.returncode}: {result.stderr}")
+    return result
+
+
+def test_config_check_names_what_is_reachable(haechi_home, monkeypatch) -> None:
+    embedded = json.loads(haechi("config", "check", "--json").stdout)
+    assert embedded["database"]["ok"] and embedded["store"]["ok"]
+    assert embedded["redis"]["ok"] and embedded["redis"]["url"] is None
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    down = haechi("config", "check", "--json", check=False)
+    assert down.returncode == 1
+    result = json.loads(down.stdout)
+    assert not result["redis"]["ok"] and "Connection" in result["redis"]["error"]
+    assert result["database"]["ok"]
+
+
+def test_unacknowledged_events_are_claimed_again_and_handled_once(redis_env) -> None:
+    sink = RedisStreamSink(redis_env)
+    sink.deliver([event("s.example", n) for n in range(3)])
+    redis_env.xadd(STREAM, {"schema": "haechi.match-event/1", "event": "not json"})
+    store = CaseStore(takedown_engine())
+    dying = StreamConsumer(redis_env, GROUP, "dies-before-ack", claim_idle_ms=200)
+    assert len(dying.read(block_ms=100)) == 4  # read, never acknowledged: the consumer dies
+    survivor = StreamConsumer(redis_env, GROUP, "survivor", claim_idle_ms=200)
+    assert consume(survivor, store, once=True, block_ms=100).entries == 0  # not idle yet
+    time.sleep(0.3)
+    report = consume(survivor, store, once=True, block_ms=100)
+    assert (report.entries, report.cases_opened, report.unreadable) == (4, 3, 1)
+    assert redis_env.xpending(STREAM, GROUP)["pending"] == 0
+    sink.deliver([event("s.example", 0)])  # the same match again joins its case
+    assert consume(survivor, store, once=True, block_ms=100).cases_opened == 0
+    assert len(store.list()) == 3
+
+
+def _start_worker(env: dict) -> subprocess.Popen:
+    return subprocess.Popen([HAECHI, "worker", "--concurrency", "1"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def _stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        return
+    process.wait(30)
+
+
+def _matched_count(client: redis.Redis) -> int:
+    return len(list(client.scan_iter("haechi:matched:*")))
+
+
+def _dispatch(store: LocalStore, files: list[tuple[str, bytes]]) -> None:
+    app = celery_app()
+    for url, data in files:
+        import hashlib
+
+        sha = hashlib.sha256(data).hexdigest()
+        store.put(media_key(sha), data)
+        app.send_task(MATCH_TASK, queue=MATCH_QUEUE, args=[{
+            "url": url, "page_url": url.rsplit("/", 1)[0] + "/", "site": "w.example",
+            "fetched_at": "2026-11-27T09:00:00+00:00", "status": 200,
+            "media_type": "image/jpeg", "kind": "image", "sha256": sha, "size": len(data),
+            "headers": {}, "server_ip": "127.0.0.1", "store_key": media_key(sha)}])
+
+
+def _wait(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.3)
+    return condition()
+
+
+def test_workers_match_every_file_even_when_one_is_killed(redis_env, haechi_home, tmp_path):
+    env = dict(os.environ)
+    rng = np.random.default_rng(5)
+    victims = {f"V{n}": synthetic_picture(seed=600 + n) for n in range(3)}
+    for name, picture in victims.items():
+        path = tmp_path / f"{name}.jpg"
+        path.write_bytes(encode(picture))
+        haechi("register", "--victim", name, str(path), env=env)
+    edits = list(MILD_EDITS.values())
+    files = [(f"http://w.example/v{n}.jpg",
+              encode(edits[n % len(edits)](victims[f"V{n % 3}"], rng).convert("RGB")))
+             for n in range(6)]
+    files += [(f"http://w.example/u{n}.jpg", encode(synthetic_picture(seed=700 + n)))
+              for n in range(24)]
+    store = LocalStore(haechi_home / "objects")
+    first = _start_worker(env)
+    try:
+        _dispatch(store, files)
+        assert _wait(lambda: _matched_count(redis_env) >= 3, 90), "the worker did not start"
+        _stop(first, signal.SIGKILL)  # mid-run: its current task is never acknowledged
+        done_before = _matched_count(redis_env)
+        assert done_before < len(files)
+        second = _start_worker(env)
+        try:
+            assert _wait(lambda: _matched_count(redis_env) == len(files), 120), (
+                f"{_matched_count(redis_env)} of {len(files)} files matched after the kill")
+        finally:
+            _stop(second)
+    finally:
+        _stop(first, signal.SIGKILL)
+    report = json.loads(haechi("cases", "consume", "--once", env=env).stdout)
+    assert report["cases_opened"] == 6
+    cases = json.loads(haechi("cases", "list", "--json", env=env).stdout)
+    assert sorted(c["image_url"] for c in cases) == sorted(u for u, _ in files[:6])
+    assert {c["image_url"]: c["victim"] for c in cases} == {
+        f"http://w.example/v{n}.jpg": f"V{n % 3}" for n in range(6)}
+
+
+def test_a_new_registration_reaches_a_running_worker_within_ten_seconds(redis_env, haechi_home,
+                                                                         tmp_path):
+    env = dict(os.environ)
+    store = LocalStore(haechi_home / "objects")
+    haechi("register", "--victim", "V0", str(_write(tmp_path / "v0.jpg", 800)), env=env)
+    worker = _start_worker(env)
+    try:
+        _dispatch(store, [("http://w.example/warm-up.jpg", encode(synthetic_picture(801)))])
+        assert _wait(lambda: _matched_count(redis_env) == 1, 90)  # the bank is loaded
+        registered = time.monotonic()
+        haechi("register", "--victim", "V-new", str(_write(tmp_path / "new.jpg", 802)), env=env)
+        picture = encode(synthetic_picture(802))
+        attempt = 0
+        # Offer the victim's picture once a second at a new URL until a worker matches it.
+        while redis_env.xlen(STREAM) == 0 and time.monotonic() - registered < 20:
+            _dispatch(store, [(f"http://w.example/new-{attempt}.jpg", picture)])
+            attempt += 1
+            _wait(lambda: redis_env.xlen(STREAM) > 0, 1)
+        delay = time.monotonic() - registered
+        assert redis_env.xlen(STREAM) > 0 and delay < 10, f"{delay:.1f} s"
+    finally:
+        _stop(worker)
+    fields = redis_env.xrange(STREAM)[0][1]
+    assert json.loads(fields[b"event"])["victim"] == "V-new"
+
+
+def _write(path: Path, seed: int) -> Path:
+    path.write_bytes(encode(synthetic_picture(seed=seed)))
+    return path
+
+
+def test_two_crawler_nodes_and_two_workers_find_every_planted_picture_once(
+        redis_env, haechi_home, tmp_path) -> None:
+    from haechi.testweb.model import WebPlan
+    from haechi.testweb.server import start_testweb
+    from tests.test_crawl import CRAWL_ENV, register_test_victims
+
+    plan = WebPlan(sites=12, seed=9, pages=3, images_per_page=2, traps=True, hostile=False)
+    env = {**os.environ, **CRAWL_ENV}
+    register_test_victims(env, tmp_path / "victims", plan)
+    web = start_testweb(plan)
+    nodes, workers = [], []
+    try:
+        workers = [_start_worker(env) for _ in range(2)]
+        haechi("crawl", "--cluster", *[web.web.site_url(i) for i in range(plan.sites)],
+               env=env)
+        nodes = [subprocess.Popen([HAECHI, "crawler", "--idle-exit", "8", "--json"], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                 for _ in range(2)]
+        summaries = [json.loads(node.communicate(timeout=240)[0]) for node in nodes]
+        planted = {(web.web.image_url(p.site, p), p.victim) for p in web.web.planted()}
+        assert _wait(lambda: redis_env.xlen(STREAM) >= len(planted), 60)
+    finally:
+        web.stop()
+        for process in workers:
+            _stop(process)
+    assert all(s["pages"] > 0 for s in summaries), "one node did no work"
+    haechi("cases", "consume", "--once", env=env)
+    cases = json.loads(haechi("cases", "list", "--json", env=env).stdout)
+    assert {(c["image_url"], c["victim"]) for c in cases} == planted
+    from sqlalchemy import func, select
+
+    from crawler.records import fetched_files
+    from haechi.home import open_engine
+
+    with open_engine().connect() as conn:
+        repeats = conn.execute(select(fetched_files.c.url, func.count()).group_by(
+            fetched_files.c.url).having(func.count() > 1)).all()
+    assert repeats == []
