@@ -266,6 +266,15 @@ class VictimBank:
         self._catch_up(algorithm, index, 0)
         return index
 
+    def codes(self, victim: str, algorithm: str) -> np.ndarray:
+        """The victim's registered codes under `algorithm`, as rows of uint8."""
+        nbytes = get_signal(algorithm).nbytes
+        with self.engine.connect() as conn:
+            found = conn.execute(select(victim_hashes.c.code).where(
+                victim_hashes.c.victim == victim, victim_hashes.c.algorithm == algorithm
+            )).scalars().all()
+        return np.frombuffer(b"".join(found), np.uint8).reshape(len(found), nbytes)
+
     def refresh(self) -> None:
         """Take in rows other processes registered since this one looked (incremental).
 

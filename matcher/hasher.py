@@ -37,6 +37,8 @@ class QueryHashes:
 
     sha256: str
     codes: dict[str, np.ndarray] = field(default_factory=dict)
+    # The PDQ hash of the picture as found, upright: what the seen index keeps of every file.
+    seen_code: bytes | None = None
 
 
 @dataclass
@@ -45,6 +47,10 @@ class FrameHashes:
 
     second: float | None
     hashes: QueryHashes
+
+
+# The signal the seen index (matcher/seen.py) keeps one hash of per crawled file.
+SEEN_SIGNAL = "pdq"
 
 
 class ImageHasher:
@@ -113,7 +119,8 @@ class ImageHasher:
         """Hashes of a crawled image in every query view and orientation."""
         result = self._byte_hashes(data)
         if self.pixel_signals:
-            result.codes.update(self._pixel_hashes(decode_image(data)))
+            codes, result.seen_code = self._pixel_hashes(decode_image(data))
+            result.codes.update(codes)
         return result
 
     def media_hashes(self, data: bytes) -> list[FrameHashes]:
@@ -127,9 +134,8 @@ class ImageHasher:
         whole = self._byte_hashes(data)
         frames = [FrameHashes(None, whole)] if whole.codes else []
         for second, frame in video_frames(data):
-            frames.append(
-                FrameHashes(second, QueryHashes(whole.sha256, self._pixel_hashes(frame)))
-            )
+            codes, seen_code = self._pixel_hashes(frame)
+            frames.append(FrameHashes(second, QueryHashes(whole.sha256, codes, seen_code)))
         return frames
 
     def _byte_hashes(self, data: bytes) -> QueryHashes:
@@ -140,20 +146,25 @@ class ImageHasher:
             result.codes["sha256"] = np.frombuffer(digest, np.uint8).reshape(1, -1)
         return result
 
-    def _pixel_hashes(self, image: Image.Image) -> dict[str, np.ndarray]:
+    def _pixel_hashes(self, image: Image.Image) -> tuple[dict[str, np.ndarray], bytes | None]:
         pixel_signals = self.pixel_signals
         rows: dict[str, list[bytes]] = {s.name: [] for s in pixel_signals}
-        for view in query_views(image).values():
+        seen_code = None
+        for name, view in query_views(image).items():
             for signal in pixel_signals:
+                hashes = signal.hash_dihedral(view)
+                if name == "full" and signal.name == SEEN_SIGNAL and (
+                        hashes[0].quality >= signal.min_quality):
+                    seen_code = hashes[0].code  # upright comes first
                 rows[signal.name].extend(
-                    h.code for h in signal.hash_dihedral(view) if h.quality >= signal.min_quality
+                    h.code for h in hashes if h.quality >= signal.min_quality
                 )
         codes = {}
         for name, found in rows.items():
             if found:
                 unique = list(dict.fromkeys(found))
                 codes[name] = np.frombuffer(b"".join(unique), np.uint8).reshape(len(unique), -1)
-        return codes
+        return codes, seen_code
 
 
 # The mildest re-upload: half the size, re-saved as a JPEG of middling quality.

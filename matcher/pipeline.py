@@ -24,6 +24,7 @@ from matcher.decode import UnreadableImage
 from matcher.events import MatchEvent, MatchEventSink
 from matcher.hasher import FrameHashes, ImageHasher
 from matcher.match import Matcher
+from matcher.seen import SeenIndex
 
 # Hashes of this many recent files are kept, so a file seen on many pages is hashed once.
 HASH_CACHE_SIZE = 50_000
@@ -48,9 +49,10 @@ class MatchPipeline:
     """Hashes FetchedMedia items, matches them and hands match events to the sinks."""
 
     def __init__(self, crawler: Crawler, matcher: Matcher, sinks: list[MatchEventSink],
-                 workers: int) -> None:
+                 workers: int, seen: SeenIndex) -> None:
         self.crawler = crawler
         self.matcher = matcher
+        self.seen = seen
         self.sinks = sinks
         self.workers = workers
         self.pool: ProcessPoolExecutor | None = None
@@ -63,7 +65,8 @@ class MatchPipeline:
         sinks = [load_object(path).from_settings(settings)
                  for path in settings.getlist("MATCH_EVENT_SINKS")]
         workers = settings.getint("HASH_WORKERS") or os.cpu_count() or 1
-        return cls(crawler, Matcher(bank), sinks, workers)
+        return cls(crawler, Matcher(bank), sinks, workers,
+                   SeenIndex.open(settings.get("DATABASE_URL") or None))
 
     def open_spider(self) -> None:
         # "spawn": the crawl runs threads (reactor, DNS, store), which must not be forked.
@@ -88,6 +91,8 @@ class MatchPipeline:
             if len(self.cache) > HASH_CACHE_SIZE:
                 self.cache.popitem(last=False)
             self.count("files_hashed")
+            if not isinstance(hashed, str):
+                self.seen.record(item.sha256, hashed)
         else:
             self.cache.move_to_end(item.sha256)
         item.body = None

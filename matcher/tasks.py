@@ -26,6 +26,7 @@ from matcher.decode import UnreadableImage
 from matcher.events import MatchEvent
 from matcher.hasher import FrameHashes, ImageHasher, QueryHashes
 from matcher.match import Matcher
+from matcher.seen import SeenIndex
 from matcher.streams import RedisStreamSink, connect
 
 app = celery_app("haechi-matcher")
@@ -69,6 +70,7 @@ class WorkerState:
         self.bank = VictimBank.open()
         self.matcher = Matcher(self.bank, ImageHasher())
         self.sink = RedisStreamSink(self.redis)
+        self.seen = SeenIndex.open()
         self.refreshed = time.monotonic()
 
     def refresh_bank_if_due(self) -> None:
@@ -86,6 +88,8 @@ class WorkerState:
                 self.store.get(store_key))
         except UnreadableImage as exc:
             frames = str(exc)
+        else:
+            self.seen.record(sha256, frames)
         self.redis.set(key, _encode(frames), ex=CACHE_SECONDS)
         return frames
 

@@ -81,6 +81,8 @@ def run_register(args: argparse.Namespace) -> int:
             bank.save()
             text = (f"imported {summary['hashes']} hashes for {summary['victims']} victims "
                     f"({summary['added']} new)")
+            pictures: dict[str, list[Path]] = {
+                row["victim"].strip(): [] for _, row in read_csv(args.hashes, ("victim",))}
         else:
             if args.manifest:
                 if args.files:
@@ -93,13 +95,52 @@ def run_register(args: argparse.Namespace) -> int:
             summary = _register_files(bank, pairs)
             text = (f"registered {summary['registered']} of {summary['files']} files "
                     f"({summary['hashes_added']} new hashes)")
+            pictures = {}
+            for victim, path in pairs:
+                pictures.setdefault(victim, []).append(path)
             for error in summary["errors"]:
                 print(f"error: {error['path']}: {error['error']}", file=sys.stderr)
     except (BankError, CsvFormatError, csv.Error, OSError) as exc:
         print(f"haechi register: {exc}", file=sys.stderr)
         return 2
+    found = rescan_registered(bank, pictures)
+    summary["rescan"] = {"earlier_copies": found}
+    if found:
+        text += f"; {found} earlier copies found among the files already crawled"
     print(json.dumps(summary) if args.json else text)
     return 1 if summary.get("errors") else 0
+
+
+def rescan_registered(bank: VictimBank, pictures: dict[str, list[Path]]) -> int:
+    """Search what was crawled before for the victims just registered; raise their matches.
+
+    On the embedded default the cases open here; in cluster mode (REDIS_URL) the events go to
+    the match-event stream for the takedown consumers.
+    """
+    from crawler.records import CrawlRecords
+    from crawler.store import open_store
+    from haechi.home import redis_url
+    from matcher.rescan import rescan
+    from matcher.seen import SeenIndex
+
+    seen = SeenIndex.open()
+    store = open_store()
+    records = CrawlRecords.open()
+    events = []
+    for victim, paths in pictures.items():
+        data = [p.read_bytes() for p in paths if p.is_file()]
+        events.extend(rescan(victim, data, bank, seen, store, records))
+    if not events:
+        return 0
+    if redis_url():
+        from matcher.streams import RedisStreamSink, connect
+
+        RedisStreamSink(connect()).deliver(events)
+    else:
+        from takedown.cases import CaseStore
+
+        CaseStore.open(store=store).open_cases(events)
+    return len(events)
 
 
 def run_withdraw(args: argparse.Namespace) -> int:

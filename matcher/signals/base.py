@@ -62,14 +62,14 @@ class SignalType(ABC):
         """Hash of one RGB view, as registered."""
 
     def hash_dihedral(self, image: Image.Image) -> list[ImageHash]:
-        """Hashes of the 8 rotations and mirrors of a view, for querying.
+        """Hashes of the 8 rotations and mirrors of a view, for querying; the upright one first.
 
         Hash lists (StopNCII, NCMEC) hold only the hash of the upright original, so rotated and
         mirrored re-uploads are caught on the query side. Subclasses with a cheaper way (PDQ
         computes all 8 from one DCT) override this.
         """
-        return [self.hash_image(image.transpose(t)) for t in DIHEDRAL_TRANSPOSES] + [
-            self.hash_image(image)
+        return [self.hash_image(image)] + [
+            self.hash_image(image.transpose(t)) for t in DIHEDRAL_TRANSPOSES
         ]
 
     def distance(self, a: bytes, b: bytes) -> int:

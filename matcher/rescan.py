@@ -1,0 +1,76 @@
+"""Re-scan: a newly registered victim searched against everything already crawled.
+
+The victim's registered PDQ codes, and each registration picture in its eight orientations,
+are searched in the seen index (matcher/seen.py); each candidate file is read back from the
+object store and matched in full, so only confirmed matches become events, one per URL the
+file was fetched from.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+import numpy as np
+
+from crawler.media import sniff_media
+from crawler.records import CrawlRecords
+from crawler.store import ObjectStore
+from matcher.bank import VictimBank
+from matcher.decode import UnreadableImage, decode_image
+from matcher.events import MatchEvent
+from matcher.hasher import SEEN_SIGNAL
+from matcher.match import Matcher
+from matcher.seen import SeenIndex
+from matcher.signals import get_signal
+from matcher.video import video_frames
+
+
+def victim_codes(bank: VictimBank, victim: str, pictures: Iterable[bytes]) -> np.ndarray:
+    signal = get_signal(SEEN_SIGNAL)
+    rows = [bytes(row) for row in bank.codes(victim, SEEN_SIGNAL)]
+    for data in pictures:
+        media = sniff_media(data)
+        try:
+            images = ([image for _, image in video_frames(data)]
+                      if media is not None and media.kind == "video" else [decode_image(data)])
+        except UnreadableImage:
+            continue
+        for image in images:
+            rows.extend(h.code for h in signal.hash_dihedral(image)
+                        if h.quality >= signal.min_quality)
+    unique = list(dict.fromkeys(rows))
+    return np.frombuffer(b"".join(unique), np.uint8).reshape(len(unique), signal.nbytes)
+
+
+def rescan(victim: str, pictures: Iterable[bytes], bank: VictimBank, seen: SeenIndex,
+           store: ObjectStore, records: CrawlRecords) -> list[MatchEvent]:
+    """Confirmed match events for `victim` among the files crawled so far."""
+    matcher = Matcher(bank)
+    events = []
+    now = dt.datetime.now(dt.UTC)
+    for sha256 in seen.search(victim_codes(bank, victim, pictures)):
+        fetches = records.files(sha256)
+        stored = next((f["store_key"] for f in reversed(fetches) if f["store_key"]), None)
+        if stored is None:
+            continue
+        try:
+            confirmed = [m for m in matcher.match_bytes(store.get(stored)) if m.victim == victim]
+        except (UnreadableImage, OSError):
+            continue
+        if not confirmed:
+            continue
+        best = min(confirmed, key=lambda m: m.distance)
+        latest = {f["url"]: f for f in fetches}  # the last fetch of each URL
+        for fetch in latest.values():
+            fetched_at = fetch["fetched_at"]
+            events.append(MatchEvent(
+                victim=victim, algorithm=best.algorithm, distance=best.distance,
+                image_url=fetch["url"], page_url=fetch["page_url"], site=fetch["site"],
+                sha256=sha256, media_type=fetch["media_type"],
+                fetched_at=fetched_at if fetched_at.tzinfo else fetched_at.replace(
+                    tzinfo=dt.UTC),
+                detected_at=now, second=best.second, server_ip=fetch["server_ip"],
+                status=fetch["status"], store_key=fetch["store_key"], headers=fetch["headers"],
+            ))
+    return events
