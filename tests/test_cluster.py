@@ -199,7 +199,9 @@ def test_two_crawler_nodes_and_two_workers_find_every_planted_picture_once(
     from haechi.testweb.server import start_testweb
     from tests.test_crawl import CRAWL_ENV, register_test_victims
 
-    plan = WebPlan(sites=12, seed=9, pages=3, images_per_page=2, traps=True, hostile=False)
+    # Every fourth site answers a second late, so the crawl lasts long enough for both nodes.
+    plan = WebPlan(sites=12, seed=9, pages=3, images_per_page=2, traps=True, hostile=False,
+                   slow_every=4)
     env = {**os.environ, **CRAWL_ENV}
     register_test_victims(env, tmp_path / "victims", plan)
     web = start_testweb(plan)
@@ -218,7 +220,8 @@ def test_two_crawler_nodes_and_two_workers_find_every_planted_picture_once(
         web.stop()
         for process in workers:
             _stop(process)
-    assert all(s["pages"] > 0 for s in summaries), "one node did no work"
+    assert all(s["pages"] > 0 for s in summaries), f"one node did no work: {summaries}"
+    assert sum(s["pages"] for s in summaries) >= plan.sites * plan.pages
     haechi("cases", "consume", "--once", env=env)
     cases = json.loads(haechi("cases", "list", "--json", env=env).stdout)
     assert {(c["image_url"], c["victim"]) for c in cases} == planted
@@ -231,3 +234,44 @@ def test_two_crawler_nodes_and_two_workers_find_every_planted_picture_once(
         repeats = conn.execute(select(fetched_files.c.url, func.count()).group_by(
             fetched_files.c.url).having(func.count() > 1)).all()
     assert repeats == []
+
+
+def test_a_crawler_node_killed_mid_run_loses_no_site(redis_env, haechi_home, tmp_path) -> None:
+    from haechi.testweb.model import WebPlan
+    from haechi.testweb.server import start_testweb
+    from tests.test_crawl import CRAWL_ENV, register_test_victims
+
+    plan = WebPlan(sites=12, seed=13, pages=4, images_per_page=2, traps=False, hostile=False,
+                   slow_every=3)  # every third site answers a second late: work is in flight
+    env = {**os.environ, **CRAWL_ENV, "HAECHI_SCRAPY_HAECHI_LEASE_SECONDS": "4"}
+    register_test_victims(env, tmp_path / "victims", plan)
+    web = start_testweb(plan)
+    workers = [_start_worker(env)]
+    try:
+        haechi("crawl", "--cluster", *[web.web.site_url(i) for i in range(plan.sites)],
+               env=env)
+        doomed = subprocess.Popen([HAECHI, "crawler"], env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, start_new_session=True)
+        from sqlalchemy import func, select
+
+        from crawler.records import fetched_files
+        from haechi.home import open_engine
+
+        def fetched() -> int:
+            with open_engine().connect() as conn:
+                return conn.execute(select(func.count()).select_from(fetched_files)).scalar()
+
+        assert _wait(lambda: fetched() >= 5, 120)
+        _stop(doomed, signal.SIGKILL)
+        survivor = subprocess.run([HAECHI, "crawler", "--idle-exit", "10", "--json"], env=env,
+                                  capture_output=True, text=True, timeout=300)
+        assert survivor.returncode == 0, survivor.stderr
+        planted = {(web.web.image_url(p.site, p), p.victim) for p in web.web.planted()}
+        assert _wait(lambda: redis_env.xlen(STREAM) >= len(planted), 60)
+    finally:
+        web.stop()
+        for process in workers:
+            _stop(process)
+    haechi("cases", "consume", "--once", env=env)
+    cases = json.loads(haechi("cases", "list", "--json", env=env).stdout)
+    assert {(c["image_url"], c["victim"]) for c in cases} == planted

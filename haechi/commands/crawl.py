@@ -18,6 +18,7 @@ EMBEDDED_PIPELINES = {
     "matcher.pipeline.MatchPipeline": 500,
 }
 EMBEDDED_SINKS = ["takedown.intake.CaseIntake"]
+CLUSTER_HEARTBEAT_SECONDS = 0.5
 CLUSTER_PIPELINES = {
     "crawler.pipelines.StorePipeline": 300,
     "crawler.cluster.DispatchPipeline": 500,
@@ -85,7 +86,7 @@ def cluster_overrides(idle_exit: int) -> dict[str, Any]:
         "ITEM_PIPELINES": CLUSTER_PIPELINES,
         "SCHEDULER": "scrapy_redis.scheduler.Scheduler",
         "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
-        "SCHEDULER_QUEUE_CLASS": "scrapy_redis.queue.PriorityQueue",
+        "SCHEDULER_QUEUE_CLASS": "crawler.redis_queue.LeasedSiteQueue",
         "SCHEDULER_PERSIST": True,
         "REDIS_URL": redis_url(),
         "MAX_IDLE_TIME_BEFORE_CLOSE": idle_exit,
@@ -96,8 +97,14 @@ def cluster_overrides(idle_exit: int) -> dict[str, Any]:
 def run_crawler_node(args: argparse.Namespace) -> int:
     if redis_url() is None:
         raise SystemExit("haechi crawler: REDIS_URL is not set")
+    from scrapy.core.engine import ExecutionEngine
+
     from crawler.spiders.cluster import ClusterSiteSpider
 
+    # A node whose last look at the shared frontier found no site due waits for the engine's
+    # heartbeat (5 s) before looking again, while the other nodes take every site as it comes
+    # due; half a second keeps all nodes working on small crawls too.
+    ExecutionEngine._SLOT_HEARTBEAT_INTERVAL = CLUSTER_HEARTBEAT_SECONDS
     summary = run_crawl([], DEFAULT_MAX_PAGES, cluster_overrides(args.idle_exit),
                         spider=ClusterSiteSpider)
     print(json.dumps(summary) if args.json else describe(summary))
