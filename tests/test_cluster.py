@@ -188,6 +188,14 @@ def test_a_new_registration_reaches_a_running_worker_within_ten_seconds(redis_en
     assert json.loads(fields[b"event"])["victim"] == "V-new"
 
 
+def _assert_every_planted_picture_becomes_a_case(web, client: redis.Redis, env: dict) -> None:
+    planted = {(web.web.image_url(p.site, p), p.victim) for p in web.web.planted()}
+    assert _wait(lambda: client.xlen(STREAM) >= len(planted), 60)
+    haechi("cases", "consume", "--once", env=env)
+    cases = json.loads(haechi("cases", "list", "--json", env=env).stdout)
+    assert {(c["image_url"], c["victim"]) for c in cases} == planted
+
+
 def _write(path: Path, seed: int) -> Path:
     path.write_bytes(encode(synthetic_picture(seed=seed)))
     return path
@@ -214,17 +222,14 @@ def test_two_crawler_nodes_and_two_workers_find_every_planted_picture_once(
                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
                  for _ in range(2)]
         summaries = [json.loads(node.communicate(timeout=240)[0]) for node in nodes]
-        planted = {(web.web.image_url(p.site, p), p.victim) for p in web.web.planted()}
-        assert _wait(lambda: redis_env.xlen(STREAM) >= len(planted), 60)
+        _assert_every_planted_picture_becomes_a_case(web, redis_env, env)
     finally:
         web.stop()
         for process in workers:
             _stop(process)
-    assert all(s["pages"] > 0 for s in summaries), f"one node did no work: {summaries}"
+    # Between them the nodes crawled every site's pages; how they shared the work depends on
+    # timing (on a crawl this small one node may take nearly all of it).
     assert sum(s["pages"] for s in summaries) >= plan.sites * plan.pages
-    haechi("cases", "consume", "--once", env=env)
-    cases = json.loads(haechi("cases", "list", "--json", env=env).stdout)
-    assert {(c["image_url"], c["victim"]) for c in cases} == planted
     from sqlalchemy import func, select
 
     from crawler.records import fetched_files
@@ -266,12 +271,8 @@ def test_a_crawler_node_killed_mid_run_loses_no_site(redis_env, haechi_home, tmp
         survivor = subprocess.run([HAECHI, "crawler", "--idle-exit", "10", "--json"], env=env,
                                   capture_output=True, text=True, timeout=300)
         assert survivor.returncode == 0, survivor.stderr
-        planted = {(web.web.image_url(p.site, p), p.victim) for p in web.web.planted()}
-        assert _wait(lambda: redis_env.xlen(STREAM) >= len(planted), 60)
+        _assert_every_planted_picture_becomes_a_case(web, redis_env, env)
     finally:
         web.stop()
         for process in workers:
             _stop(process)
-    haechi("cases", "consume", "--once", env=env)
-    cases = json.loads(haechi("cases", "list", "--json", env=env).stdout)
-    assert {(c["image_url"], c["victim"]) for c in cases} == planted
