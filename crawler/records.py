@@ -13,7 +13,6 @@ from dataclasses import asdict
 from sqlalchemy import (
     JSON,
     Column,
-    DateTime,
     Engine,
     Index,
     Integer,
@@ -25,7 +24,7 @@ from sqlalchemy import (
 )
 
 from crawler.items import FetchedMedia, SiteFacts
-from haechi.home import open_engine
+from haechi.home import UtcDateTime, open_engine
 
 metadata = MetaData()
 
@@ -36,7 +35,7 @@ fetched_files = Table(
     Column("url", Text, nullable=False),
     Column("page_url", Text, nullable=False),
     Column("site", String(255), nullable=False),
-    Column("fetched_at", DateTime(timezone=True), nullable=False),
+    Column("fetched_at", UtcDateTime, nullable=False),
     Column("status", Integer, nullable=False),
     Column("size", Integer, nullable=False),
     Column("media_type", String(64), nullable=False),
@@ -57,7 +56,7 @@ sites = Table(
     Column("contacts", JSON, nullable=False),
     Column("preferred_languages", JSON, nullable=False),
     Column("security_txt_url", Text),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
 )
 
 

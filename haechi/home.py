@@ -6,12 +6,13 @@ or a second installation can point HAECHI_HOME at a folder of its own.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import os
 from pathlib import Path
 
 import platformdirs
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event
 
 
 def data_home() -> Path:
@@ -56,3 +57,20 @@ def open_engine(url: str | None = None) -> Engine:
 def redis_url() -> str | None:
     """REDIS_URL when Haechi runs as a cluster; None on the embedded default."""
     return os.environ.get("REDIS_URL") or None
+
+
+class UtcDateTime(TypeDecorator):
+    """A timestamp column that always reads back as an aware UTC datetime.
+
+    Every time Haechi stores is UTC, but SQLite keeps no zone and hands datetimes back naive,
+    and PostgreSQL hands them back in the session's zone; reading them through this type means
+    no caller has to repair them.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: dt.datetime | None, dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)

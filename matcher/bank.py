@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import (
     Column,
-    DateTime,
     Engine,
     Index,
     Integer,
@@ -29,7 +28,7 @@ from sqlalchemy import (
     select,
 )
 
-from haechi.home import data_home, open_engine
+from haechi.home import UtcDateTime, data_home, open_engine
 from haechi.inputs import read_csv
 from matcher.hasher import HashRecord, unique_records
 from matcher.index import BinaryHashIndex, IndexStamp
@@ -47,7 +46,7 @@ victim_hashes = Table(
     Column("view", String(40), nullable=False),
     Column("quality", Integer, nullable=False),
     Column("source", String(500), nullable=False),
-    Column("registered_at", DateTime(timezone=True), nullable=False),
+    Column("registered_at", UtcDateTime, nullable=False),
     Index("ix_victim_hashes_victim", "victim"),
     Index("ix_victim_hashes_algorithm_code", "algorithm", "code"),
 )

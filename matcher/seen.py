@@ -14,7 +14,6 @@ import datetime as dt
 import numpy as np
 from sqlalchemy import (
     Column,
-    DateTime,
     Engine,
     Float,
     Integer,
@@ -27,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from haechi.home import open_engine
+from haechi.home import UtcDateTime, open_engine
 from matcher.hasher import SEEN_SIGNAL, FrameHashes
 from matcher.index import BinaryHashIndex
 from matcher.signals import get_signal
@@ -42,7 +41,7 @@ seen_hashes = Table(
     # Presentation second of a video frame; -1 for a still image.
     Column("second", Float, nullable=False),
     Column("code", LargeBinary, nullable=False),
-    Column("seen_at", DateTime(timezone=True), nullable=False),
+    Column("seen_at", UtcDateTime, nullable=False),
     UniqueConstraint("sha256", "second", name="uq_seen_hashes_file_frame"),
 )
 

@@ -20,14 +20,9 @@ from takedown.schema import audit_log
 GENESIS = "0" * 64
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    # SQLite hands datetimes back without their zone; every time Haechi stores is UTC.
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
 def entry_hash(prev_hash: str, at: dt.datetime, case_id: int | None, notice_id: int | None,
                actor: str, action: str, detail: dict[str, Any]) -> str:
-    when = _aware(at).astimezone(dt.UTC).isoformat(timespec="microseconds")
+    when = at.astimezone(dt.UTC).isoformat(timespec="microseconds")
     payload = json.dumps(
         [prev_hash, when, case_id, notice_id, actor, action, detail],
         sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str,
@@ -91,5 +86,5 @@ def entries_for_case(engine: Engine, case_id: int) -> list[dict[str, Any]]:
             select(audit_log).where(audit_log.c.case_id == case_id).order_by(audit_log.c.id)
         ).mappings()]
     for row in rows:
-        row["at"] = _aware(row["at"]).astimezone(dt.UTC).isoformat(timespec="microseconds")
+        row["at"] = row["at"].astimezone(dt.UTC).isoformat(timespec="microseconds")
     return rows

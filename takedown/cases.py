@@ -35,16 +35,11 @@ def system_clock() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    # SQLite hands datetimes back without their zone; every time Haechi stores is UTC.
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
 def case_json(row: Any, fields: tuple[str, ...] = LIST_FIELDS) -> dict[str, Any]:
     data = {name: row[name] for name in fields}
     for name, value in data.items():
         if isinstance(value, dt.datetime):
-            data[name] = _aware(value).isoformat()
+            data[name] = value.isoformat()
     data["reference"] = reference_of(row["id"])
     return data
 

@@ -88,10 +88,6 @@ def reference_of(case_id: int) -> str:
     return f"HAECHI-{case_id:06d}"
 
 
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    return value if value is None or value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
 def xarf_reports(rows: list[Any], reporter: Reporter, at: dt.datetime) -> list[dict[str, Any]]:
     """One X-ARF v4 report (category content, type ncii) per URL."""
     domain = reporter.email.rsplit("@", 1)[-1]
@@ -99,7 +95,7 @@ def xarf_reports(rows: list[Any], reporter: Reporter, at: dt.datetime) -> list[d
         {
             "xarf_version": "4.0.0",
             "report_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"haechi:{row['id']}")),
-            "timestamp": _aware(row["detected_at"]).isoformat(),
+            "timestamp": row["detected_at"].isoformat(),
             "reporter": {"org": reporter.org, "contact": reporter.email, "domain": domain},
             "sender": {"org": reporter.org, "contact": reporter.email, "domain": domain},
             "source_identifier": row["server_ip"] or row["site"],
@@ -182,7 +178,7 @@ def render(language: str, *, site: str, reporter: Reporter, legal: str, referenc
         deadline=deadline.strftime("%Y-%m-%d %H:%M UTC"),
         urls=[{
             "url": r["image_url"], "page_url": r["page_url"],
-            "detected_at": _aware(r["detected_at"]).strftime("%Y-%m-%d %H:%M:%S UTC"),
+            "detected_at": r["detected_at"].strftime("%Y-%m-%d %H:%M:%S UTC"),
             "sha256": r["sha256"], "algorithm": r["algorithm"], "distance": r["distance"],
             "second": r["second"],
         } for r in rows],
@@ -205,9 +201,9 @@ def notice_json(engine: Engine, notice_id: int, reporter: Reporter | None = None
         "recipient_source": notice["recipient_source"], "subject": notice["subject"],
         "body": notice["body"], "legal_basis": notice["legal_basis"],
         "urls": [r["image_url"] for r in rows], "cases": [r["id"] for r in rows],
-        "deadline": _aware(notice["deadline"]).isoformat() if notice["deadline"] else None,
+        "deadline": notice["deadline"].isoformat() if notice["deadline"] else None,
         "message_id": notice["message_id"],
-        "xarf": xarf_reports(list(rows), reporter, _aware(notice["updated_at"])),
+        "xarf": xarf_reports(list(rows), reporter, notice["updated_at"]),
     }
 
 

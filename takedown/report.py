@@ -23,10 +23,6 @@ _templates = jinja2.Environment(
 )
 
 
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    return value if value is None or value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
 def _median_seconds(values: list[float]) -> float | None:
     return round(statistics.median(values), 1) if values else None
 
@@ -34,9 +30,9 @@ def _median_seconds(values: list[float]) -> float | None:
 def _summary(rows: list[Any]) -> dict[str, Any]:
     notified = [r for r in rows if r["first_sent_at"] is not None]
     removed = [r for r in notified if r["removed_at"] is not None]
-    to_notice = [(_aware(r["first_sent_at"]) - _aware(r["detected_at"])).total_seconds()
+    to_notice = [(r["first_sent_at"] - r["detected_at"]).total_seconds()
                  for r in notified]
-    to_removal = [(_aware(r["removed_at"]) - _aware(r["first_sent_at"])).total_seconds()
+    to_removal = [(r["removed_at"] - r["first_sent_at"]).total_seconds()
                   for r in removed]
     by_status: dict[str, int] = defaultdict(int)
     for r in rows:

@@ -65,10 +65,6 @@ class TrackReport:
                 "errors": self.errors}
 
 
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    return value if value is None or value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
 class Tracker:
     """One pass over every sent or escalated case."""
 
@@ -106,13 +102,13 @@ class Tracker:
                     continue
                 if got.status is None:
                     report.unreachable.append(row["id"])
-                first = _aware(row["first_sent_at"])
+                first = row["first_sent_at"]
                 if (row["status"] == "sent" and first is not None
                         and now - first >= self.escalate_after):
                     transition(conn, row["id"], "escalated", actor="tracker", at=now,
                                detail={"days_online": (now - first).days}, escalated_at=now)
                     report.escalated.append(row["id"])
-            last = _aware(row["last_sent_at"])
+            last = row["last_sent_at"]
             if last is not None and now - last >= RESEND_AFTER and row["notice_id"]:
                 due[row["notice_id"]].append(row["id"])
         for notice_id, case_ids in due.items():

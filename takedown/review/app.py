@@ -8,7 +8,6 @@ minutes. Every form carries a per-session CSRF token; sessions are signed cookie
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import secrets
 from collections.abc import Callable
@@ -56,10 +55,6 @@ def session_secret() -> str:
         path.touch(mode=0o600)
         path.write_text(secrets.token_urlsafe(32))
     return path.read_text().strip()
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def create_app(case_store: CaseStore, media: ObjectStore, sender: NoticeSender,
@@ -125,7 +120,7 @@ def create_app(case_store: CaseStore, media: ObjectStore, sender: NoticeSender,
                                 .order_by(cases.c.detected_at, cases.c.id)).mappings().all()
         items = [{"id": r["id"], "reference": reference_of(r["id"]), "site": r["site"],
                   "victim": r["victim"], "status": r["status"], "url": r["image_url"],
-                  "waiting": str(now - _aware(r["detected_at"])).split(".")[0]}
+                  "waiting": str(now - r["detected_at"]).split(".")[0]}
                  for r in rows]
         return page(request, "queue.html", items=items)
 
