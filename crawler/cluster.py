@@ -36,6 +36,10 @@ def celery_app(name: str = "haechi") -> Celery:
         accept_content=["json"],
         broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
         broker_connection_retry_on_startup=True,
+        # A crawler node keeps a stored file's task through a Redis restart or failover
+        # (about a minute of retries) instead of dropping it.
+        task_publish_retry_policy={"max_retries": 40, "interval_start": 0,
+                                   "interval_step": 0.5, "interval_max": 2},
         task_ignore_result=True,
     )
     return app

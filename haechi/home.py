@@ -10,9 +10,13 @@ import datetime as dt
 import functools
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import platformdirs
 from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 
 def data_home() -> Path:
@@ -57,6 +61,35 @@ def open_engine(url: str | None = None) -> Engine:
 def redis_url() -> str | None:
     """REDIS_URL when Haechi runs as a cluster; None on the embedded default."""
     return os.environ.get("REDIS_URL") or None
+
+
+# A Redis restart or failover (ElastiCache promotes a replica in well under a minute) must not
+# stop a crawler node, a worker or a consumer: every command is retried on a lost connection
+# with backoff up to REDIS_RETRY_SECONDS in all.
+REDIS_RETRIES = 12
+REDIS_RETRY_CAP_SECONDS = 8.0
+
+
+def redis_params() -> dict[str, Any]:
+    """Keyword arguments of every Redis client Haechi makes (scrapy-redis's REDIS_PARAMS too)."""
+    from redis.backoff import ExponentialBackoff
+    from redis.exceptions import ConnectionError, TimeoutError
+    from redis.retry import Retry
+
+    return {"retry": Retry(ExponentialBackoff(cap=REDIS_RETRY_CAP_SECONDS, base=0.25),
+                           REDIS_RETRIES),
+            "retry_on_error": [ConnectionError, TimeoutError],
+            "health_check_interval": 30}
+
+
+def redis_client(url: str | None = None) -> Redis:
+    """A client of the cluster's Redis (REDIS_URL unless `url`), riding out restarts."""
+    from redis import Redis
+
+    url = url or redis_url()
+    if not url:
+        raise ValueError("REDIS_URL is not set: cluster mode needs a Redis server")
+    return Redis.from_url(url, **redis_params())
 
 
 class UtcDateTime(TypeDecorator):

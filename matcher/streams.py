@@ -13,20 +13,13 @@ from typing import Any
 
 import redis
 
-from haechi.home import redis_url
+from haechi.home import redis_client
 from matcher.events import SCHEMA, MatchEvent
 
 STREAM = "haechi:match-events"
 # Entries kept in the stream; consumers lagging further behind than this lose the oldest.
 STREAM_MAXLEN = 1_000_000
 CLAIM_IDLE_MS = 60_000
-
-
-def connect(url: str | None = None) -> redis.Redis:
-    url = url or redis_url()
-    if not url:
-        raise ValueError("REDIS_URL is not set: cluster mode needs a Redis server")
-    return redis.Redis.from_url(url)
 
 
 class RedisStreamSink:
@@ -37,7 +30,7 @@ class RedisStreamSink:
 
     @classmethod
     def from_settings(cls, settings: Any) -> RedisStreamSink:
-        return cls(connect(settings.get("REDIS_URL") or None))
+        return cls(redis_client(settings.get("REDIS_URL") or None))
 
     def deliver(self, events: list[MatchEvent]) -> None:
         with self.client.pipeline(transaction=False) as pipe:

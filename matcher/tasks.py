@@ -20,14 +20,16 @@ import redis
 from sqlalchemy.exc import SQLAlchemyError
 
 from crawler.cluster import MATCH_TASK, celery_app
+from crawler.schedule import SiteSchedule
 from crawler.store import open_store
+from haechi.home import redis_client
 from matcher.bank import VictimBank
 from matcher.decode import UnreadableImage
 from matcher.events import MatchEvent
 from matcher.hasher import FrameHashes, ImageHasher, QueryHashes
 from matcher.match import Matcher
 from matcher.seen import SeenIndex
-from matcher.streams import RedisStreamSink, connect
+from matcher.streams import RedisStreamSink
 
 app = celery_app("haechi-matcher")
 BANK_REFRESH_SECONDS = 5.0
@@ -65,12 +67,13 @@ class WorkerState:
     """What one worker process keeps between tasks."""
 
     def __init__(self) -> None:
-        self.redis = connect()
+        self.redis = redis_client()
         self.store = open_store()
         self.bank = VictimBank.open()
         self.matcher = Matcher(self.bank, ImageHasher())
         self.sink = RedisStreamSink(self.redis)
         self.seen = SeenIndex.open()
+        self.schedule = SiteSchedule.from_env(self.redis)
         self.refreshed = time.monotonic()
 
     def refresh_bank_if_due(self) -> None:
@@ -133,5 +136,6 @@ def match_stored_file(self: Any, record: dict[str, Any]) -> int:
         ]
         if events:
             state.sink.deliver(events)
+            state.schedule.matched(record["site"])
     state.redis.set(done, 1, ex=MATCHED_SECONDS)
     return len(events)

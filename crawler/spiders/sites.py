@@ -45,6 +45,14 @@ class SiteState:
     failed: bool = False
     guard: TrapGuard = field(default_factory=TrapGuard)
     language_seen: bool = False
+    max_pages: int = DEFAULT_MAX_PAGES
+    # Which visit of the site this is (cluster mode: the schedule's claim time); requests carry
+    # it, so the cluster's duplicate filter lets the next visit fetch the same URLs again.
+    visit: str = ""
+
+    def meta(self, **extra: Any) -> dict[str, Any]:
+        """The meta of a request made for this site."""
+        return {"site": self.site, "visit": self.visit, "max_pages": self.max_pages, **extra}
 
 
 class SiteSpider(Spider):
@@ -74,30 +82,36 @@ class SiteSpider(Spider):
             if request is not None:
                 yield request
 
-    def site_request(self, url: str) -> Request | None:
-        """The request for a site's start page (None when the site is already being crawled)."""
+    def site_request(self, url: str, visit: str = "", max_pages: int | None = None
+                     ) -> Request | None:
+        """The request for a site's start page (None when this visit of the site is already
+        being crawled)."""
         url = canonical_url(url)
         site = site_of(url)
-        if site in self.sites:
+        known = self.sites.get(site)
+        if known is not None and known.visit >= visit:
             return None
-        state = self.sites[site] = SiteState(site, url)
-        state.pages = 1
+        state = self.sites[site] = SiteState(site, url, pages=1, visit=visit,
+                                             max_pages=max_pages or self.max_pages)
         self.count("sites")
         return Request(url, callback=self.parse_page, errback=self.page_failed,
-                       meta={"site": site, "start": True, "download_maxsize": PAGE_MAXSIZE})
+                       meta=state.meta(start=True, download_maxsize=PAGE_MAXSIZE))
 
-    def state_of(self, site: str, url: str) -> SiteState:
-        # In cluster mode another node may have started the site: this node learns of it from
-        # the first of its requests that it is handed.
+    def state_of(self, response: Response) -> SiteState:
+        # In cluster mode another node may have started the site (or its newer visit): this
+        # node learns of it from the first of its requests that it is handed.
+        site, visit = response.meta["site"], response.meta.get("visit", "")
         state = self.sites.get(site)
-        if state is None:
-            state = self.sites[site] = SiteState(site, url, pages=1)
+        if state is None or state.visit < visit:
+            state = self.sites[site] = SiteState(
+                site, response.url, pages=1, visit=visit,
+                max_pages=response.meta.get("max_pages") or self.max_pages)
         return state
 
     # --- pages ----------------------------------------------------------------------------
 
     def parse_page(self, response: Response) -> Iterator[Request | FetchedMedia | SiteFacts]:
-        state = self.state_of(response.meta["site"], response.url)
+        state = self.state_of(response)
         media = sniff_media(response.body)
         if media is not None:
             # A "page" link that turned out to be a picture or a video.
@@ -126,21 +140,21 @@ class SiteSpider(Spider):
                 urljoin(response.url, "/.well-known/security.txt"),
                 callback=self.parse_security_txt, errback=self.security_txt_failed,
                 priority=SECURITY_TXT_PRIORITY,
-                meta={"site": state.site, "dont_retry": True, "handle_httpstatus_all": True},
+                meta=state.meta(dont_retry=True, handle_httpstatus_all=True),
             )
         for url in media_urls(response):
             yield Request(
                 url if url.startswith("data:") else canonical_url(url),
                 callback=self.parse_media, errback=self.media_failed,
                 priority=MEDIA_PRIORITY,
-                meta={"site": state.site, "page_url": response.url},
+                meta=state.meta(page_url=response.url),
             )
         for url in page_urls(response):
             url = canonical_url(url)
             if not (on_site(url, state.site) or (site_of(url) in self.sites
                     and self.sites[site_of(url)] is state)):
                 continue
-            if state.pages >= self.max_pages:
+            if state.pages >= state.max_pages:
                 self.count("budget/page-cap")
                 continue
             trap = state.guard.check(url)
@@ -149,7 +163,7 @@ class SiteSpider(Spider):
                 continue
             state.pages += 1
             yield Request(url, callback=self.parse_page, errback=self.page_failed,
-                          meta={"site": state.site, "download_maxsize": PAGE_MAXSIZE})
+                          meta=state.meta(download_maxsize=PAGE_MAXSIZE))
 
     def page_failed(self, failure: Failure) -> None:
         request = failure.request

@@ -133,9 +133,10 @@ def rescan_registered(bank: VictimBank, pictures: dict[str, list[Path]]) -> int:
     if not events:
         return 0
     if redis_url():
-        from matcher.streams import RedisStreamSink, connect
+        from haechi.home import redis_client
+        from matcher.streams import RedisStreamSink
 
-        RedisStreamSink(connect()).deliver(events)
+        RedisStreamSink(redis_client()).deliver(events)
     else:
         from takedown.cases import CaseStore
 

@@ -96,11 +96,12 @@ def run_consume(args: argparse.Namespace) -> int:
     import socket
 
     from crawler.store import open_store
-    from matcher.streams import StreamConsumer, connect
+    from haechi.home import redis_client
+    from matcher.streams import StreamConsumer
     from takedown.consumer import GROUP, consume
 
     name = args.name or f"{socket.gethostname()}-{os.getpid()}"
-    consumer = StreamConsumer(connect(), GROUP, name)
+    consumer = StreamConsumer(redis_client(), GROUP, name)
     report = consume(consumer, CaseStore.open(store=open_store()), once=args.once)
     print(json.dumps(report.__dict__))
     return 0

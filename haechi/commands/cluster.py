@@ -39,12 +39,12 @@ def _check_database() -> dict:
 
 
 def _check_redis() -> dict:
-    from matcher.streams import connect
+    from haechi.home import redis_client
 
     url = redis_url()
     if url is None:
         return {"url": None, "note": "not configured: embedded default, no Redis needed"}
-    info = connect(url).info("server")
+    info = redis_client(url).info("server")
     return {"url": url, "version": info.get("redis_version")}
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from crawler.run import run_crawl
 from crawler.spiders.sites import DEFAULT_MAX_PAGES
-from haechi.home import redis_url
+from haechi.home import redis_params, redis_url
 
 # The embedded default wires the whole chain into the crawl process: store (crawler), hash and
 # match (matcher), cases (takedown). Cluster mode replaces the last two with queues.
@@ -85,10 +85,11 @@ def cluster_overrides(idle_exit: int) -> dict[str, Any]:
         **embedded_overrides(),
         "ITEM_PIPELINES": CLUSTER_PIPELINES,
         "SCHEDULER": "scrapy_redis.scheduler.Scheduler",
-        "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
+        "DUPEFILTER_CLASS": "crawler.redis_dupefilter.CycleBloomDupeFilter",
         "SCHEDULER_QUEUE_CLASS": "crawler.redis_queue.LeasedSiteQueue",
         "SCHEDULER_PERSIST": True,
         "REDIS_URL": redis_url(),
+        "REDIS_PARAMS": redis_params(),
         "MAX_IDLE_TIME_BEFORE_CLOSE": idle_exit,
         "HAECHI_PROGRESS": False,
     }
@@ -112,11 +113,14 @@ def run_crawler_node(args: argparse.Namespace) -> int:
 
 
 def push_seeds(urls: list[str], max_pages: int) -> int:
-    from crawler.spiders.cluster import SEEDS_KEY
-    from matcher.streams import connect
+    """Register the sites in the cluster's schedule, due now (and again every cycle)."""
+    from crawler.schedule import SiteSchedule
+    from crawler.urls import canonical_url, site_of
+    from haechi.home import redis_client
 
-    client = connect()
-    client.rpush(SEEDS_KEY, *[json.dumps({"url": u, "max_pages": max_pages}) for u in urls])
+    schedule = SiteSchedule.from_env(redis_client())
+    for url in urls:
+        schedule.add(site_of(canonical_url(url)), canonical_url(url), max_pages)
     return len(urls)
 
 

@@ -1,0 +1,133 @@
+"""When each site is crawled again (cluster mode): a schedule of sites in Redis.
+
+Every registered site comes due again HAECHI_RECRAWL_HOURS (default 24) after its last visit
+started; a site where a victim's picture was found in the last HAECHI_RECRAWL_MATCHED_DAYS
+(default 30) comes due every HAECHI_RECRAWL_MATCHED_HOURS (default 6), because sites that
+posted one picture re-post it and post others.
+
+A crawler node claims due sites: a claim is a lease (CLAIM_SECONDS). Once the site's start
+request is safely in the shared queue (itself leased) the node confirms the visit, which sets
+the site's next due time. A node that dies between the two loses nothing: the claim runs out
+and another node takes the site. (scrapy-redis's own start-URL list pops and deletes.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+
+import redis
+
+SCHEDULE_KEY = "haechi:schedule"
+SITES_KEY = "haechi:schedule:sites"
+MATCHED_KEY = "haechi:schedule:matched"
+CLAIM_SECONDS = 300.0
+RECRAWL_HOURS = 24.0
+RECRAWL_MATCHED_HOURS = 6.0
+RECRAWL_MATCHED_DAYS = 30.0
+
+_CLAIM = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+local out = {}
+for _, site in ipairs(due) do
+  redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[2]), site)
+  table.insert(out, site)
+  table.insert(out, redis.call('HGET', KEYS[2], site) or '{}')
+end
+return out
+"""
+
+
+@dataclass(frozen=True)
+class Visit:
+    """One claimed visit of a site: `visit` names it (the claim time), for the dupefilter."""
+
+    site: str
+    url: str
+    max_pages: int | None
+    visit: str
+
+
+class SiteSchedule:
+    """The sites of the cluster and when each is due; see the module docstring."""
+
+    def __init__(self, client: redis.Redis, recrawl_hours: float = RECRAWL_HOURS,
+                 matched_hours: float = RECRAWL_MATCHED_HOURS,
+                 matched_days: float = RECRAWL_MATCHED_DAYS,
+                 claim_seconds: float = CLAIM_SECONDS) -> None:
+        self.client = client
+        self.recrawl = recrawl_hours * 3600
+        self.matched_interval = matched_hours * 3600
+        self.matched_memory = matched_days * 86400
+        self.claim_seconds = claim_seconds
+        self._claim = client.register_script(_CLAIM)
+
+    @classmethod
+    def from_env(cls, client: redis.Redis) -> SiteSchedule:
+        """The schedule as configured for the whole cluster (crawler nodes and workers)."""
+
+        def number(name: str, default: float) -> float:
+            return float(os.environ.get(name) or default)
+
+        return cls(client,
+                   number("HAECHI_RECRAWL_HOURS", RECRAWL_HOURS),
+                   number("HAECHI_RECRAWL_MATCHED_HOURS", RECRAWL_MATCHED_HOURS),
+                   number("HAECHI_RECRAWL_MATCHED_DAYS", RECRAWL_MATCHED_DAYS),
+                   number("HAECHI_SCHEDULE_CLAIM_SECONDS", CLAIM_SECONDS))
+
+    def add(self, site: str, url: str, max_pages: int | None = None,
+            now: float | None = None) -> None:
+        """Register a site (or change its start URL) and make it due now."""
+        now = time.time() if now is None else now
+        with self.client.pipeline() as pipe:
+            pipe.hset(SITES_KEY, site, json.dumps({"url": url, "max_pages": max_pages}))
+            pipe.zadd(SCHEDULE_KEY, {site: now}, lt=True)  # adds it, or brings it forward
+            pipe.execute()
+
+    def remove(self, site: str) -> None:
+        with self.client.pipeline() as pipe:
+            pipe.zrem(SCHEDULE_KEY, site)
+            pipe.hdel(SITES_KEY, site)
+            pipe.hdel(MATCHED_KEY, site)
+            pipe.execute()
+
+    def due(self, now: float | None = None) -> int:
+        now = time.time() if now is None else now
+        return int(self.client.zcount(SCHEDULE_KEY, "-inf", now))
+
+    def claim(self, limit: int, now: float | None = None) -> list[Visit]:
+        """Up to `limit` due sites, each leased to the caller for `claim_seconds`."""
+        now = time.time() if now is None else now
+        found = self._claim(keys=[SCHEDULE_KEY, SITES_KEY],
+                            args=[now, self.claim_seconds, limit])
+        visits = []
+        for site, data in zip(found[::2], found[1::2], strict=True):
+            seed = json.loads(data)
+            site_name = site.decode() if isinstance(site, bytes) else site
+            visits.append(Visit(site_name, seed.get("url") or f"http://{site_name}/",
+                                seed.get("max_pages"), f"{now:.3f}"))
+        return visits
+
+    def interval(self, site: str, now: float | None = None) -> float:
+        now = time.time() if now is None else now
+        matched = self.client.hget(MATCHED_KEY, site)
+        if matched is not None and now - float(matched) < self.matched_memory:
+            return min(self.recrawl, self.matched_interval)
+        return self.recrawl
+
+    def confirm(self, visit: Visit) -> None:
+        """The visit's start request is queued: the site is next due one interval later."""
+        started = float(visit.visit)
+        self.client.zadd(SCHEDULE_KEY, {visit.site: started + self.interval(visit.site, started)},
+                         xx=True)
+
+    def matched(self, site: str, now: float | None = None) -> None:
+        """A victim's picture was found on the site: visit it more often from now on."""
+        now = time.time() if now is None else now
+        self.client.hset(MATCHED_KEY, site, now)
+        self.client.zadd(SCHEDULE_KEY, {site: now + self.interval(site, now)}, xx=True, lt=True)
+
+    def next_due(self, site: str) -> float | None:
+        return self.client.zscore(SCHEDULE_KEY, site)
