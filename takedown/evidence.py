@@ -11,6 +11,7 @@ manifest of SHA-256 sums, the case's audit entries with their chain hashes, and 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import os
@@ -20,9 +21,10 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from crawler.store import ObjectStore
+from crawler.store import ObjectStore, open_store
 
 KEY_VARIABLE = "HAECHI_EVIDENCE_KEY"
+STORE_VARIABLE = "HAECHI_EVIDENCE_STORE"
 
 
 class EvidenceError(ValueError):
@@ -41,22 +43,35 @@ def evidence_cipher() -> Fernet | None:
                             "print(Fernet.generate_key().decode())'`)") from exc
 
 
-def keep_encrypted_copy(store: ObjectStore, store_key: str | None, case_id: int) -> str | None:
-    """Encrypt the stored file into `evidence/<case>.enc`; None when no key or no file."""
+@functools.cache
+def _store_at(uri: str) -> ObjectStore:
+    return open_store(uri)
+
+
+def evidence_store(media: ObjectStore) -> ObjectStore:
+    """Where evidence copies go: HAECHI_EVIDENCE_STORE (in AWS a bucket with Object Lock, so a
+    copy cannot be altered or deleted before its retention ends), else the media store."""
+    uri = os.environ.get(STORE_VARIABLE)
+    return _store_at(uri) if uri else media
+
+
+def keep_encrypted_copy(media: ObjectStore, store_key: str | None, case_id: int) -> str | None:
+    """Encrypt the stored file into `evidence/<case>.enc` in the evidence store; None when no
+    key or no file."""
     cipher = evidence_cipher()
     if cipher is None or not store_key:
         return None
     key = f"evidence/{case_id}.enc"
-    store.put(key, cipher.encrypt(store.get(store_key)))
+    evidence_store(media).put(key, cipher.encrypt(media.get(store_key)))
     return key
 
 
-def read_encrypted_copy(store: ObjectStore, evidence_key: str) -> bytes:
+def read_encrypted_copy(media: ObjectStore, evidence_key: str) -> bytes:
     cipher = evidence_cipher()
     if cipher is None:
         raise EvidenceError(f"{KEY_VARIABLE} is not set: the evidence copy cannot be read")
     try:
-        return cipher.decrypt(store.get(evidence_key))
+        return cipher.decrypt(evidence_store(media).get(evidence_key))
     except InvalidToken as exc:
         raise EvidenceError("the evidence copy does not decrypt with this key, or was "
                             "altered") from exc

@@ -12,7 +12,7 @@ import json
 import os
 import secrets
 
-from haechi.home import database_url, redis_url
+from haechi.home import database_url, redis_client, redis_url
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -21,6 +21,17 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     check = commands.add_parser("check", help="say which configured services are reachable")
     check.add_argument("--json", action="store_true")
     check.set_defaults(run=run_check)
+
+    cluster = subparsers.add_parser("cluster", help="run and watch Haechi as a cluster")
+    cluster_commands = cluster.add_subparsers(dest="cluster_command", required=True,
+                                              metavar="COMMAND")
+    metrics = cluster_commands.add_parser(
+        "metrics", help="queue depths: sites due, requests and files waiting, events pending")
+    metrics.add_argument("--json", action="store_true")
+    metrics.add_argument("--cloudwatch", action="store_true",
+                         help="also publish them to CloudWatch (namespace Haechi), which the "
+                              "AWS deployment scales crawler nodes and workers on")
+    metrics.set_defaults(run=run_metrics)
 
     worker = subparsers.add_parser("worker", help="run a matcher worker (Celery, REDIS_URL)")
     worker.add_argument("--concurrency", type=int, default=os.cpu_count() or 1)
@@ -39,8 +50,6 @@ def _check_database() -> dict:
 
 
 def _check_redis() -> dict:
-    from haechi.home import redis_client
-
     url = redis_url()
     if url is None:
         return {"url": None, "note": "not configured: embedded default, no Redis needed"}
@@ -87,4 +96,53 @@ def run_worker(args: argparse.Namespace) -> int:
     app.worker_main(["worker", "--queues", "haechi.match", "--concurrency",
                      str(args.concurrency), "--loglevel", "WARNING", "--without-gossip",
                      "--without-mingle", "--pool", "prefork"])
+    return 0
+
+
+def cluster_metrics() -> dict[str, int]:
+    """How much work waits in the cluster, read from Redis. The AWS deployment scales crawler
+    nodes on sites_due and workers on files_queued (infra/terraform/scaling.tf)."""
+    from crawler.cluster import MATCH_QUEUE
+    from crawler.schedule import SiteSchedule
+    from crawler.spiders.cluster import ClusterSiteSpider
+    from matcher.streams import STREAM
+    from takedown.consumer import GROUP
+
+    client = redis_client()
+    frontier = f"{ClusterSiteSpider.name}:requests"
+    try:
+        events_pending = int(client.xpending(STREAM, GROUP)["pending"])
+    except Exception:  # no stream or no consumer group yet: nothing is pending
+        events_pending = 0
+    return {
+        "sites_due": SiteSchedule.from_env(client).due(),
+        "requests_queued": int(client.get(frontier + ":count") or 0),
+        "requests_leased": int(client.zcard(frontier + ":leases")),
+        "files_queued": int(client.llen(MATCH_QUEUE)),
+        # Celery's Redis transport keeps tasks taken but not yet acknowledged in "unacked".
+        "files_in_progress": int(client.hlen("unacked")),
+        "events_pending": events_pending,
+    }
+
+
+def publish_to_cloudwatch(metrics: dict[str, int], cluster: str) -> None:
+    import boto3
+
+    boto3.client("cloudwatch").put_metric_data(Namespace="Haechi", MetricData=[
+        {"MetricName": name.title().replace("_", ""), "Value": float(value), "Unit": "Count",
+         "Dimensions": [{"Name": "Cluster", "Value": cluster}]}
+        for name, value in metrics.items()])
+
+
+def run_metrics(args: argparse.Namespace) -> int:
+    if redis_url() is None:
+        raise SystemExit("haechi cluster metrics: REDIS_URL is not set")
+    metrics = cluster_metrics()
+    if args.cloudwatch:
+        publish_to_cloudwatch(metrics, os.environ.get("HAECHI_CLUSTER_NAME") or "haechi")
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        for name, value in metrics.items():
+            print(f"{name.replace('_', ' '):<18} {value}")
     return 0
