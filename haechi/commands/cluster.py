@@ -12,7 +12,7 @@ import json
 import os
 import secrets
 
-from haechi.home import database_url, redis_client, redis_url
+from haechi.home import data_home, database_url, redis_client, redis_url
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -32,6 +32,17 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                          help="also publish them to CloudWatch (namespace Haechi), which the "
                               "AWS deployment scales crawler nodes and workers on")
     metrics.set_defaults(run=run_metrics)
+    start = cluster_commands.add_parser(
+        "up", help="the whole cluster on this machine: Redis and PostgreSQL (started if none "
+                   "answers), workers, crawler nodes, the takedown consumer, the review app")
+    start.add_argument("--crawlers", type=int, default=1, metavar="N")
+    start.add_argument("--workers", type=int, default=1, metavar="N")
+    start.add_argument("--review-port", type=int, default=8600, metavar="PORT")
+    start.add_argument("--json", action="store_true")
+    start.set_defaults(run=run_up)
+    stop = cluster_commands.add_parser("down", help="stop what `haechi cluster up` started")
+    stop.add_argument("--json", action="store_true")
+    stop.set_defaults(run=run_down)
 
     worker = subparsers.add_parser("worker", help="run a matcher worker (Celery, REDIS_URL)")
     worker.add_argument("--concurrency", type=int, default=os.cpu_count() or 1)
@@ -145,4 +156,43 @@ def run_metrics(args: argparse.Namespace) -> int:
     else:
         for name, value in metrics.items():
             print(f"{name.replace('_', ' '):<18} {value}")
+    return 0
+
+
+def run_up(args: argparse.Namespace) -> int:
+    from haechi.local_cluster import ClusterError, up
+
+    if min(args.crawlers, args.workers) < 1:
+        raise SystemExit("haechi cluster up: --crawlers and --workers must be at least 1")
+    try:
+        state = up(args.crawlers, args.workers, args.review_port)
+    except ClusterError as exc:
+        raise SystemExit(f"haechi cluster up: {exc}") from None
+    if args.json:
+        print(json.dumps({"redis_url": state.redis_url, "database_url": state.database_url,
+                          "review_url": state.review_url, "processes": state.processes,
+                          "servers_started": sorted(state.servers)}))
+        return 0
+    started = f" (started here: {', '.join(sorted(state.servers))})" if state.servers else ""
+    print(f"The cluster is up{started}: {len(state.processes)} processes, logs in "
+          f"{data_home() / 'cluster'}.\n"
+          f"Use it from this shell with:\n"
+          f"  export REDIS_URL={state.redis_url} DATABASE_URL={state.database_url}\n"
+          f"  haechi crawl --cluster https://site.example/\n"
+          f"Review app: {state.review_url}   Stop it all: haechi cluster down")
+    return 0
+
+
+def run_down(args: argparse.Namespace) -> int:
+    from haechi.local_cluster import down
+
+    state = down()
+    if args.json:
+        print(json.dumps({"stopped": sorted(state.processes) if state else [],
+                          "servers_stopped": sorted(state.servers) if state else []}))
+    elif state is None:
+        print("No local cluster is up.")
+    else:
+        print(f"Stopped {len(state.processes)} processes"
+              + (f" and {', '.join(sorted(state.servers))}" if state.servers else "") + ".")
     return 0
