@@ -14,7 +14,9 @@ again each cycle, so "seen" only has to mean "seen during this visit of the site
   and the total false-positive rate stays under HAECHI_DUPEFILTER_ERROR (default 0.001).
   A false positive skips one URL for one visit only: the next visit salts it differently.
 
-Check-and-add is one Lua script, atomic in Redis, so two nodes never both take a URL as new.
+Check-and-add is one Lua script, atomic in Redis, so two nodes never both take a URL as new. It
+carries a call token (kept five minutes for URLs found new): a call repeated after its reply
+was lost to a Redis restart answers "new" again instead of dropping the URL.
 All keys of one filter share a hash tag ({...}) so the script also runs on a Redis cluster.
 """
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+import uuid
 from typing import Any
 
 from scrapy import Request
@@ -44,6 +47,9 @@ local base = KEYS[1]
 local h1, h2 = tonumber(ARGV[1]), tonumber(ARGV[2])
 local first, first_error, ttl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local growth, tightening = tonumber(ARGV[6]), tonumber(ARGV[7])
+-- The same call again (its reply was lost to a dropped connection): it found the URL new.
+local token = base .. ':new:' .. ARGV[8]
+if redis.call('EXISTS', token) == 1 then return 1 end
 local ln2sq = math.log(2) ^ 2
 local function shape(j)
   local capacity = first * growth ^ j
@@ -76,6 +82,7 @@ end
 redis.call('HINCRBY', base, 'n' .. j, 1)
 redis.call('EXPIRE', base .. ':' .. j, ttl)
 redis.call('EXPIRE', base, ttl)
+redis.call('SET', token, 1, 'EX', 300)
 return 1
 """
 
@@ -126,7 +133,7 @@ class CycleBloomDupeFilter(RFPDupeFilter):
         ttl = max(1, int(2 * self.cycle_seconds))
         added = self._script(keys=[self.filter_key(visit)],
                              args=[h1, h2, self.first_layer, self.first_error, ttl, GROWTH,
-                                   TIGHTENING])
+                                   TIGHTENING, uuid.uuid4().hex])
         return added == 0
 
     def request_seen(self, request: Request) -> bool:

@@ -11,12 +11,16 @@ one process. This queue (a SCHEDULER_QUEUE_CLASS for scrapy-redis) instead:
   node, which is a per-site rate for the whole cluster;
 - so one slow or huge site never fills every download slot: the others keep their turns.
 
-Every step is one Lua script, atomic in Redis.
+Every step is one Lua script, atomic in Redis, and safe to repeat: Haechi's Redis clients retry
+a command whose connection dropped (a Redis restart or failover), so a command that ran but
+whose reply was lost runs twice; a pop carries a call token and answers its repeat with the
+same lease, a push or an acknowledgement changes nothing the second time.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 from scrapy import Request, signals
@@ -27,6 +31,14 @@ DEFAULT_SITE_INTERVAL = 0.25
 
 _POP = """
 local key, now, interval, lease = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+-- The same call again (its reply was lost to a dropped connection): hand out the same lease.
+local token = key .. ':pop:' .. ARGV[4]
+local prior = redis.call('GET', token)
+if prior then
+  local data = redis.call('HGET', key .. ':lease-data', prior)
+  if data then return {data, prior} end
+  return nil
+end
 -- Give back the requests of expired leases first.
 local expired = redis.call('ZRANGEBYSCORE', key .. ':leases', '-inf', now, 'LIMIT', 0, 20)
 for _, id in ipairs(expired) do
@@ -64,6 +76,7 @@ redis.call('ZADD', key .. ':leases', now + lease, id)
 redis.call('HSET', key .. ':lease-site', id, site)
 redis.call('HSET', key .. ':lease-data', id, top[1])
 redis.call('HSET', key .. ':lease-score', id, top[2])
+redis.call('SET', token, id, 'EX', 300)
 return {top[1], tostring(id)}
 """
 
@@ -110,7 +123,10 @@ class LeasedSiteQueue(Base):
                                           time.time()])
 
     def pop(self, timeout: float = 0) -> Request | None:
-        found = self._pop(keys=[self.key], args=[time.time(), self.interval, self.lease])
+        # A call token makes the pop safe to retry: the client repeats a command whose reply
+        # was lost (Redis restarting), and the repeat must not lease a second request.
+        found = self._pop(keys=[self.key], args=[time.time(), self.interval, self.lease,
+                                                 uuid.uuid4().hex])
         if not found:
             return None
         data, lease_id = found

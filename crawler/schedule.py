@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 from dataclasses import dataclass
 
 import redis
@@ -29,6 +30,10 @@ RECRAWL_MATCHED_HOURS = 6.0
 RECRAWL_MATCHED_DAYS = 30.0
 
 _CLAIM = """
+-- The same call again (its reply was lost to a dropped connection): the same sites.
+local token = KEYS[1] .. ':claim:' .. ARGV[4]
+local prior = redis.call('GET', token)
+if prior then return cjson.decode(prior) end
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
 local out = {}
 for _, site in ipairs(due) do
@@ -36,6 +41,7 @@ for _, site in ipairs(due) do
   table.insert(out, site)
   table.insert(out, redis.call('HGET', KEYS[2], site) or '{}')
 end
+if #out > 0 then redis.call('SET', token, cjson.encode(out), 'EX', 300) end
 return out
 """
 
@@ -100,8 +106,9 @@ class SiteSchedule:
     def claim(self, limit: int, now: float | None = None) -> list[Visit]:
         """Up to `limit` due sites, each leased to the caller for `claim_seconds`."""
         now = time.time() if now is None else now
+        # The call token makes a repeated call (after a lost reply) return the same claim.
         found = self._claim(keys=[SCHEDULE_KEY, SITES_KEY],
-                            args=[now, self.claim_seconds, limit])
+                            args=[now, self.claim_seconds, limit, uuid.uuid4().hex])
         visits = []
         for site, data in zip(found[::2], found[1::2], strict=True):
             seed = json.loads(data)

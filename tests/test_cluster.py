@@ -276,3 +276,118 @@ def test_a_crawler_node_killed_mid_run_loses_no_site(redis_env, haechi_home, tmp
         web.stop()
         for process in workers:
             _stop(process)
+
+
+class OwnRedis:
+    """A redis-server of the test's own, persisting every write to its append-only file (as
+    `haechi cluster up` runs it), which the test can restart."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
+             str(self.folder), "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis.from_url(self.url)
+        assert _wait(lambda: _pings(client), 20), "redis-server did not start"
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()  # SIGTERM: redis-server flushes its file and exits
+            self.process.wait(20)
+            self.process = None
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
+
+
+def _fetched_rows() -> list[dict]:
+    from crawler.records import CrawlRecords
+
+    return CrawlRecords.open().files()
+
+
+def test_a_redis_restart_mid_crawl_loses_nothing(haechi_home, tmp_path, monkeypatch) -> None:
+    from haechi.testweb.model import WebPlan
+    from haechi.testweb.server import start_testweb
+    from tests.test_crawl import CRAWL_ENV, register_test_victims
+
+    server = OwnRedis(tmp_path)
+    server.start()
+    monkeypatch.setenv("REDIS_URL", server.url)
+    monkeypatch.setenv("HAECHI_TASK_VISIBILITY_TIMEOUT", "5")
+    plan = WebPlan(sites=10, seed=17, pages=4, images_per_page=2, traps=False, hostile=False,
+                   slow_every=2)  # half the sites answer a second late: the crawl takes a while
+    env = {**os.environ, **CRAWL_ENV}
+    register_test_victims(env, tmp_path / "victims", plan)
+    web = start_testweb(plan)
+    workers = [_start_worker(env)]
+    node = None
+    try:
+        haechi("crawl", "--cluster", *[web.web.site_url(i) for i in range(plan.sites)],
+               env=env)
+        node = subprocess.Popen([HAECHI, "crawler", "--idle-exit", "15", "--json"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert _wait(lambda: len(_fetched_rows()) >= 8, 120)
+        server.stop()  # mid-crawl: every node and worker loses its connection
+        time.sleep(3)
+        server.start()
+        out, err = node.communicate(timeout=300)
+        assert node.returncode == 0, err[-3000:]
+        client = redis.Redis.from_url(server.url)
+        planted = {(web.web.image_url(p.site, p), p.victim) for p in web.web.planted()}
+        assert _wait(lambda: client.xlen(STREAM) >= len(planted), 90)
+        haechi("cases", "consume", "--once", env=env)
+        cases = json.loads(haechi("cases", "list", "--json", env=env).stdout)
+        missing = planted - {(c["image_url"], c["victim"]) for c in cases}
+        fetched = {r["url"] for r in _fetched_rows()}
+        assert not missing, (missing, [u in fetched for u, _ in missing], out, err[-3000:])
+        pages = json.loads(out)["pages"]
+        assert pages >= plan.sites * plan.pages
+    finally:
+        web.stop()
+        for process in workers:
+            _stop(process)
+        if node is not None and node.poll() is None:
+            node.kill()
+        server.stop()
+
+
+def test_a_very_slow_site_does_not_hold_back_the_others(redis_env, haechi_home, tmp_path):
+    from haechi.testweb.model import WebPlan
+    from haechi.testweb.server import start_testweb
+
+    # The last of nine sites answers every request three seconds late and has as many pages
+    # and pictures as the others.
+    plan = WebPlan(sites=9, seed=23, pages=3, images_per_page=3, traps=False, hostile=False,
+                   slow_every=9, slow_seconds=3.0)
+    env = {**os.environ, "HAECHI_SCRAPY_DOWNLOAD_TIMEOUT": "20"}
+    web = start_testweb(plan)
+    try:
+        haechi("crawl", "--cluster", *[web.web.site_url(i) for i in range(plan.sites)],
+               env=env)
+        started = time.time()
+        node = subprocess.run([HAECHI, "crawler", "--idle-exit", "5", "--json"], env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert node.returncode == 0, node.stderr[-3000:]
+    finally:
+        web.stop()
+    from crawler.urls import site_of
+
+    slow_site = site_of(web.web.site_url(plan.sites - 1))
+    rows = _fetched_rows()
+    fast = [r["fetched_at"].timestamp() - started for r in rows if r["site"] != slow_site]
+    slow = [r["fetched_at"].timestamp() - started for r in rows if r["site"] == slow_site]
+    assert len(fast) >= 8 * plan.pages * plan.images_per_page * 0.9 and slow
+    # The fast sites are done in well under half the time the slow site takes.
+    print(f"fast sites done at {max(fast):.1f} s, the slow site at {max(slow):.1f} s")
+    assert max(fast) < 0.5 * max(slow), (max(fast), max(slow))

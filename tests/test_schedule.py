@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 
 import pytest
 import redis
@@ -76,11 +77,10 @@ def test_the_filter_knows_a_visits_urls_and_the_next_visit_fetches_them_again(cl
     visit = "1000000.000"
     assert sum(dupes.seen_or_add(u, visit) for u in urls) <= 10  # false positives: 0.2%
     assert all(dupes.seen_or_add(u, visit) for u in urls)  # no URL is ever fetched twice
-    layers = int(client.hget(next(client.scan_iter("haechi:dupefilter:{*}")), "layers"))
-    assert layers == 3  # 1000 + 2000 + 4000
+    assert int(client.hget(dupes.filter_key(visit), "layers")) == 3  # 1000 + 2000 + 4000
     later = "1003600.000"  # the site's next visit, an hour later in the same cycle
     assert sum(dupes.seen_or_add(u, later) for u in urls) <= 10
-    used = sum(client.strlen(k) for k in client.scan_iter("haechi:dupefilter:{*}:*"))
+    used = sum(client.strlen(k) for k in client.scan_iter("haechi:dupefilter:{*}:[0-9]"))
     assert used <= layer_bytes(10_000, first=1000)
     ttl = client.ttl(dupes.filter_key(visit) + ":0")
     assert 24 * HOUR < ttl <= 48 * HOUR  # gone two cycles on, with nothing to clean up
@@ -89,3 +89,33 @@ def test_the_filter_knows_a_visits_urls_and_the_next_visit_fetches_them_again(cl
 def test_the_filter_costs_under_four_bytes_per_url_at_a_hundred_million() -> None:
     per_url = layer_bytes(100_000_000) / 100_000_000
     assert 2.0 < per_url < 3.5  # scrapy-redis's set: about 85
+
+
+def test_a_call_repeated_after_a_lost_reply_loses_nothing(client) -> None:
+    """Haechi's Redis clients resend a command whose connection dropped; a command that ran
+    but whose reply was lost thus runs twice, and must answer the same."""
+    from crawler.redis_queue import LeasedSiteQueue
+    from tests.test_redis_queue import Probe, request
+
+    dupes = CycleBloomDupeFilter(client, first_layer=1000)
+    args = [12345, 6789, 1000, 0.0002, 60, 2, 0.8, "token-1"]
+    key = dupes.filter_key("1.0")
+    assert dupes._script(keys=[key], args=args) == 1
+    assert dupes._script(keys=[key], args=args) == 1  # the repeat: still new, not dropped
+    assert dupes._script(keys=[key], args=[*args[:-1], "token-2"]) == 0  # another call: seen
+
+    queue = LeasedSiteQueue(client, Probe(), "probe:requests")
+    queue.push(request("a.example", "one"))
+    queue.push(request("b.example", "two"))
+    pop_args = [time.time(), 0.0, 60, "pop-token"]
+    first = queue._pop(keys=[queue.key], args=pop_args)
+    assert queue._pop(keys=[queue.key], args=pop_args) == first  # the same lease again
+    assert len(queue) == 1
+
+    schedule = SiteSchedule(client)
+    schedule.add("a.example", "http://a.example/", now=0.0)
+    claim_args = [10.0, 300, 5, "claim-token"]
+    claimed = schedule._claim(keys=["haechi:schedule", "haechi:schedule:sites"],
+                              args=claim_args)
+    assert claimed and schedule._claim(keys=["haechi:schedule", "haechi:schedule:sites"],
+                                       args=claim_args) == claimed

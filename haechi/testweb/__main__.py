@@ -20,7 +20,7 @@ def main() -> None:
             parser.add_argument("--no-" + spec.name.replace("_", "-"), dest=spec.name,
                                 action="store_false")
         else:
-            parser.add_argument(flag, type=int, default=spec.default)
+            parser.add_argument(flag, type=type(spec.default), default=spec.default)
     args = parser.parse_args()
     plan = WebPlan(**{spec.name: getattr(args, spec.name) for spec in fields(WebPlan)})
     serve(plan, args.port, args.served_log)

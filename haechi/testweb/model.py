@@ -67,8 +67,10 @@ class WebPlan:
     plant_every: int = 1
     traps: bool = True
     hostile: bool = True
-    # Every `slow_every`-th site (the last of each group) answers each request a second late.
+    # Every `slow_every`-th site (the last of each group) answers each request `slow_seconds`
+    # late.
     slow_every: int = 0
+    slow_seconds: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,8 @@ class SiteSpec:
     traps: tuple[str, ...] = ()
     hostile: tuple[str, ...] = ()
     security_txt: bool = False
-    slow: bool = False
+    # Seconds each answer of this site is delayed (0: none).
+    slow: float = 0.0
 
 
 def victim_name(number: int) -> str:
@@ -129,7 +132,8 @@ class TestWeb:
                    if plan.hostile and index % 4 == 2 else ())
         slow = bool(plan.slow_every) and index % plan.slow_every == plan.slow_every - 1
         return SiteSpec(index, language, charset, markup, planted, traps, hostile,
-                        security_txt=index % 5 == 0, slow=slow)
+                        security_txt=index % 5 == 0,
+                        slow=plan.slow_seconds if slow else 0.0)
 
     def planted(self) -> list[Planted]:
         return [p for i in range(self.plan.sites) if (p := self.site(i).planted) is not None]

@@ -36,7 +36,6 @@ from haechi.testweb.model import (
     site_index,
 )
 
-SLOW_SITE_DELAY = 1.0
 PLACEHOLDER_GIF = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"
 
 
@@ -143,7 +142,7 @@ class TestWebServer:
     async def site_response(self, request: web.Request, site: SiteSpec) -> web.StreamResponse:
         path = request.path
         if site.slow:
-            await asyncio.sleep(SLOW_SITE_DELAY)
+            await asyncio.sleep(site.slow)
         if path == "/.well-known/security.txt" and site.security_txt:
             return web.Response(text=(
                 f"Contact: mailto:abuse@site{site.index}.example\n"
