@@ -15,7 +15,7 @@ again each cycle, so "seen" only has to mean "seen during this visit of the site
   A false positive skips one URL for one visit only: the next visit salts it differently.
 
 Check-and-add is one Lua script, atomic in Redis, so two nodes never both take a URL as new. It
-carries a call token (kept five minutes for URLs found new): a call repeated after its reply
+carries a call token (kept two minutes for URLs found new): a call repeated after its reply
 was lost to a Redis restart answers "new" again instead of dropping the URL.
 All keys of one filter share a hash tag ({...}) so the script also runs on a Redis cluster.
 """
@@ -31,6 +31,8 @@ from typing import Any
 from scrapy import Request
 from scrapy_redis.connection import get_redis_from_settings
 from scrapy_redis.dupefilter import RFPDupeFilter
+
+from haechi.home import redis_script
 
 KEY_PREFIX = "haechi:dupefilter"
 FIRST_LAYER = 1_000_000
@@ -74,6 +76,9 @@ local j = layers - 1
 if j < 0 or tonumber(redis.call('HGET', base, 'n' .. j) or '0') >= shape(j) then
   j = j + 1
   redis.call('HSET', base, 'layers', j + 1)
+  -- Allocate the whole bitmap at once: grown bit by bit, Redis would over-allocate it.
+  local _, new_bits = shape(j)
+  redis.call('SETBIT', base .. ':' .. j, new_bits - 1, 0)
 end
 local _, bits, hashes = shape(j)
 for i = 0, hashes - 1 do
@@ -82,7 +87,7 @@ end
 redis.call('HINCRBY', base, 'n' .. j, 1)
 redis.call('EXPIRE', base .. ':' .. j, ttl)
 redis.call('EXPIRE', base, ttl)
-redis.call('SET', token, 1, 'EX', 300)
+redis.call('SET', token, 1, 'EX', TOKEN_SECONDS)
 return 1
 """
 
@@ -110,7 +115,7 @@ class CycleBloomDupeFilter(RFPDupeFilter):
         # The first layer's share of the total rate (the layers' rates form a halving series).
         self.first_error = error * (1 - TIGHTENING)
         self.cycle_seconds = cycle_hours * 3600
-        self._script = server.register_script(_SEEN_OR_ADD)
+        self._script = redis_script(server, _SEEN_OR_ADD)
 
     @classmethod
     def from_spider(cls, spider: Any) -> CycleBloomDupeFilter:
@@ -133,7 +138,7 @@ class CycleBloomDupeFilter(RFPDupeFilter):
         ttl = max(1, int(2 * self.cycle_seconds))
         added = self._script(keys=[self.filter_key(visit)],
                              args=[h1, h2, self.first_layer, self.first_error, ttl, GROWTH,
-                                   TIGHTENING, uuid.uuid4().hex])
+                                   TIGHTENING, uuid.uuid4().hex[:16]])
         return added == 0
 
     def request_seen(self, request: Request) -> bool:

@@ -26,6 +26,8 @@ from typing import Any
 from scrapy import Request, signals
 from scrapy_redis.queue import Base
 
+from haechi.home import redis_script
+
 LEASE_SECONDS = 120.0
 DEFAULT_SITE_INTERVAL = 0.25
 
@@ -76,7 +78,7 @@ redis.call('ZADD', key .. ':leases', now + lease, id)
 redis.call('HSET', key .. ':lease-site', id, site)
 redis.call('HSET', key .. ':lease-data', id, top[1])
 redis.call('HSET', key .. ':lease-score', id, top[2])
-redis.call('SET', token, id, 'EX', 300)
+redis.call('SET', token, id, 'EX', TOKEN_SECONDS)
 return {top[1], tostring(id)}
 """
 
@@ -105,9 +107,9 @@ class LeasedSiteQueue(Base):
         settings = spider.crawler.settings if getattr(spider, "crawler", None) else {}
         self.interval = float(settings.get("HAECHI_SITE_INTERVAL", DEFAULT_SITE_INTERVAL))
         self.lease = float(settings.get("HAECHI_LEASE_SECONDS", LEASE_SECONDS))
-        self._pop = server.register_script(_POP)
-        self._push = server.register_script(_PUSH)
-        self._ack = server.register_script(_ACK)
+        self._pop = redis_script(server, _POP)
+        self._push = redis_script(server, _PUSH)
+        self._ack = redis_script(server, _ACK)
         if getattr(spider, "crawler", None):
             spider.crawler.signals.connect(self.request_done,
                                            signal=signals.request_left_downloader)
@@ -126,7 +128,7 @@ class LeasedSiteQueue(Base):
         # A call token makes the pop safe to retry: the client repeats a command whose reply
         # was lost (Redis restarting), and the repeat must not lease a second request.
         found = self._pop(keys=[self.key], args=[time.time(), self.interval, self.lease,
-                                                 uuid.uuid4().hex])
+                                                 uuid.uuid4().hex[:16]])
         if not found:
             return None
         data, lease_id = found

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import redis
 
+from haechi.home import redis_script
+
 SCHEDULE_KEY = "haechi:schedule"
 SITES_KEY = "haechi:schedule:sites"
 MATCHED_KEY = "haechi:schedule:matched"
@@ -41,7 +43,7 @@ for _, site in ipairs(due) do
   table.insert(out, site)
   table.insert(out, redis.call('HGET', KEYS[2], site) or '{}')
 end
-if #out > 0 then redis.call('SET', token, cjson.encode(out), 'EX', 300) end
+if #out > 0 then redis.call('SET', token, cjson.encode(out), 'EX', TOKEN_SECONDS) end
 return out
 """
 
@@ -68,7 +70,7 @@ class SiteSchedule:
         self.matched_interval = matched_hours * 3600
         self.matched_memory = matched_days * 86400
         self.claim_seconds = claim_seconds
-        self._claim = client.register_script(_CLAIM)
+        self._claim = redis_script(client, _CLAIM)
 
     @classmethod
     def from_env(cls, client: redis.Redis) -> SiteSchedule:
@@ -108,7 +110,7 @@ class SiteSchedule:
         now = time.time() if now is None else now
         # The call token makes a repeated call (after a lost reply) return the same claim.
         found = self._claim(keys=[SCHEDULE_KEY, SITES_KEY],
-                            args=[now, self.claim_seconds, limit, uuid.uuid4().hex])
+                            args=[now, self.claim_seconds, limit, uuid.uuid4().hex[:16]])
         visits = []
         for site, data in zip(found[::2], found[1::2], strict=True):
             seed = json.loads(data)

@@ -68,6 +68,9 @@ def redis_url() -> str | None:
 # with backoff up to REDIS_RETRY_SECONDS in all.
 REDIS_RETRIES = 12
 REDIS_RETRY_CAP_SECONDS = 8.0
+# A retried command may have run before its reply was lost; Haechi's Lua scripts remember a
+# call token this long (longer than the ~80 s a client keeps retrying) to answer the repeat.
+REDIS_CALL_TOKEN_SECONDS = 120
 
 
 def redis_params() -> dict[str, Any]:
@@ -80,6 +83,12 @@ def redis_params() -> dict[str, Any]:
                            REDIS_RETRIES),
             "retry_on_error": [ConnectionError, TimeoutError],
             "health_check_interval": 30}
+
+
+def redis_script(client: Redis, source: str) -> Any:
+    """Register a Lua script whose source names TOKEN_SECONDS (how long it remembers a call
+    token); see REDIS_CALL_TOKEN_SECONDS."""
+    return client.register_script(source.replace("TOKEN_SECONDS", str(REDIS_CALL_TOKEN_SECONDS)))
 
 
 def redis_client(url: str | None = None) -> Redis:

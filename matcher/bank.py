@@ -282,6 +282,16 @@ class VictimBank:
         """
         self._sync_indexes(set(self._indexes))
 
+    def taken_in(self) -> int:
+        """The newest row this process has taken into its indexes (0: none loaded yet)."""
+        return max(self._indexed_up_to.values(), default=0)
+
+    def newest_row(self) -> int:
+        """The newest row in the database: what every process will have taken in once it
+        refreshes."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.max(victim_hashes.c.id))).scalar() or 0)
+
     def _sync_indexes(self, algorithms: set[str]) -> None:
         """Bring the loaded indexes of `algorithms` up to the rows (unloaded ones load later)."""
         for algorithm in algorithms:

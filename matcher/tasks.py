@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
+import socket
 import time
 from typing import Any
 
@@ -33,6 +35,7 @@ from matcher.streams import RedisStreamSink
 
 app = celery_app("haechi-matcher")
 BANK_REFRESH_SECONDS = 5.0
+BANK_SYNC_KEY = "haechi:workers:bank"
 CACHE_SECONDS = 30 * 24 * 3600
 # A (file, URL) pair is matched once per this long: retries and duplicate dispatches are
 # absorbed, while the next crawl cycle's visit (a re-upload after removal) is matched again.
@@ -74,12 +77,16 @@ class WorkerState:
         self.sink = RedisStreamSink(self.redis)
         self.seen = SeenIndex.open()
         self.schedule = SiteSchedule.from_env(self.redis)
-        self.refreshed = time.monotonic()
+        self.refreshed = float("-inf")  # refresh (and report) with the first task
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
 
     def refresh_bank_if_due(self) -> None:
         if time.monotonic() - self.refreshed >= BANK_REFRESH_SECONDS:
             self.bank.refresh()
             self.refreshed = time.monotonic()
+            # Where each worker process stands, for `haechi cluster metrics` and the benchmark
+            # of registration-to-every-worker delay.
+            self.redis.hset(BANK_SYNC_KEY, self.name, f"{self.bank.taken_in()} {time.time():.3f}")
 
     def hashes(self, sha256: str, store_key: str) -> list[FrameHashes] | str:
         key = f"haechi:hashes:{sha256}"

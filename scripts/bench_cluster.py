@@ -12,7 +12,17 @@ Workers: FILES generated pictures (320x240 JPEG) are stored and sent as match ta
 REDIS_URL (default redis://127.0.0.1:6379/12, flushed); files per second and the ratio
 (target 1.8x or more on this 2-core machine).
 
-    python scripts/bench_cluster.py [--sizes 1000000,10000000] [--files 400]
+Registration to every worker: two `haechi worker` processes match a steady trickle of files
+(10 a second); a new victim is registered ROUNDS times, and each time the seconds until every
+worker process has taken the new rows into its index are measured (workers report where they
+stand in Redis after each refresh; target under 10 s).
+
+Duplicate filter: URLS request fingerprints go into scrapy-redis's own filter (a Redis set of
+40-character hex digests) and into Haechi's per-cycle Bloom filter; Redis's used_memory before
+and after, per URL, and the filter's bitmaps computed at 100M URLs.
+
+    python scripts/bench_cluster.py [--sizes 1000000,10000000] [--files 400] [--rounds 5]
+                                    [--urls 1000000]
 """
 
 from __future__ import annotations
@@ -101,12 +111,161 @@ def bench_workers(files: int) -> dict:
     return result
 
 
+def _record(store, data: bytes, url: str) -> dict:
+    import hashlib
+
+    from crawler.store import media_key
+
+    sha = hashlib.sha256(data).hexdigest()
+    store.put(media_key(sha), data)
+    return {"url": url, "page_url": url.rsplit("/", 1)[0] + "/", "site": "b.example",
+            "fetched_at": "2026-11-27T00:00:00+00:00", "status": 200,
+            "media_type": "image/jpeg", "kind": "image", "sha256": sha, "size": len(data),
+            "headers": {}, "server_ip": "127.0.0.1", "store_key": media_key(sha)}
+
+
+def bench_registration(rounds: int, workers: int = 2) -> dict:
+    import os
+    import signal
+    import subprocess
+    import tempfile
+    import threading
+
+    import redis
+
+    from crawler.cluster import MATCH_QUEUE, MATCH_TASK, celery_app
+    from crawler.store import LocalStore
+    from haechi.synthetic import encode, synthetic_picture
+    from haechi.testweb.model import unrelated_image
+    from matcher.bank import VictimBank
+    from matcher.hasher import ImageHasher
+    from matcher.tasks import BANK_SYNC_KEY
+
+    url = os.environ.get("HAECHI_BENCH_REDIS", "redis://127.0.0.1:6379/12")
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    haechi = str(Path(sys.executable).with_name("haechi"))
+    delays = []
+    with tempfile.TemporaryDirectory(prefix="haechi-bench-registration-") as home:
+        os.environ.update(HAECHI_HOME=home, REDIS_URL=url)
+        os.environ.pop("DATABASE_URL", None)
+        os.environ.pop("HAECHI_STORE", None)
+        store = LocalStore(Path(home) / "objects")
+        bank = VictimBank.open()
+        hasher = ImageHasher()
+        first = hasher.registration_hashes(encode(synthetic_picture(seed=900)))
+        bank.add("V-first", first, "bench")
+        files = [_record(store, unrelated_image(5, n, 0), f"http://b.example/{n}.jpg")
+                 for n in range(50)]
+        processes = [subprocess.Popen([haechi, "worker", "--concurrency", "1"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                      start_new_session=True) for _ in range(workers)]
+        stop = threading.Event()
+
+        def trickle() -> None:
+            app = celery_app()
+            n = 0
+            while not stop.is_set():
+                app.send_task(MATCH_TASK, queue=MATCH_QUEUE,
+                              args=[{**files[n % len(files)], "url": f"http://b.example/t{n}"}])
+                n += 1
+                stop.wait(0.1)
+
+        feeder = threading.Thread(target=trickle, daemon=True)
+        feeder.start()
+
+        def standing() -> list[int]:
+            return [int(v.split()[0]) for v in client.hgetall(BANK_SYNC_KEY).values()]
+
+        try:
+            newest = bank.newest_row()
+            while len(standing()) < workers or min(standing()) < newest:
+                time.sleep(0.1)  # every worker has loaded the bank
+            for r in range(rounds):
+                bank.add(f"V-new-{r}", hasher.registration_hashes(encode(
+                    synthetic_picture(seed=910 + r))), "bench")
+                registered = time.perf_counter()
+                newest = bank.newest_row()
+                while min(standing()) < newest:
+                    time.sleep(0.05)
+                delays.append(time.perf_counter() - registered)
+                time.sleep(1.3 * r % 3)  # register at different points of the refresh cycle
+        finally:
+            stop.set()
+            feeder.join(5)
+            for process in processes:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(30)
+        client.flushdb()
+    return {"worker_processes": workers, "rounds": rounds,
+            "seconds_to_every_worker": {"median": round(float(np.median(delays)), 2),
+                                        "max": round(max(delays), 2)},
+            "target_s": 10.0}
+
+
+def bench_dupefilter(urls: int) -> dict:
+    import hashlib
+    import os
+
+    import redis
+
+    from crawler.redis_dupefilter import CycleBloomDupeFilter, layer_bytes
+
+    client = redis.Redis.from_url(os.environ.get("HAECHI_BENCH_REDIS",
+                                                 "redis://127.0.0.1:6379/12"))
+    client.flushdb()
+    fingerprints = [hashlib.sha1(f"http://site.example/page/{n}".encode()).hexdigest()
+                    for n in range(urls)]
+    result: dict = {"urls": urls}
+
+    def used() -> int:
+        return int(client.info("memory")["used_memory"])
+
+    before = used()
+    for start in range(0, urls, 10_000):
+        client.sadd("bench:scrapy-redis-set", *fingerprints[start:start + 10_000])
+    result["scrapy_redis_set_bytes_per_url"] = round((used() - before) / urls, 1)
+    client.flushdb()
+
+    dupes = CycleBloomDupeFilter(client)
+    before = used()
+    started = time.perf_counter()
+    new = 0
+    for start in range(0, urls, 2_000):
+        with client.pipeline(transaction=False) as pipe:
+            for n, fingerprint in enumerate(fingerprints[start:start + 2_000], start):
+                digest = hashlib.sha256(f"1.0\n{fingerprint}".encode()).digest()
+                dupes._script(keys=[dupes.filter_key("1.0")], client=pipe, args=[
+                    int.from_bytes(digest[:4], "big"), int.from_bytes(digest[4:8], "big") | 1,
+                    dupes.first_layer, dupes.first_error, 86400, 2, 0.8, f"t{n}"])
+            new += sum(pipe.execute())
+    seconds = time.perf_counter() - started
+    # What stays: the filter's bitmaps and its counts (MEMORY USAGE of its keys). The call
+    # tokens of URLs found new live five minutes only; their cost is counted apart.
+    base = dupes.filter_key("1.0")
+    kept = sum(client.memory_usage(k, samples=0) or 0
+               for k in [base, *client.scan_iter(base + ":[0-9]*")])
+    result["bloom_bytes_per_url"] = round(kept / urls, 2)
+    result["call_token_bytes_per_url_for_5_min"] = round((used() - before - kept) / urls, 1)
+    result["bloom_urls_taken_as_new"] = new
+    result["bloom_false_positive_rate"] = round(1 - new / urls, 5)
+    result["bloom_checks_per_s"] = round(urls / seconds)
+    result["bloom_bytes_per_url_at_100M"] = round(layer_bytes(100_000_000) / 100_000_000, 2)
+    result["bloom_mb_at_100M"] = round(layer_bytes(100_000_000) / 2**20)
+    client.flushdb()
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="1000000,10000000")
     parser.add_argument("--files", type=int, default=400)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--urls", type=int, default=1_000_000)
     args = parser.parse_args()
+    dupefilter = bench_dupefilter(args.urls) if args.urls else None
     workers = bench_workers(args.files) if args.files else None
+    registration = bench_registration(args.rounds) if args.rounds else None
     rng = np.random.default_rng(1)
     results = []
     for size in (int(s) for s in args.sizes.split(",")):
@@ -132,7 +291,8 @@ def main() -> None:
             "planted_copies_found": f"{found}/{VICTIMS}",
         })
         del index, seen
-    print(json.dumps({"workers": workers, "rescan": {
+    print(json.dumps({"workers": workers, "registration": registration,
+                      "dupefilter": dupefilter, "rescan": {
         "codes_per_victim": CODES_PER_VICTIM, "target_s_at_10M": 1.0, "results": results}},
         indent=2))
 
