@@ -1,0 +1,155 @@
+"""Per-message cues by rules: the grooming stages, and the context that changes what they mean.
+
+A cue is evidence of one stage in one message, with a weight (how strongly the words point to
+that stage on their own). The rules read normalised text: Korean patterns the text without
+spaces (spacing varies), English patterns the text with word boundaries. The classifier
+(`grooming.classifier`) finds stages in words no rule lists; the scorer combines both.
+
+Besides the stages, three signals of context are read here, never scored on their own:
+- `minor`: the writer says something only a child says (their grade, age under 18, homework,
+  a curfew), or the other person says it of them;
+- `parent`: the writer is addressed as mum, dad or teacher (a parent asking "are you home
+  alone?" is not grooming);
+- `place_time`: a place or a time, which turns a proposed meeting into an urgent one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from grooming.normalise import Normalised
+
+STAGES = {
+    "age_probe": "asks the child's age, grade or school",
+    "alone": "asks whether the child is alone or unsupervised",
+    "flattery": "flattery and trust building",
+    "gifts": "gifts, money or 'sponsorship'",
+    "secrecy": "asks for secrecy",
+    "platform_move": "moves the chat to another messenger",
+    "media_request": "asks for photos or a video call",
+    "sexual": "sexual talk",
+    "meeting": "arranges a meeting",
+}
+CONTEXT = ("minor", "parent", "place_time")
+
+
+@dataclass(frozen=True)
+class Rule:
+    label: str  # a stage or a context signal
+    weight: float
+    korean: re.Pattern[str] | None
+    english: re.Pattern[str] | None
+
+
+def _rule(label: str, weight: float, korean: str = "", english: str = "") -> Rule:
+    return Rule(label, weight, re.compile(korean) if korean else None,
+                re.compile(rf"\b(?:{english})") if english else None)
+
+
+RULES = [
+    # --- stages ----------------------------------------------------------------------------
+    _rule("age_probe", 0.8,
+          r"몇살|나이(가|는|좀|몇)|몇학년|학년이야|학년이지|무슨학교|어느학교|학교어디|어디학교|"
+          r"중학생(이야|이지|이니|맞)|고등학생(이야|이지|이니|맞)|초등학생(이야|이지|이니)|"
+          r"생일(이)?언제|몇년생|띠가뭐",
+          r"how old|what grade|which grade|what school|which school|age sex location|"
+          r"your age|are you in (middle|high|elementary) school|what year (were you|are you) "
+          r"born|are you (1[0-7]|a teen)"),
+    _rule("alone", 0.8,
+          r"혼자(있|야|니|냐|살)|집에아무도|아무도없|부모님(계|있|안계|없|언제|몇시|주무)|"
+          r"엄마(언제|집에있|없어|몇시|주무)|아빠(언제|집에있|없어|몇시|주무)|방문(잠|닫)|"
+          r"문잠궈|식구들다?(자|없)|보는사람없",
+          r"home alone|are you alone|by yourself|(parents|mom|dad|mum) (home|around|asleep|"
+          r"gone|out|away|at work)|anyone (else )?(home|there|around)|lock (your|the) door|"
+          r"nobody (is )?(home|around)|when do your parents|is your (mom|dad|mum) home"),
+    _rule("flattery", 0.5,
+          r"(너무|진짜|완전|되게)?(예쁘|이쁘|귀엽|귀여워)|성숙|나이보다|어른스럽|특별해|너만(이|은)|"
+          r"너밖에없|이해해주는사람|내가제일잘|나만믿|믿어도돼|너는달라|다른애들이랑달|보고싶어|"
+          r"사랑해|내꺼",
+          r"so (pretty|beautiful|cute|hot)|you are (pretty|beautiful|cute|gorgeous|special)|"
+          r"mature for your age|so mature|you are special|only one who (gets|understands)|"
+          r"trust me|you can tell me anything|not like (other|the other)|i understand you|"
+          r"nobody understands you|"
+          r"miss you|love you|my (princess|angel|baby)"),
+    _rule("gifts", 0.7,
+          r"용돈|선물(사|줄|보내|해줄)|사줄게|사줄까|사줄래|기프티콘|문화상품권|스폰|돈(줄|보내|벌)|"
+          r"만원(줄|보내)|충전해줄|게임머니|아이템(사|줄)|알바(할래|해볼|줄게)|현질",
+          r"buy you|gift ?card|send you (money|cash)|pay you|cash ?app|venmo|paypal|sponsor|"
+          r"robux|v-?bucks|allowance|get you (a|an|some|new)|i will (buy|get) you"),
+    _rule("secrecy", 0.9,
+          r"비밀(이야|로|지켜|이다|로해)|우리만(의|알)|아무한테도|아무에게도|(엄마|아빠|부모님|"
+          r"친구|선생님)(한테|에게|께)(는)?(말하지|얘기하지|말하면|얘기하면)|(말|얘기)하지마|"
+          r"지워(줘|라|야)|삭제해|대화(지워|삭제)|들키|(한테|에게)말하면(큰일|안돼|안된)",
+          r"(our|a|little) secret|do not tell|don'?t tell|keep (this|it) (between|quiet|secret)|"
+          r"between (us|you and me)|nobody (needs to|has to) know|delete (this|the chat|our|"
+          r"these|the messages)|do not let (your|anyone)|no one can know|"
+          r"(can'?t|can not|cannot|must not) tell (your|anyone|anybody)"),
+    _rule("platform_move", 0.6,
+          r"라인(으로|아이디|깔|해\?|있어)|텔레그램|개인톡|디스코드(로|아이디|있)|스냅챗|"
+          r"인스타그램(디엠|dm|아이디)|카톡아이디|번호(줘|알려|좀|뭐)|오픈채팅|위커|시그널(로|깔)|"
+          r"다른(앱|메신저)",
+          r"add me on|snapchat|kik|telegram|whatsapp|message me on|your (phone )?number|"
+          r"text me at|discord|move to|switch to|signal|wickr|talk (somewhere|on) (else|"
+          r"another)|private (chat|app)"),
+    _rule("media_request", 0.9,
+          r"사진(보내|좀|줘|찍어|보여|올려)|셀카|얼굴(보여|좀)|영상통화|페이스톡|캠(켜|킬|틀)|"
+          r"몸(보여|사진)|전신(사진|보여)|찍어서보내|야한사진|몸사진|인증(샷|사진)|보여줘",
+          r"send (me )?(a |an |some |your )?(picture|photo|selfie|video|nude)|video call|"
+          r"facetime|turn on (your |the )?camera|show me (your|you)|what are you wearing|"
+          r"see (you|your) (on camera|body)|take a (picture|photo|pic)|nude pictures"),
+    _rule("sexual", 1.0,
+          r"야한|벗(어|고|은)|속옷|브라|팬티|가슴|섹스|성관계|자위|몸매|키스|만져|야한사진|노출|"
+          r"첫경험|처녀|흥분|보지|자지|빨아",
+          r"sexy|naked|nude|undress|bra\b|underwear|panties|boobs|breasts|sex\b|kiss you|"
+          r"touch (you|yourself|me)|virgin|horny|turn me on|make out|in bed with|kissed|"
+          r"take off your|(shirt|clothes|pants) off"),
+    _rule("meeting", 0.8,
+          r"만나(자|서|볼|줄|고|러)|(?<!해)볼래|데리러|픽업|어디살|주소(알려|뭐|줘)|집앞|놀러(와|갈)|"
+          r"(토요일|일요일|주말|내일|오늘|방과후|학교끝나고)(에)?(만나|볼|시간|나와)|모텔|"
+          r"차(태워|로데리)|나와(줄|볼)|만날래|만날까|(에서|앞|앞으로)(보자|만나|기다릴게|나와)",
+          r"meet (up|me|you)|pick you up|where do you live|your address|come over|hang out|"
+          r"in real life|see you (on|this|tomorrow|saturday|sunday|tonight|after)|my car|"
+          r"(hotel|motel) room|sneak out|(see you|meet me|i'?ll be|i will be|wait for you) "
+          r"(at|in) the|at the (station|mall|park|library|gas station)"),
+    # --- context ---------------------------------------------------------------------------
+    _rule("minor", 1.0,
+          r"(나|저|난|전|내가)(는)?(중|고|초)[1-6]|(중|고)[1-3](이에요|이야|인데|임)|"
+          r"초[4-6](이에요|이야|인데|임)|(나|저|난)(는)?(중학생|초등학생|고등학생)|"
+          r"^(중학생|초등학생|고등학생)(이에요|이야|인데|임|입니다|이요)|"
+          r"(1[0-7]|열[한두세네]?|열)살(이에요|이야|인데|임)|학원(끝|가야|가|에)|숙제|수행평가|"
+          r"(엄마|아빠|부모님)(가|께서|이).{0,6}(안된|안돼|못하게|혼내|부르|하지말|뭐라)|통금|개학|"
+          r"반친구|담임|학교끝나|급식",
+          r"i am (1[0-7]|twelve|thirteen|fourteen|fifteen|sixteen)|\b(1[0-7]) years old|"
+          r"(6|7|8|9|10|11)th grade|middle school|freshman|sophomore|homework|my (mom|dad|"
+          r"mum) (says|will not|won'?t|would kill)|curfew|grounded|after school"),
+    # Vocatives only: "엄마, ..." or "thanks mom", never "엄마가 ..." ("my mum ...").
+    _rule("parent", 1.0, "",
+          r"^(mom|dad|mum|mommy|daddy|teacher|coach|엄마|아빠|선생님|어머니|아버지)(\s|[,.!?~]|$)|"
+          r"(thanks|thank you|love you|ok|okay|yes|bye|고마워|사랑해|알았어|응|네|감사합니다),? "
+          r"(mom|dad|mum|teacher|coach|엄마|아빠|선생님)[.!?~]*$"),
+    _rule("place_time", 1.0,
+          r"\d{1,2}시|역(에서|앞|으로|출구)|앞에서|공원|카페|피시방|놀이터|편의점|모텔|호텔|"
+          r"(토요일|일요일|주말|내일|오늘밤|방과후|학교끝나고)",
+          r"\d{1,2} ?(am|pm|o'?clock)|\d{1,2}:\d{2}|tomorrow|tonight|saturday|sunday|friday|"
+          r"after school|at the (park|mall|station|cafe|library|gas station)|motel|hotel|"
+          r"this weekend"),
+]
+
+
+@dataclass(frozen=True)
+class Cue:
+    label: str
+    weight: float
+    source: str  # "rules" or "classifier"
+
+
+def rule_cues(text: Normalised) -> list[Cue]:
+    """Every label whose rule matches the message (the strongest match per label)."""
+    found: dict[str, float] = {}
+    for rule in RULES:
+        hit = (rule.korean is not None and rule.korean.search(text.compact)) or \
+            (rule.english is not None and rule.english.search(text.text))
+        if hit and rule.weight > found.get(rule.label, 0.0):
+            found[rule.label] = rule.weight
+    return [Cue(label, weight, "rules") for label, weight in found.items()]

@@ -1,0 +1,61 @@
+"""Chat-export importers: one module per format, each an `Importer` in IMPORTERS (adding a
+format adds a module and a line). `load(path)` picks the importer that recognises the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from grooming.pseudonyms import Pseudonymiser
+from grooming.schema import Conversation
+
+
+class ChatImportError(ValueError):
+    """A file no importer can read; the message says why."""
+
+
+class Importer(Protocol):
+    name: str
+
+    def recognises(self, path: Path, head: bytes) -> bool:
+        """Whether the file looks like this format (from its name and first 64 kB)."""
+
+    def load(self, path: Path, pseudonym: Pseudonymiser) -> list[Conversation]:
+        """Every conversation in the file, speakers already pseudonymised."""
+
+
+def _importers() -> list[Importer]:
+    from grooming.importers.discord import DiscordImporter
+    from grooming.importers.kakao import KakaoImporter
+    from grooming.importers.telegram import TelegramImporter
+
+    return [TelegramImporter(), DiscordImporter(), KakaoImporter()]
+
+
+def load(path: Path, pseudonym: Pseudonymiser) -> list[Conversation]:
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(65536)
+    except OSError as exc:
+        raise ChatImportError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    for importer in _importers():
+        if importer.recognises(path, head):
+            try:
+                return importer.load(path, pseudonym)
+            except (ValueError, KeyError, TypeError) as exc:
+                if isinstance(exc, ChatImportError):
+                    raise
+                raise ChatImportError(f"{path}: looks like a {importer.name} export but could "
+                                      f"not be read: {exc}") from exc
+    raise ChatImportError(f"{path}: not a chat export Haechi knows (KakaoTalk text export, "
+                          "Telegram Desktop result.json, DiscordChatExporter JSON)")
+
+
+def read_text(path: Path) -> str:
+    data = path.read_bytes()
+    for encoding in ("utf-8-sig", "utf-16", "cp949"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise ChatImportError(f"{path}: not UTF-8, UTF-16 or CP949 text")

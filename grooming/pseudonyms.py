@@ -1,0 +1,39 @@
+"""Keyed pseudonyms: a speaker's name becomes `P-` and ten hex digits of an HMAC, so the same
+person keeps one pseudonym across files and runs, and nobody without the key can go back from
+the pseudonym to the name (a plain hash of a name is reversed by hashing a list of names).
+
+The key is HAECHI_PSEUDONYM_KEY, or a random key kept in the data folder (mode 0600), made on
+first use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+
+from haechi.home import data_home
+
+KEY_VARIABLE = "HAECHI_PSEUDONYM_KEY"
+
+
+def _key() -> bytes:
+    configured = os.environ.get(KEY_VARIABLE)
+    if configured:
+        return configured.encode()
+    path = data_home() / "pseudonym.key"
+    if not path.exists():
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return path.read_text().strip().encode()
+
+
+class Pseudonymiser:
+    def __init__(self, key: bytes | None = None) -> None:
+        self.key = key if key is not None else _key()
+
+    def __call__(self, name: str, kind: str = "P") -> str:
+        digest = hmac.new(self.key, name.strip().casefold().encode(), hashlib.sha256)
+        return f"{kind}-{digest.hexdigest()[:10]}"
