@@ -100,7 +100,8 @@ class ConversationScorer:
                 state.minor = True  # "15", "중2", "8th" right after "how old are you?"
             asked_age_by = message.speaker if any(c.label == "age_probe" for c in found) \
                 else asked_age_by if message.speaker == asked_age_by else None
-            asking = any(c.label == "age_probe" for c in found)
+            # A rule's age question ("are you in middle school?") is no sign of the asker's age.
+            asking = any(c.label == "age_probe" and c.source == "rules" for c in found)
             for cue in found:
                 if cue.label == "minor" and not asking:  # "are you in middle school?"
                     state.minor = True

