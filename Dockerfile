@@ -8,6 +8,7 @@ COPY setup.cfg pyproject.toml README.md ./
 COPY crawler crawler
 COPY matcher matcher
 COPY takedown takedown
+COPY grooming grooming
 COPY haechi haechi
 COPY docs docs
 RUN pip install --no-cache-dir . && useradd --uid 1000 --create-home haechi

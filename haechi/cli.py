@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from haechi.commands import (
     bank,
     cases,
+    chats,
     cluster,
     crawl,
     demo,
@@ -23,7 +24,7 @@ from haechi.commands import (
     track,
 )
 
-COMMAND_MODULES = (bank, match, crawl, cases, notices, review, track, cluster, demo)
+COMMAND_MODULES = (bank, match, crawl, cases, notices, review, track, cluster, chats, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import smtplib
-import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import Engine, select
 
+from haechi.mail import MailConfigError, SmtpServer
 from takedown import audit
 from takedown.notices import Reporter, notice_json
 from takedown.schema import cases, notices
@@ -34,37 +31,11 @@ class SendError(RuntimeError):
     """Sending failed after every retry; the message says why."""
 
 
-@dataclass(frozen=True)
-class SmtpServer:
-    host: str
-    port: int
-    tls: bool = False
-    user: str | None = None
-    password: str | None = None
-
-    @classmethod
-    def from_url(cls, url: str | None = None) -> SmtpServer:
-        url = url or os.environ.get("HAECHI_SMTP_URL") or "smtp://127.0.0.1:25"
-        parts = urlsplit(url)
-        if parts.scheme not in ("smtp", "smtps"):
-            raise SendError(f"HAECHI_SMTP_URL must start with smtp:// or smtps://: {url!r}")
-        return cls(parts.hostname or "127.0.0.1", parts.port or (465 if parts.scheme ==
-                                                                  "smtps" else 25),
-                   parts.scheme == "smtps", unquote(parts.username) if parts.username else None,
-                   unquote(parts.password) if parts.password else None)
-
-    def send(self, message: EmailMessage) -> None:
-        context = ssl.create_default_context()
-        if self.tls:
-            client = smtplib.SMTP_SSL(self.host, self.port, timeout=30, context=context)
-        else:
-            client = smtplib.SMTP(self.host, self.port, timeout=30)
-        with client:
-            if not self.tls and client.has_extn("starttls"):
-                client.starttls(context=context)
-            if self.user:
-                client.login(self.user, self.password or "")
-            client.send_message(message)
+def smtp_server(url: str | None = None) -> SmtpServer:
+    try:
+        return SmtpServer.from_url(url)
+    except MailConfigError as exc:
+        raise SendError(str(exc)) from exc
 
 
 def build_message(notice: dict, reporter: Reporter, reminder_of: str | None = None
@@ -97,7 +68,7 @@ class NoticeSender:
                  clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
                  attempts: int = ATTEMPTS, backoff: float = BACKOFF_SECONDS) -> None:
         self.engine = engine
-        self.server = server or SmtpServer.from_url()
+        self.server = server or smtp_server()
         self.reporter = reporter or Reporter.from_environment()
         self.clock = clock
         self.attempts = attempts

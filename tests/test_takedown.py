@@ -18,6 +18,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, select, text
 
 from crawler.store import LocalStore, media_key
+from haechi.mail import SmtpServer
 from haechi.testweb.server import free_port
 from takedown import audit
 from takedown.cases import CaseStore
@@ -25,7 +26,7 @@ from takedown.database import takedown_engine
 from takedown.evidence import export_bundle, read_encrypted_copy, verify_bundle
 from takedown.notices import approve_notice, notice_for_case, notice_json
 from takedown.schema import cases, notices
-from takedown.sending import NoticeSender, SmtpServer
+from takedown.sending import NoticeSender
 from takedown.tracking import Fetched, Tracker
 from tests.takedown_helpers import FakeClock, event, site_facts, start_smtp
 

@@ -3,6 +3,7 @@ format adds a module and a line). `load(path)` picks the importer that recognise
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 from typing import Protocol
 
@@ -51,11 +52,25 @@ def load(path: Path, pseudonym: Pseudonymiser) -> list[Conversation]:
                           "Telegram Desktop result.json, DiscordChatExporter JSON)")
 
 
-def read_text(path: Path) -> str:
-    data = path.read_bytes()
-    for encoding in ("utf-8-sig", "utf-16", "cp949"):
+# KakaoTalk on Windows wrote CP949 (Korean ANSI) for years; newer exports are UTF-8.
+# UTF-16 only with its byte-order mark (without one, any even-length bytes would "decode").
+ENCODINGS = ("utf-8-sig", "cp949")
+
+
+def decode_text(data: bytes, complete: bool = True) -> str | None:
+    """The text in the first encoding that reads it (None if none does); `complete=False`
+    for the head of a file, which may end in the middle of a character."""
+    encodings = ("utf-16",) if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ENCODINGS
+    for encoding in encodings:
         try:
-            return data.decode(encoding)
+            return codecs.getincrementaldecoder(encoding)().decode(data, final=complete)
         except UnicodeDecodeError:
             continue
-    raise ChatImportError(f"{path}: not UTF-8, UTF-16 or CP949 text")
+    return None
+
+
+def read_text(path: Path) -> str:
+    text = decode_text(path.read_bytes())
+    if text is None:
+        raise ChatImportError(f"{path}: not UTF-8, UTF-16 or CP949 text")
+    return text

@@ -15,7 +15,7 @@ import datetime as dt
 import re
 from pathlib import Path
 
-from grooming.importers import read_text
+from grooming.importers import decode_text, read_text
 from grooming.pseudonyms import Pseudonymiser
 from grooming.schema import Conversation
 
@@ -50,7 +50,7 @@ class KakaoImporter:
     name = "KakaoTalk"
 
     def recognises(self, path: Path, head: bytes) -> bool:
-        text = head.decode("utf-8", "ignore")
+        text = decode_text(head, complete=False) or ""
         return "카카오톡 대화" in text[:400] or "KakaoTalk" in text[:400] or bool(
             re.search(r"^\[.+?\] \[(오전|오후) \d{1,2}:\d{2}\] ", text, re.M)
             or re.search(r"^\d{4}(년|\.) ?\d{1,2}(월|\.) ?\d{1,2}(일|\.) (오전|오후) \d{1,2}:\d{2},"
@@ -69,7 +69,7 @@ class KakaoImporter:
                 when = dt.datetime.fromisoformat(pending[0]) if pending[0] else None
                 conversation.add(when, pseudonym(pending[1]), pending[2])
 
-        for line in lines[1:]:
+        for line in lines:  # the title and "saved on" lines match no message
             if m := _KO_DAY.match(line):
                 close()
                 pending = None

@@ -1,0 +1,111 @@
+"""Alerts to support agencies, with their explanation, by webhook and by e-mail.
+
+An alert says who (a pseudonym), how sure (score and tier), and why: the stage timeline, the
+lines that weighed most with their times, and the slang read in them. It is delivered to
+every configured sink: HAECHI_ALERT_WEBHOOK (a JSON POST, schema `haechi.grooming-alert/1`)
+and HAECHI_ALERT_EMAIL (one or more addresses, comma-separated, sent through HAECHI_SMTP_URL).
+A sink that fails is reported; the others still get the alert.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.request
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Any, Protocol
+
+from grooming.cues import STAGES
+from haechi.mail import SmtpServer
+
+SCHEMA = "haechi.grooming-alert/1"
+ATTEMPTS = 3
+
+
+class AlertSink(Protocol):
+    name: str
+
+    def deliver(self, alert: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class WebhookSink:
+    url: str
+    name: str = "webhook"
+
+    def deliver(self, alert: dict[str, Any]) -> None:
+        body = json.dumps(alert, ensure_ascii=False).encode()
+        for attempt in range(ATTEMPTS):
+            request = urllib.request.Request(self.url, data=body, method="POST", headers={
+                "Content-Type": "application/json", "User-Agent": "Haechi/0.1"})
+            try:
+                with urllib.request.urlopen(request, timeout=15) as response:
+                    if 200 <= response.status < 300:
+                        return
+            except OSError:
+                if attempt == ATTEMPTS - 1:
+                    raise
+            time.sleep(2**attempt)
+        raise OSError(f"webhook {self.url} did not accept the alert")
+
+
+def describe(alert: dict[str, Any]) -> str:
+    """The alert in plain words, for people."""
+    lines = [
+        f"Possible grooming ({alert['tier']}), score {alert['score']}: speaker "
+        f"{alert['speaker']} in conversation {alert['conversation']}.",
+        f"First alert at message {alert['first_alert_message']}.", "", "Stages, in order:"]
+    lines += [f"  message {t['message']} ({t['time'] or 'no time'}): {STAGES[t['stage']]}"
+              for t in alert["timeline"]]
+    lines += ["", "Lines that weighed most:"]
+    for line in alert["evidence"]:
+        lines.append(f"  [{line['time'] or 'no time'}] #{line['message']}: {line['text']}")
+        if line["slang"]:
+            lines.append(f"      read as: {line['normalised']} ({'; '.join(line['slang'])})")
+    lines += ["", "Speakers are pseudonyms; only these lines are kept, for a limited time."]
+    return "\n".join(lines)
+
+
+@dataclass
+class EmailSink:
+    recipients: list[str]
+    server: SmtpServer
+    sender: str = "haechi-alerts@localhost"
+    name: str = "email"
+
+    def deliver(self, alert: dict[str, Any]) -> None:
+        message = EmailMessage()
+        message["From"] = self.sender
+        message["To"] = ", ".join(self.recipients)
+        message["Subject"] = (f"[Haechi {alert['tier']}] possible grooming in conversation "
+                              f"{alert['conversation']}")
+        message.set_content(describe(alert))
+        message.add_attachment(json.dumps(alert, ensure_ascii=False, indent=2).encode(),
+                               maintype="application", subtype="json",
+                               filename="alert.json")
+        self.server.send(message)
+
+
+def configured_sinks() -> list[AlertSink]:
+    sinks: list[AlertSink] = []
+    if os.environ.get("HAECHI_ALERT_WEBHOOK"):
+        sinks.append(WebhookSink(os.environ["HAECHI_ALERT_WEBHOOK"]))
+    if os.environ.get("HAECHI_ALERT_EMAIL"):
+        sinks.append(EmailSink([a.strip() for a in os.environ["HAECHI_ALERT_EMAIL"].split(",")
+                                if a.strip()], SmtpServer.from_url(),
+                               os.environ.get("HAECHI_ALERT_FROM") or "haechi-alerts@localhost"))
+    return sinks
+
+
+def send(alert: dict[str, Any], sinks: list[AlertSink]) -> dict[str, str]:
+    """Deliver to every sink; returns sink name -> "sent" or the error, in plain words."""
+    results = {}
+    for sink in sinks:
+        try:
+            sink.deliver(alert)
+            results[sink.name] = "sent"
+        except Exception as exc:  # one failing sink never stops the others
+            results[sink.name] = f"failed: {type(exc).__name__}: {exc}"
+    return results
