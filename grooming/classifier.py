@@ -7,8 +7,9 @@ download); one logistic regression per stage (scikit-learn) is trained on the la
 `scripts/train_grooming.py` and kept in `classifier.npz` beside this module.
 
 Embedding costs about 10 ms a message on one core, so only messages worth a second look are
-embedded: those where the rules saw any cue, and questions and requests of some length (see
-`worth_embedding`). Embeddings are cached by normalised text.
+embedded: in a conversation where the rules read at least one stage, the questions and requests
+of some length in which they read none (see `worth_embedding`). Embeddings are cached by
+normalised text.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grooming.cues import STAGES, Cue, rule_cues
+from grooming.cues import RULES, STAGES, Cue, rule_cues
 from grooming.normalise import Normalised
 
 WEIGHTS = Path(__file__).with_name("classifier.npz")
@@ -38,11 +39,14 @@ def _model():  # the embedding engine, loaded once per process (mmap, instant)
 
 
 _cache: dict[str, np.ndarray] = {}
+embedded = 0  # messages embedded by this process (the cache's misses), for the benchmark
 
 
 def embed(texts: list[str]) -> np.ndarray:
     """Embeddings (n x 384) of normalised texts, new ones in one batch; cached per text."""
+    global embedded
     missing = [t for t in dict.fromkeys(texts) if t not in _cache]
+    embedded += len(missing)
     if missing:
         if len(_cache) + len(missing) > CACHE_SIZE:
             _cache.clear()
@@ -52,7 +56,10 @@ def embed(texts: list[str]) -> np.ndarray:
 
 
 def worth_embedding(text: Normalised, rule_labels: set[str]) -> bool:
-    return bool(rule_labels) or (len(text.compact) >= 6 and bool(_REQUEST.search(text.text)))
+    """A request or question of some length in which the rules read no stage: the kind of
+    line where a stage hides in words no rule lists."""
+    return not (rule_labels & set(STAGES)) and len(text.compact) >= 6 \
+        and bool(_REQUEST.search(text.text))
 
 
 class StageClassifier:
@@ -76,22 +83,26 @@ class StageClassifier:
     def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-(embeddings @ self.coef.T + self.intercept)))
 
+    def classify(self, texts: list[Normalised]) -> list[list[Cue]]:
+        """The classifier's stage cues for every text (each embedded)."""
+        weight_of = {r.label: r.weight for r in RULES}
+        if not texts:
+            return []
+        probabilities = self.probabilities(embed([t.text for t in texts]))
+        return [[Cue(label, round(weight_of[label] * CLASSIFIER_SHARE, 3), "classifier")
+                 for label, p, threshold in zip(self.labels, row, self.thresholds, strict=True)
+                 if p >= threshold and label in STAGES]
+                for row in probabilities]
+
     def cues(self, texts: list[Normalised]) -> list[list[Cue]]:
         """Rules on every message, the classifier on those worth embedding; a stage found by
         both keeps the rules' weight."""
-        from grooming.cues import RULES
-
-        weight_of = {r.label: r.weight for r in RULES}
         found = [rule_cues(t) for t in texts]
+        if not any(c.label in STAGES for cues in found for c in cues):
+            return found  # nothing in the conversation calls for a second look
         chosen = [i for i, (t, cues) in enumerate(zip(texts, found, strict=True))
                   if worth_embedding(t, {c.label for c in cues})]
-        if not chosen:
-            return found
-        probabilities = self.probabilities(embed([texts[i].text for i in chosen]))
-        for row, i in zip(probabilities, chosen, strict=True):
+        for i, extra in zip(chosen, self.classify([texts[i] for i in chosen]), strict=True):
             have = {c.label for c in found[i]}
-            for label, p, threshold in zip(self.labels, row, self.thresholds, strict=True):
-                if p >= threshold and label not in have and label in STAGES:
-                    found[i].append(Cue(label, round(weight_of[label] * CLASSIFIER_SHARE, 3),
-                                        "classifier"))
+            found[i] += [c for c in extra if c.label not in have]
         return found
