@@ -93,7 +93,7 @@ RULES = [
           r"text me at|discord|move to|switch to|signal|wickr|talk (somewhere|on) (else|"
           r"another)|private (chat|app)"),
     _rule("media_request", 0.9,
-          r"사진(보내|좀|줘|찍어|보여|올려)|셀카|얼굴(보여|좀)|영상통화|페이스톡|캠(켜|킬|틀)|"
+          r"사진(보내|보낼|좀|줘|찍어|보여|올려)|셀카|얼굴(보여|좀)|영상통화|페이스톡|캠(켜|킬|틀)|"
           r"몸(보여|사진)|전신(사진|보여)|찍어서보내|야한사진|몸사진|인증(샷|사진)|보여줘",
           r"send (me )?(a |an |some |your )?(picture|photo|selfie|video|nude)|video call|"
           r"facetime|turn on (your |the )?camera|show me (your|you)|what are you wearing|"

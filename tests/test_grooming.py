@@ -150,6 +150,9 @@ def test_normalisation_reads_shorthand_repeats_and_slang() -> None:
 
 def test_the_same_request_is_harmless_between_friends_and_alarming_after_probing(
         tmp_path, pseudonym) -> None:
+    from grooming.cues import rule_cues
+
+    assert "media_request" in {c.label for c in rule_cues(normalise("사진 보낼래?"))}
     scorer = default_scorer()
     friends = scorer.score(load(_write(tmp_path, "f.txt", FRIENDS), pseudonym)[0])
     assert {s.tier for s in friends.values()} == {"none"}

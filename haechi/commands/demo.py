@@ -39,6 +39,44 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     demo.set_defaults(run=run_demo)
 
 
+# Two made-up KakaoTalk exports for the grooming early warning: the same request for a photo,
+# once between adult friends, once after questions about age and being alone.
+DEMO_CHATS = {
+    "friends.txt": """지수 님과 카카오톡 대화
+--------------- 2026년 11월 20일 금요일 ---------------
+[지수] [오후 8:01] 제주도 여행 어땠어?
+[현우] [오후 8:02] 완전 좋았어 ㅋㅋ 회사 휴가 잘 썼다
+[지수] [오후 8:03] 사진 보낼래?
+[현우] [오후 8:04] ㅇㅇ 잠깐만
+""",
+    "stranger.txt": """민지 님과 카카오톡 대화
+--------------- 2026년 11월 20일 금요일 ---------------
+[아저씨] [오후 8:01] 안녕 ㅎㅎ 뭐해?
+[민지] [오후 8:02] 숙제 해요
+[아저씨] [오후 8:03] 너 몇 살이야?
+[민지] [오후 8:03] 중2요
+[아저씨] [오후 8:05] 나이보다 되게 성숙하다
+[아저씨] [오후 8:06] 지금 집에 혼자 있어?
+[민지] [오후 8:07] ㅇㅇ
+[아저씨] [오후 8:08] 사진 보낼래? 엄마한테는 말하지 마
+[아저씨] [오후 8:10] 토요일 3시에 역 앞에서 만나자
+""",
+}
+
+
+def scan_demo_chats(folder: Path, env: dict[str, str]) -> list[dict]:
+    chats = folder / "chats"
+    chats.mkdir()
+    paths = []
+    for name, text in DEMO_CHATS.items():
+        (chats / name).write_text(text, encoding="utf-8")
+        paths.append(str(chats / name))
+    haechi = str(Path(sys.executable).with_name("haechi"))
+    scanned = subprocess.run([haechi, "chats", "scan", "--json", *paths], env=env, text=True,
+                             stdout=subprocess.PIPE, check=True)
+    return [json.loads(line) for line in scanned.stdout.splitlines()]
+
+
 def run_demo(args: argparse.Namespace) -> int:
     folder = data_home() / "demo"
     shutil.rmtree(folder, ignore_errors=True)
@@ -69,6 +107,8 @@ def run_demo(args: argparse.Namespace) -> int:
         summary = json.loads(crawl.stdout)
     finally:
         web.stop()
+    say("Scanning two chat exports for grooming (speakers become pseudonyms) ...")
+    chats = scan_demo_chats(folder, env)
 
     case_store = CaseStore.open(database)
     cases = case_store.list()
@@ -86,6 +126,8 @@ def run_demo(args: argparse.Namespace) -> int:
         "cases": cases,
         "notices": [{k: n[k] for k in ("id", "site", "language", "to", "subject", "urls")}
                     for n in notices],
+        "chats": [{k: c[k] for k in ("file", "conversation", "speaker", "score", "tier",
+                                     "stages", "first_alert_message")} for c in chats],
     }
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
@@ -110,6 +152,11 @@ def run_demo(args: argparse.Namespace) -> int:
     for notice in notices:
         print(f"  [{notice['language']}] to {notice['to']}: {notice['subject']} "
               f"({len(notice['urls'])} URL(s))")
+    print("\nGrooming early warning on two chat exports:")
+    for chat in result["chats"]:
+        stages = ", ".join(chat["stages"]) or "none"
+        print(f"  {Path(chat['file']).name:<13} tier {chat['tier']:<7} score {chat['score']:<6} "
+              f"stages: {stages}")
     print(f"\nThe demo's data is in {folder}. To review and approve the notices in a browser:")
     print(f"  HAECHI_HOME={folder} haechi users add YOUR-NAME")
     print(f"  HAECHI_HOME={folder} haechi review serve   # then open http://127.0.0.1:8600/")
