@@ -136,6 +136,8 @@ def test_demo_crawls_the_test_web_finds_every_planted_picture_and_leaves_the_ban
     assert summary["crawl"]["errors"]  # the hostile files were met and survived
     assert {n["language"] for n in summary["notices"]} >= {"ko", "en", "ja"}
     assert sum(len(n["urls"]) for n in summary["notices"]) == summary["planted"]
+    tiers = {Path(c["file"]).name: c["tier"] for c in summary["chats"]}
+    assert tiers == {"friends.txt": "none", "stranger.txt": "urgent"}
     assert json.loads(haechi("bank", "stats", "--json").stdout)["victims"] == 0
     assert json.loads(haechi("cases", "list", "--json").stdout) == []
 
