@@ -55,6 +55,14 @@ class ExcerptStore:
                 tier=alert["tier"], score=alert["score"], alert=alert, created_at=now,
                 expires_at=now + retention())).inserted_primary_key[0]
 
+    def alerted(self, conversation: str, speaker: str, tiers: tuple[str, ...]) -> bool:
+        """Whether this speaker in this conversation already raised an alert at one of
+        `tiers` (a scan of the same export again must not alert the agency again)."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(excerpts.c.id).where(
+                excerpts.c.conversation == conversation, excerpts.c.speaker == speaker,
+                excerpts.c.tier.in_(tiers)).limit(1)).first() is not None
+
     def all(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(select(excerpts)).mappings()]

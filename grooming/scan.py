@@ -71,6 +71,14 @@ def scan(paths: list[Path], scorer: ConversationScorer | None = None,
             result = report(conversation, scorer.score(conversation))
             result["file"] = str(path)
             if result["tier"] != "none":
+                # Alert once per speaker and tier: a conversation scanned again (a longer
+                # export of the same chat) alerts again only when it became more urgent.
+                tiers = TIERS[TIERS.index(result["tier"]):]
+                if store is not None and store.alerted(result["conversation"],
+                                                       result["speaker"], tiers):
+                    result["alerts"] = {"all": "already alerted at this tier"}
+                    yield result
+                    continue
                 if store is not None:
                     store.keep(result)
                 if sinks:

@@ -232,6 +232,10 @@ def test_scan_prints_the_contract_alerts_by_webhook_and_mail_and_keeps_only_flag
     assert mail["To"] == "duty@agency.example" and "urgent" in mail["Subject"]
     body = mail.get_payload()[0].get_payload(decode=True).decode()
     assert "asks for secrecy" in body and "홍길동" not in body
+    again = subprocess.run([HAECHI, "chats", "scan", "--json", str(files[0])],
+                           capture_output=True, text=True, env=env, timeout=120)
+    assert json.loads(again.stdout)["alerts"] == {"all": "already alerted at this tier"}
+    assert len(mailbox.messages) == 1  # the agency is not told twice
     kept = ExcerptStore().all()
     assert len(kept) == 1 and kept[0]["conversation"] == groom["conversation"]
     assert "제주도" not in json.dumps(kept, ensure_ascii=False, default=str)  # never kept

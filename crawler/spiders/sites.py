@@ -140,7 +140,9 @@ class SiteSpider(Spider):
                 urljoin(response.url, "/.well-known/security.txt"),
                 callback=self.parse_security_txt, errback=self.security_txt_failed,
                 priority=SECURITY_TXT_PRIORITY,
-                meta=state.meta(dont_retry=True, handle_httpstatus_all=True),
+                # A 404 is an answer (no file); a timeout on a busy site is retried like any
+                # request, or the notice loses its contact and language.
+                meta=state.meta(handle_httpstatus_all=True),
             )
         for url in media_urls(response):
             yield Request(
@@ -218,5 +220,5 @@ class SiteSpider(Spider):
                             preferred_languages=languages, security_txt_url=response.url)
 
     def security_txt_failed(self, failure: Failure) -> None:
-        # Most sites have none; its absence is not an error of the run.
-        self.count("security_txt_missing")
+        # Not an error of the run (the site's pages were read), but worth counting by kind.
+        self.count(f"security_txt_failed/{failure_kind(failure)}")
