@@ -8,6 +8,7 @@ file was fetched from.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable
 
@@ -72,3 +73,37 @@ def rescan(victim: str, pictures: Iterable[bytes], bank: VictimBank, seen: SeenI
                 status=fetch["status"], store_key=fetch["store_key"], headers=fetch["headers"],
             ))
     return events
+
+
+def recheck(events: list[MatchEvent], victim_matcher: Matcher, store: ObjectStore
+            ) -> tuple[list[MatchEvent], int]:
+    """Fetch each earlier copy again: keep the events whose URL still serves the victim's
+    picture (the same file, or another that still matches), with this fetch's time and
+    status; returns them and how many are gone (an error, a 404, or a picture that no longer
+    matches)."""
+    from crawler.refetch import client, refetch
+    from crawler.store import media_key
+
+    online, gone = [], 0
+    with client() as http:
+        for event in events:
+            answer = refetch(event.image_url, http)
+            if answer.body is None:
+                gone += 1
+                continue
+            sha256 = answer.sha256
+            if sha256 != event.sha256:
+                try:
+                    still = any(m.victim == event.victim
+                                for m in victim_matcher.match_bytes(answer.body))
+                except UnreadableImage:
+                    still = False
+                if not still:
+                    gone += 1
+                    continue
+                store.put(media_key(sha256), answer.body)
+            online.append(dataclasses.replace(
+                event, sha256=sha256, status=answer.status,
+                fetched_at=dt.datetime.now(dt.UTC),
+                store_key=media_key(sha256) if sha256 != event.sha256 else event.store_key))
+    return online, gone

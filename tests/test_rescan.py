@@ -36,3 +36,29 @@ def test_a_victim_registered_after_the_crawl_is_found_in_it(haechi_home, tmp_pat
     assert found == len(planted)
     video = [c for c in cases if c["image_url"].endswith(".mp4")]
     assert video and 2 <= video[0]["second"] < 5
+
+
+def test_recheck_raises_only_the_earlier_copies_still_online(haechi_home, tmp_path) -> None:
+    plan = WebPlan(sites=6, seed=19, victims=2, pages=2, images_per_page=2, traps=False,
+                   hostile=False)
+    env = {**os.environ, **CRAWL_ENV}
+    web = start_testweb(plan)
+    planted = {(web.web.image_url(p.site, p), p.victim) for p in web.web.planted()}
+    try:
+        run_haechi(env, "crawl", "--json", *[web.web.site_url(i) for i in range(plan.sites)])
+        first = tmp_path / "first.jpg"
+        first.write_bytes(encode(victim_original(plan.seed, 0)))
+        online = json.loads(run_haechi(env, "register", "--json", "--recheck", "--victim",
+                                       victim_name(0), str(first)))["rescan"]
+    finally:
+        web.stop()  # the sites go offline: the second victim's copies are gone
+    second = tmp_path / "second.jpg"
+    second.write_bytes(encode(victim_original(plan.seed, 1)))
+    offline = json.loads(run_haechi(env, "register", "--json", "--recheck", "--victim",
+                                    victim_name(1), str(second)))["rescan"]
+    expected = {key for key in planted if key[1] == victim_name(0)}
+    assert online == {"earlier_copies": len(expected), "gone": 0}
+    assert offline == {"earlier_copies": 0,
+                       "gone": len([k for k in planted if k[1] == victim_name(1)])}
+    cases = json.loads(run_haechi(env, "cases", "list", "--json"))
+    assert {(c["image_url"], c["victim"]) for c in cases} == expected

@@ -29,6 +29,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                         help="hash list CSV with header victim,algorithm,hash")
     register.add_argument("files", nargs="*", metavar="FILE", help="image files or folders")
     register.add_argument("--json", action="store_true", help="print the summary as JSON")
+    register.add_argument("--recheck", action="store_true",
+                          help="fetch each earlier copy found among the crawled files again "
+                               "and raise only those still online")
     register.set_defaults(run=run_register)
 
     withdraw = subparsers.add_parser(
@@ -103,16 +106,22 @@ def run_register(args: argparse.Namespace) -> int:
     except (BankError, CsvFormatError, csv.Error, OSError) as exc:
         print(f"haechi register: {exc}", file=sys.stderr)
         return 2
-    found = rescan_registered(bank, pictures)
+    found, gone = rescan_registered(bank, pictures, args.recheck)
     summary["rescan"] = {"earlier_copies": found}
-    if found:
+    if args.recheck:
+        summary["rescan"]["gone"] = gone
+    if found or gone:
         text += f"; {found} earlier copies found among the files already crawled"
+        if args.recheck:
+            text += f" and still online ({gone} gone since)"
     print(json.dumps(summary) if args.json else text)
     return 1 if summary.get("errors") else 0
 
 
-def rescan_registered(bank: VictimBank, pictures: dict[str, list[Path]]) -> int:
-    """Search what was crawled before for the victims just registered; raise their matches.
+def rescan_registered(bank: VictimBank, pictures: dict[str, list[Path]],
+                      recheck_online: bool = False) -> tuple[int, int]:
+    """Search what was crawled before for the victims just registered; raise their matches
+    (with `recheck_online`, only those still online). Returns (raised, gone).
 
     On the embedded default the cases open here; in cluster mode (REDIS_URL) the events go to
     the match-event stream for the takedown consumers.
@@ -120,7 +129,8 @@ def rescan_registered(bank: VictimBank, pictures: dict[str, list[Path]]) -> int:
     from crawler.records import CrawlRecords
     from crawler.store import open_store
     from haechi.home import redis_url
-    from matcher.rescan import rescan
+    from matcher.match import Matcher
+    from matcher.rescan import recheck, rescan
     from matcher.seen import SeenIndex
 
     seen = SeenIndex.open()
@@ -130,8 +140,11 @@ def rescan_registered(bank: VictimBank, pictures: dict[str, list[Path]]) -> int:
     for victim, paths in pictures.items():
         data = [p.read_bytes() for p in paths if p.is_file()]
         events.extend(rescan(victim, data, bank, seen, store, records))
+    gone = 0
+    if recheck_online and events:
+        events, gone = recheck(events, Matcher(bank), store)
     if not events:
-        return 0
+        return 0, gone
     if redis_url():
         from haechi.home import redis_client
         from matcher.streams import RedisStreamSink
@@ -141,7 +154,7 @@ def rescan_registered(bank: VictimBank, pictures: dict[str, list[Path]]) -> int:
         from takedown.cases import CaseStore
 
         CaseStore.open(store=store).open_cases(events)
-    return len(events)
+    return len(events), gone
 
 
 def run_withdraw(args: argparse.Namespace) -> int:
