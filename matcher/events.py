@@ -9,6 +9,7 @@ MATCH_EVENT_SINKS setting, so the matcher never imports its consumers.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -40,6 +41,22 @@ class MatchEvent:
         data["fetched_at"] = self.fetched_at.isoformat()
         data["detected_at"] = self.detected_at.isoformat()
         return {"schema": SCHEMA, **data}
+
+    @classmethod
+    def of_fetch(cls, fetch: Mapping[str, Any], match: Any, detected_at: dt.datetime
+                 ) -> MatchEvent:
+        """The event of `match` (victim, algorithm, distance, second) in a fetched file,
+        described by its fetch record: a FetchedMedia's fields, a worker's task record or a
+        fetched_files row (one way to build an event from each)."""
+        fetched_at = fetch["fetched_at"]
+        if isinstance(fetched_at, str):
+            fetched_at = dt.datetime.fromisoformat(fetched_at)
+        return cls(victim=match.victim, algorithm=match.algorithm, distance=match.distance,
+                   second=match.second, image_url=fetch["url"], page_url=fetch["page_url"],
+                   site=fetch["site"], sha256=fetch["sha256"], media_type=fetch["media_type"],
+                   fetched_at=fetched_at, detected_at=detected_at,
+                   server_ip=fetch.get("server_ip"), status=fetch.get("status"),
+                   store_key=fetch.get("store_key"), headers=fetch.get("headers") or {})
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> MatchEvent:

@@ -102,14 +102,7 @@ class MatchPipeline:
             return item
         now = dt.datetime.now(dt.UTC)
         events = [
-            MatchEvent(
-                victim=m.victim, algorithm=m.algorithm, distance=m.distance,
-                image_url=item.url, page_url=item.page_url, site=item.site,
-                sha256=item.sha256, media_type=item.media_type, fetched_at=item.fetched_at,
-                detected_at=now, second=m.second, server_ip=item.server_ip,
-                status=item.status, store_key=item.store_key, headers=item.headers,
-            )
-            for m in self.matcher.match_frames(hashed)
+            MatchEvent.of_fetch(vars(item), m, now) for m in self.matcher.match_frames(hashed)
         ]
         if events:
             for _ in events:

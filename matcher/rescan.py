@@ -64,14 +64,7 @@ def rescan(victim: str, pictures: Iterable[bytes], bank: VictimBank, seen: SeenI
         best = min(confirmed, key=lambda m: m.distance)
         latest = {f["url"]: f for f in fetches}  # the last fetch of each URL
         for fetch in latest.values():
-            events.append(MatchEvent(
-                victim=victim, algorithm=best.algorithm, distance=best.distance,
-                image_url=fetch["url"], page_url=fetch["page_url"], site=fetch["site"],
-                sha256=sha256, media_type=fetch["media_type"],
-                fetched_at=fetch["fetched_at"],
-                detected_at=now, second=best.second, server_ip=fetch["server_ip"],
-                status=fetch["status"], store_key=fetch["store_key"], headers=fetch["headers"],
-            ))
+            events.append(MatchEvent.of_fetch(fetch, best, now))
     return events
 
 

@@ -129,18 +129,8 @@ def match_stored_file(self: Any, record: dict[str, Any]) -> int:
     events = []
     if not isinstance(frames, str):
         now = dt.datetime.now(dt.UTC)
-        fetched_at = dt.datetime.fromisoformat(record["fetched_at"])
-        events = [
-            MatchEvent(
-                victim=m.victim, algorithm=m.algorithm, distance=m.distance,
-                image_url=record["url"], page_url=record["page_url"], site=record["site"],
-                sha256=record["sha256"], media_type=record["media_type"],
-                fetched_at=fetched_at, detected_at=now, second=m.second,
-                server_ip=record.get("server_ip"), status=record.get("status"),
-                store_key=record["store_key"], headers=record.get("headers") or {},
-            )
-            for m in state.matcher.match_frames(frames)
-        ]
+        events = [MatchEvent.of_fetch(record, m, now)
+                  for m in state.matcher.match_frames(frames)]
         if events:
             state.sink.deliver(events)
             state.schedule.matched(record["site"])
