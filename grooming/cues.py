@@ -112,12 +112,63 @@ RULES = [
           r"in real life|see you (on|this|tomorrow|saturday|sunday|tonight|after)|my car|"
           r"(hotel|motel) room|sneak out|(see you|meet me|i'?ll be|i will be|wait for you) "
           r"(at|in) the|at the (station|mall|park|library|gas station)"),
+    # --- the same stages in the wider wordings of everyday chat -----------------------------
+    _rule("age_probe", 0.8,
+          r"학생이(야|니|지|에요|세요)\?|올해몇|나이(좀|알려|어떻게)|(중|고|초)딩이(야|지|냐|니)|"
+          r"몇학년이(니|냐|에요)|학교다녀|학생맞",
+          r"(still|are you) in (school|high school|middle school|grade)|what year are you in|"
+          r"high ?schooler|what age|how young|what grade r|are you (under|over) 18|"
+          r"(are you|you) (a )?(minor|kid|student)\b"),
+    _rule("alone", 0.8,
+          r"누구랑있|부모님(뭐하|어디)|엄마아빠(다|없|나갔|어디)|너밖에없|혼자(야|니|냐)\?|"
+          r"집에(누구|아무)|다(나갔|잠들)|방에혼자",
+          r"where are your (parents|mom|dad|mum|folks)|(is )?anyone (with|near) you|"
+          r"who else is (there|home)|anyone see your screen|in your room alone|"
+          r"(parents|folks) (out|gone|away|asleep|sleeping)|are you alone|(you|u) alone\b"),
+    _rule("flattery", 0.5,
+          r"여신|매력(있|적)|최고야|너같은애|예뻐|이뻐|멋있|완벽해|천사|인형같",
+          r"gorgeous|stunning|you'?re amazing|you are amazing|my favou?rite|beautiful|"
+          r"perfect|so hot|attractive|angel|prettiest|such a catch"),
+    _rule("gifts", 0.7,
+          r"쇼핑(시켜|하러|가자)|돈(필요|있으면|줄게|보내)|사줄|선물|충전해|결제해줄|"
+          r"원하는거다",
+          r"money for|a present|presents|top ?up|shopping|new (phone|shoes|clothes|iphone)|"
+          r"(give|send) you (money|cash|\$)|buy (it|that|one) for you"),
+    _rule("secrecy", 0.9,
+          r"몰래|아무도모르게|딴데(서)?(하지|말하지|얘기하지)|(엄마|아빠|부모님)(가|이)?알면|"
+          r"기록지워|톡지워|비밀|말하지마|얘기하지마|말하면안",
+          r"don'?t mention|do not mention|erase (our|the|these|this)|wouldn'?t understand|"
+          r"keep it (private|secret|quiet)|nobody can (find out|know)|no one (can|will|needs to) "
+          r"(know|find out)|our little|just between|secret"),
+    _rule("platform_move", 0.6,
+          r"카톡(아이디|id|해|있)|인스타(알려|아이디|뭐|해)|라인(해|있|아이디)|텔레(로|그램)|"
+          r"전화번호|번호(줄|알려|뭐)|위챗|왓츠앱|스냅",
+          r"insta\b|instagram|snap\b|wechat|line (app|instead|id)|chat on line|your handle|"
+          r"phone number|number\?|private message me|whats ?app"),
+    _rule("media_request", 0.9,
+          r"사진(한장|하나|좀|찍)|얼굴(좀)?보(자|여)|영상(찍|보내)|모습보여|셀카(찍|보내)|"
+          r"찍어(줘|봐|서)|보여줄래|인증해",
+          r"(see|have|get) a (pic|picture|photo)|pic of you|picture of you|photo of you|"
+          r"send (me )?(a )?video|cam (call|chat)|show me what|take a selfie|selfie for me|"
+          r"on camera|webcam"),
+    _rule("sexual", 1.0,
+          r"몸(보고|보여|좋|매)|벗어|알몸|성관계|야한거|속옷만|잠자리|같이자|침대",
+          r"had sex|have sex|under that|without (clothes|your clothes)|nice body|your body|"
+          r"touch yourself|in your underwear|naughty|dirty (pics|pictures|talk)|bed with me"),
+    _rule("meeting", 0.8,
+          r"한번보자|(주말|토요일|일요일|방과후|내일|오늘)(에)?(놀자|보자|만나)|너네동네|"
+          r"우리집(에)?(놀러|와)|(앞|밖)에서기다릴|데리러|만나서|직접보|"
+          r"\d{1,2}시(에)?.{0,8}(역|출구|앞|공원|카페)",
+          r"come see you|visit you|hang out in person|in person|come to my (place|house|car)|"
+          r"wait for you (outside|at|near)|outside your (school|house)|meet (in person|irl)|"
+          r"pick you up|come over"),
     # --- context ---------------------------------------------------------------------------
     _rule("minor", 1.0,
-          r"(나|저|난|전|내가)(는)?(중|고|초)[1-6]|(중|고)[1-3](이에요|이야|인데|임)|"
-          r"초[4-6](이에요|이야|인데|임)|(나|저|난)(는)?(중학생|초등학생|고등학생)|"
-          r"^(중학생|초등학생|고등학생)(이에요|이야|인데|임|입니다|이요)|"
-          r"(1[0-7]|열[한두세네]?|열)살(이에요|이야|인데|임)|학원(끝|가야|가|에)|숙제|수행평가|"
+          r"(나|저|난|전|내가)(는)?(중|고|초)[1-6]|(중|고)[1-3](이에요|이야|인데|임|요)|"
+          r"초[4-6](이에요|이야|인데|임|요)|(나|저|난)(는)?(중학생|초등학생|고등학생)|"
+          r"(^|네|응|어|저|나|난)(중학생|초등학생|고등학생)(이에요|이야|인데|임|입니다|이요|요)|"
+          r"(1[0-7]|열(한|두|세|네|다섯|여섯|일곱)?|여덟|아홉)살(이에요|이야|인데|임|이요|요|"
+          r"입니다)|학원(끝|가야|가|에)|숙제|수행평가|"
           r"(엄마|아빠|부모님)(가|께서|이).{0,6}(안된|안돼|못하게|혼내|부르|하지말|뭐라)|통금|개학|"
           r"반친구|담임|학교끝나|급식",
           r"i am (1[0-7]|twelve|thirteen|fourteen|fifteen|sixteen)|\b(1[0-7]) years old|"
@@ -125,9 +176,11 @@ RULES = [
           r"mum) (says|will not|won'?t|would kill)|curfew|grounded|after school"),
     # Vocatives only: "엄마, ..." or "thanks mom", never "엄마가 ..." ("my mum ...").
     _rule("parent", 1.0, "",
-          r"^(mom|dad|mum|mommy|daddy|teacher|coach|엄마|아빠|선생님|어머니|아버지)(\s|[,.!?~]|$)|"
+          r"^(mom|dad|mum|mommy|daddy|teacher|coach|aunt(ie)?|grandma|grandpa|nana|엄마|아빠|"
+          r"선생님|어머니|아버지|이모|고모|할머니|할아버지)(\s|[,.!?~]|$)|"
           r"(thanks|thank you|love you|ok|okay|yes|bye|고마워|사랑해|알았어|응|네|감사합니다),? "
-          r"(mom|dad|mum|teacher|coach|엄마|아빠|선생님)[.!?~]*$"),
+          r"(mom|dad|mum|teacher|coach|grandma|grandpa|엄마|아빠|선생님|이모|할머니|할아버지)"
+          r"[.!?~]*$"),
     _rule("place_time", 1.0,
           r"\d{1,2}시|역(에서|앞|으로|출구)|앞에서|공원|카페|피시방|놀이터|편의점|모텔|호텔|"
           r"(토요일|일요일|주말|내일|오늘밤|방과후|학교끝나고)",

@@ -241,3 +241,71 @@ def test_scan_prints_the_contract_alerts_by_webhook_and_mail_and_keeps_only_flag
     assert "제주도" not in json.dumps(kept, ensure_ascii=False, default=str)  # never kept
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=91)
     assert ExcerptStore().purge(now=later) == 1 and ExcerptStore().all() == []
+
+
+# Conversations written by hand outside the suite's phrase pools (its wordings fed a widening
+# of the rules, so they guard that widening rather than measure accuracy).
+OUTSIDE_GROOMING = {
+    "en-1": [("A", "hey cutie, u still in school?"), ("B", "yeah 8th grade"),
+             ("A", "you're gorgeous for real"), ("A", "where are your parents right now"),
+             ("B", "at work"), ("A", "what's your snap"),
+             ("A", "keep it private ok, your parents wouldn't understand"),
+             ("A", "can i see a pic of you"),
+             ("A", "i'll wait for you outside your school tomorrow at 3")],
+    "ko-1": [("A", "학생이야?"), ("B", "네 중학생이요"), ("A", "진짜 예뻐 여신이네"),
+             ("A", "지금 누구랑 있어?"), ("B", "혼자요"), ("A", "폰 사줄까?"),
+             ("A", "이 얘기 딴 데 하지 마 아무도 모르게"), ("A", "얼굴 좀 보자 셀카 찍어줘"),
+             ("A", "내가 너네 동네로 갈게 토요일 2시 어때")],
+    "en-2": [("A", "how young are you?"), ("B", "13"), ("A", "you look mature"),
+             ("A", "is anyone with you?"), ("B", "no my mom is at work"),
+             ("A", "i'll give you money for it"), ("A", "send me a video"),
+             ("A", "don't mention me to anyone")],
+    "ko-2": [("A", "올해 몇이야"), ("B", "열네 살이요"), ("A", "너 같은 애 처음 봐"),
+             ("A", "카톡 아이디 뭐야?"), ("A", "엄마 알면 안 돼"), ("A", "옷 벗어봐"),
+             ("A", "한번 보자")],
+}
+OUTSIDE_BENIGN = {
+    "mom-en": [("B", "Mom can you pick me up at 5 at the library?"),
+               ("A", "ok honey. are you alone there?"),
+               ("B", "yeah everyone left, i finished my homework"),
+               ("A", "don't tell your brother about the present ok"),
+               ("A", "send me a pic of the receipt"), ("A", "see you at 5 at the library")],
+    "grandma-ko": [("B", "할머니 저 학원 끝났어요"), ("A", "우리 강아지 집에 혼자 있니?"),
+                   ("B", "네 엄마 아직 안 왔어요"), ("A", "용돈 보내줄게 엄마한테는 비밀이다 ㅎㅎ"),
+                   ("A", "사진 한 장 보내봐 보고 싶다"), ("A", "토요일에 할머니 집에 놀러 와")],
+    "teen-date-en": [("A", "im in 9th grade lol"), ("B", "same, i'm 14"), ("A", "ur so cute"),
+                     ("A", "send me a selfie"), ("B", "lol ok"),
+                     ("A", "wanna hang out at the mall saturday"),
+                     ("A", "dont tell anyone we're dating")],
+    "adult-date-ko": [("A", "퇴근했어?"), ("B", "응 방금 회사 끝났어"), ("A", "오늘 너무 예쁘더라"),
+                      ("A", "사진 보내줘"), ("A", "비밀인데 나 너 좋아해"),
+                      ("A", "토요일 7시에 강남역에서 보자"), ("B", "좋아")],
+    "coach-en": [("B", "coach is practice still on?"), ("A", "yes, 4pm at the field"),
+                 ("A", "what grade are you in now?"), ("B", "8th"),
+                 ("A", "send me a photo of the permission form"),
+                 ("A", "don't forget your cleats")],
+    "gamers-ko": [("A", "님 몇 살임?"), ("B", "15살인데 왜"), ("A", "ㅋㅋ 나도 15"),
+                  ("A", "디코 아이디 줘"), ("A", "같이 랭겜 ㄱ"), ("B", "ㅇㅋ")],
+    "tutor-ko": [("B", "선생님 숙제 사진 보낼게요"), ("A", "그래 사진 보내"),
+                 ("A", "몇 학년이었지?"), ("B", "중2요"), ("A", "내일 4시에 학원에서 보자")],
+}
+
+
+def test_conversations_written_outside_the_suite() -> None:
+    from grooming.schema import Conversation
+
+    scorer = default_scorer()
+
+    def tiers(chats: dict) -> dict[str, str]:
+        out = {}
+        for name, lines in chats.items():
+            conversation = Conversation(name, "hand-written")
+            for speaker, text in lines:
+                conversation.add(None, speaker, text)
+            states = scorer.score(conversation)
+            out[name] = max((s.tier for s in states.values()),
+                            key=("none", "review", "urgent").index)
+        return out
+
+    assert set(tiers(OUTSIDE_GROOMING).values()) <= {"review", "urgent"}
+    assert set(tiers(OUTSIDE_BENIGN).values()) == {"none"}
