@@ -29,6 +29,9 @@ CLASSIFIER_SHARE = 0.8
 _REQUEST = re.compile(r"\?|줘|줄래|할래|볼래|보자|하자|해봐|있어|please|can you|will you|let'?s|"
                       r"want to|send|show|come|tell")
 CACHE_SIZE = 20_000
+# The weight of a stage the classifier finds: its rules' weight (the strongest), scaled.
+_CLASSIFIER_WEIGHT = {stage: round(max(r.weight for r in RULES if r.label == stage)
+                                   * CLASSIFIER_SHARE, 3) for stage in STAGES}
 
 
 @functools.cache
@@ -85,11 +88,10 @@ class StageClassifier:
 
     def classify(self, texts: list[Normalised]) -> list[list[Cue]]:
         """The classifier's stage cues for every text (each embedded)."""
-        weight_of = {r.label: r.weight for r in RULES}
         if not texts:
             return []
         probabilities = self.probabilities(embed([t.text for t in texts]))
-        return [[Cue(label, round(weight_of[label] * CLASSIFIER_SHARE, 3), "classifier")
+        return [[Cue(label, _CLASSIFIER_WEIGHT[label], "classifier")
                  for label, p, threshold in zip(self.labels, row, self.thresholds, strict=True)
                  if p >= threshold and label in STAGES]
                 for row in probabilities]

@@ -29,17 +29,19 @@ def evaluate(suite: list[dict[str, Any]], scorer: ConversationScorer) -> dict[st
     negatives, false_alerts, by_kind = 0, [], Counter()
     grooming, alerted, urgent_expected, urgent_found, first = 0, 0, 0, 0, []
     for item in suite:
-        states = scorer.score(to_conversation(item))
+        conversation = to_conversation(item)
+        tagged = scorer.tag(conversation)
+        states = scorer.score(conversation, tagged)
         suspect = states.get("A")
         if item["kind"] == "grooming":
             grooming += 1
             # Recall per stage: a labelled line counts as found when the scorer tagged that
             # stage on it (tags are read per message, so look at every line, not the best).
-            tagged = _tags_per_message(scorer, item)
-            for index, message in enumerate(item["messages"]):
+            for message, (_, cues) in zip(item["messages"], tagged, strict=True):
+                labels = {c.label for c in cues}
                 for stage in message["stages"]:
                     labelled[stage] += 1
-                    found[stage] += stage in tagged[index]
+                    found[stage] += stage in labels
             if suspect and suspect.tier != "none":
                 alerted += 1
                 first.append(suspect.first_alert_message)
@@ -66,9 +68,3 @@ def evaluate(suite: list[dict[str, Any]], scorer: ConversationScorer) -> dict[st
         "median_first_alert_message": statistics.median(first) if first else None,
     }
 
-
-def _tags_per_message(scorer: ConversationScorer, item: dict[str, Any]) -> list[set[str]]:
-    from grooming.normalise import normalise
-
-    texts = [normalise(m["text"]) for m in item["messages"]]
-    return [{c.label for c in cues} for cues in scorer.cue_finder(texts)]

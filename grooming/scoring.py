@@ -86,15 +86,23 @@ class ConversationScorer:
     def __init__(self, cue_finder: CueFinder = rules_only) -> None:
         self.cue_finder = cue_finder
 
-    def score(self, conversation: Conversation) -> dict[str, SpeakerState]:
+    def tag(self, conversation: Conversation) -> list[tuple[Normalised, list[Cue]]]:
+        """Each message normalised, with its cues."""
+        normalised = [normalise(m.text) for m in conversation.messages]
+        return list(zip(normalised, self.cue_finder(normalised), strict=True))
+
+    def score(self, conversation: Conversation,
+              tagged: list[tuple[Normalised, list[Cue]]] | None = None
+              ) -> dict[str, SpeakerState]:
+        """Every speaker's state after the last message (`tagged`: `tag`'s result, when the
+        caller needs the cues too)."""
         states: dict[str, SpeakerState] = {}
         # Writers who addressed someone as mum, dad or teacher (in a chat of two: the other).
         addressers: set[str] = set()
         messages = conversation.messages
-        normalised = [normalise(m.text) for m in messages]
-        cues = self.cue_finder(normalised)
+        tagged = self.tag(conversation) if tagged is None else tagged
         asked_age_by: str | None = None  # who asked an age or grade in the last message
-        for message, text, found in zip(messages, normalised, cues, strict=True):
+        for message, (text, found) in zip(messages, tagged, strict=True):
             state = states.setdefault(message.speaker, SpeakerState(message.speaker))
             if asked_age_by not in (None, message.speaker) and answers_as_minor(text):
                 state.minor = True  # "15", "중2", "8th" right after "how old are you?"

@@ -62,12 +62,12 @@ class KakaoImporter:
         name = next((g for g in (title.groups() if title else ()) if g), None) or path.stem
         conversation = Conversation(pseudonym(name, "C"), "kakaotalk")
         day: dt.date | None = None
-        pending: list[str] | None = None  # [time iso, speaker, text] of the open message
+        # The open message: its time, speaker and lines (a message may span several).
+        pending: tuple[dt.datetime | None, str, list[str]] | None = None
 
         def close() -> None:
             if pending is not None:
-                when = dt.datetime.fromisoformat(pending[0]) if pending[0] else None
-                conversation.add(when, pseudonym(pending[1]), pending[2])
+                conversation.add(pending[0], pseudonym(pending[1]), "\n".join(pending[2]))
 
         for line in lines:  # the title and "saved on" lines match no message
             if m := _KO_DAY.match(line):
@@ -82,19 +82,19 @@ class KakaoImporter:
                 close()
                 hour = _hour(int(m[3]), m[2] or m[5])
                 when = dt.datetime.combine(day, dt.time(hour, int(m[4]))) if day else None
-                pending = [when.isoformat() if when else "", m[1], m[6]]
+                pending = (when, m[1], [m[6]])
             elif m := (_ANDROID.match(line) or _IOS.match(line)):
                 close()
                 when = dt.datetime(int(m[1]), int(m[2]), int(m[3]), _hour(int(m[5]), m[4]),
                                    int(m[6]))
-                pending = [when.isoformat(), m[7], m[8]]
+                pending = (when, m[7], [m[8]])
             elif m := _EN_MOBILE.match(line):
                 close()
                 when = dt.datetime(int(m[3]), _month(m[1]), int(m[2]), _hour(int(m[4]), m[6]),
                                    int(m[5]))
-                pending = [when.isoformat(), m[7], m[8]]
+                pending = (when, m[7], [m[8]])
             elif pending is not None and line.strip():
-                pending[2] += "\n" + line
+                pending[2].append(line)
             # Other lines: the "saved on" header, join/leave notices, blank lines.
         close()
         return [conversation]
