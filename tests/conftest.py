@@ -10,7 +10,7 @@ import pytest
 from haechi.synthetic import encode, synthetic_picture
 from matcher.bank import VictimBank
 
-PDQ_REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "pdq-reference"
+PDQ_REFERENCE = Path(__file__).resolve().parent / "data" / "pdq-reference"
 
 
 @pytest.fixture(autouse=True)
