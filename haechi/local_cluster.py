@@ -69,12 +69,12 @@ def _answers(port: int, host: str = "127.0.0.1") -> bool:
         return False
 
 
-def _wait_for(port: int, what: str) -> None:
+def _wait_for(port: int, what: str, folder: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while not _answers(port):
         if time.monotonic() > deadline:
             raise ClusterError(f"{what} did not start on port {port} within {START_TIMEOUT:.0f} s"
-                               f" (see its log in {cluster_dir()})")
+                               f" (see its log in {folder})")
         time.sleep(0.2)
 
 
@@ -98,26 +98,42 @@ def ensure_redis(state: ClusterState | None = None) -> tuple[str, str | None]:
         return configured, None
     if _answers(REDIS_PORT):
         return f"redis://127.0.0.1:{REDIS_PORT}/0", None
+    folder = cluster_dir() / "redis"
+    start_redis(REDIS_PORT, folder)
+    return f"redis://127.0.0.1:{REDIS_PORT}/0", str(folder)
+
+
+def start_redis(port: int, folder: Path, persist: bool = True) -> None:
+    """A redis-server of our own on `port`, its files in `folder`; `persist` keeps an
+    append-only file so that a restart loses nothing (the local cluster), the test servers
+    keep nothing."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise ClusterError("no Redis answers on port "
-                           f"{REDIS_PORT} and redis-server is not installed "
+                           f"{port} and redis-server is not installed "
                            "(Debian: apt-get install redis-server)")
-    folder = cluster_dir() / "redis"
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    durability = (["--appendonly", "yes", "--appendfsync", "everysec"] if persist
+                  else ["--appendonly", "no", "--save", ""])
     subprocess.run([binary, "--daemonize", "yes", "--bind", "127.0.0.1", "--port",
-                    str(REDIS_PORT), "--dir", str(folder), "--appendonly", "yes",
-                    "--appendfsync", "everysec", "--pidfile", str(folder / "redis.pid"),
+                    str(port), "--dir", str(folder), *durability,
+                    "--pidfile", str(folder / "redis.pid"),
                     "--logfile", str(folder / "redis.log")], check=True)
-    _wait_for(REDIS_PORT, "redis-server")
-    return f"redis://127.0.0.1:{REDIS_PORT}/0", str(folder)
+    _wait_for(port, "redis-server", folder)
+
+
+def stop_redis(folder: Path) -> None:
+    """Stop the redis-server that start_redis started in `folder`."""
+    pidfile = folder / "redis.pid"
+    if pidfile.exists():
+        _stop_group(int(pidfile.read_text().strip()))
 
 
 def _postgres_bin(name: str) -> str:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}")) or \
         ([shutil.which(name)] if shutil.which(name) else [])
     if not found:
-        raise ClusterError(f"no PostgreSQL answers on port {POSTGRES_PORT} and {name} is not "
+        raise ClusterError(f"a PostgreSQL server of our own is needed and {name} is not "
                            "installed (Debian: apt-get install postgresql)")
     return found[-1]
 
@@ -148,8 +164,17 @@ def ensure_postgres() -> tuple[str, str | None]:
         _create_database(POSTGRES_PORT)
         return url, None
     folder = cluster_dir() / "postgres"
+    start_postgres(POSTGRES_PORT, folder)
+    _create_database(POSTGRES_PORT)
+    return url, str(folder)
+
+
+def start_postgres(port: int, folder: Path) -> None:
+    """A PostgreSQL server of our own on `port` (trust login for local connections), its
+    cluster made by initdb in `folder` on first use. Under root it runs as the postgres
+    user, who must be able to reach `folder`."""
     if not (folder / "PG_VERSION").exists():
-        folder.mkdir(exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             shutil.chown(folder, "postgres", "postgres")
         result = subprocess.run(_as_postgres_user([_postgres_bin("initdb"), "-D", str(folder),
@@ -160,13 +185,17 @@ def ensure_postgres() -> tuple[str, str | None]:
                                f"reach that folder): {result.stderr.strip()[-400:]}")
     result = subprocess.run(_as_postgres_user([
         _postgres_bin("pg_ctl"), "-D", str(folder), "-l", str(folder / "server.log"), "-w",
-        "-o", f"-p {POSTGRES_PORT} -k {folder} -c listen_addresses=127.0.0.1", "start"]),
+        "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1", "start"]),
         capture_output=True, text=True)
     if result.returncode != 0:
         raise ClusterError(f"PostgreSQL did not start: {result.stderr.strip()[-400:]}")
-    _wait_for(POSTGRES_PORT, "PostgreSQL")
-    _create_database(POSTGRES_PORT)
-    return url, str(folder)
+    _wait_for(port, "PostgreSQL", folder)
+
+
+def stop_postgres(folder: Path) -> None:
+    """Stop the PostgreSQL server that start_postgres started in `folder`."""
+    subprocess.run(_as_postgres_user([_postgres_bin("pg_ctl"), "-D", str(folder), "-m", "fast",
+                                      "-w", "stop"]), capture_output=True)
 
 
 # --- the services ------------------------------------------------------------------------
@@ -231,12 +260,8 @@ def down() -> ClusterState | None:
     for pid in state.processes.values():
         _stop_group(pid)
     if "redis" in state.servers:
-        pidfile = Path(state.servers["redis"]) / "redis.pid"
-        if pidfile.exists():
-            _stop_group(int(pidfile.read_text().strip()))
+        stop_redis(Path(state.servers["redis"]))
     if "postgres" in state.servers:
-        subprocess.run(_as_postgres_user([_postgres_bin("pg_ctl"), "-D",
-                                          state.servers["postgres"], "-m", "fast", "-w",
-                                          "stop"]), capture_output=True)
+        stop_postgres(Path(state.servers["postgres"]))
     _state_path().unlink()
     return state
