@@ -18,10 +18,11 @@ import subprocess
 import sys
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from html import escape
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from PIL import Image
@@ -91,6 +92,14 @@ def media_markup(markup: str, **fields: str) -> tuple[str, str]:
     return head.format(**fields), body.format(**fields)
 
 
+async def off_loop(build: Callable[..., bytes], *args: Any) -> bytes:
+    """Build a body in a thread: a picture, a video or a bomb takes from milliseconds to
+    seconds to make the first time (then it is cached), and made inside the event loop it
+    would stall every other site's answers for that long, so a loaded machine saw timeouts
+    that no real site would have caused."""
+    return await asyncio.to_thread(build, *args)
+
+
 class TestWebServer:
     """The aiohttp application serving a TestWeb."""
 
@@ -114,27 +123,27 @@ class TestWebServer:
             raise web.HTTPForbidden(text="the test web serves loopback only")
         address = local[0]
         if address == CDN_ADDRESS:
-            return self.cdn(request)
+            return await self.cdn(request)
         index = site_index(address)
         if index is None or index >= self.web.plan.sites:
             raise web.HTTPNotFound(text="no test site at this address")
         return await self.site_response(request, self.web.site(index))
 
-    def cdn(self, request: web.Request) -> web.Response:
+    async def cdn(self, request: web.Request) -> web.Response:
         parts = request.path.strip("/").split("/")
         if len(parts) != 3 or parts[0] != "cdn":
             raise web.HTTPNotFound()
         site = self.web.site(int(parts[1]))
-        return self.image_response(request, site, parts[2].removesuffix(".jpg"))
+        return await self.image_response(request, site, parts[2].removesuffix(".jpg"))
 
-    def image_response(self, request: web.Request, site: SiteSpec, name: str,
+    async def image_response(self, request: web.Request, site: SiteSpec, name: str,
                        content_type: str = "image/jpeg") -> web.Response:
         number = name.split("-", 1)[1] if "-" in name else ""
         if number == "p" and site.planted is not None:
-            body = self.web.planted_image(site.planted)
+            body = await off_loop(self.web.planted_image, site.planted)
             self.log_served(str(request.url))
         elif number.isdigit():
-            body = self.web.unrelated_image(site.index, int(number))
+            body = await off_loop(self.web.unrelated_image, site.index, int(number))
         else:
             raise web.HTTPNotFound()
         return web.Response(body=body, content_type=content_type)
@@ -150,15 +159,17 @@ class TestWebServer:
                 f"Preferred-Languages: {site.language}, en\n"
                 "Expires: 2030-01-01T00:00:00.000Z\n"), content_type="text/plain")
         if path.startswith(("/img/", "/gallery/img/", "/cdn/")):
-            return self.image_response(request, site, path.rsplit("/", 1)[1].removesuffix(".jpg"))
+            return await self.image_response(request, site,
+                                             path.rsplit("/", 1)[1].removesuffix(".jpg"))
         if path.startswith("/r/"):
             raise web.HTTPFound(f"/img/{path[3:]}.jpg")
         if path == "/media":
             # A picture behind a script URL, labelled as a web page.
-            return self.image_response(request, site, request.query.get("id", ""), "text/html")
+            return await self.image_response(request, site, request.query.get("id", ""),
+                                             "text/html")
         if path.startswith("/video/") and site.planted and site.planted.markup == "video":
             self.log_served(str(request.url))
-            return web.Response(body=self.web.planted_video(site.planted),
+            return web.Response(body=await off_loop(self.web.planted_video, site.planted),
                                 content_type="video/mp4")
         if path.startswith("/hostile/"):
             return await self.hostile(request, path.removeprefix("/hostile/"))
@@ -169,9 +180,10 @@ class TestWebServer:
 
     async def hostile(self, request: web.Request, name: str) -> web.StreamResponse:
         if name == "bomb.png":
-            return web.Response(body=decompression_bomb(), content_type="image/png")
+            return web.Response(body=await off_loop(decompression_bomb),
+                                content_type="image/png")
         if name == "truncated.jpg":
-            body = self.web.unrelated_image(0, 999)
+            body = await off_loop(self.web.unrelated_image, 0, 999)
             return web.Response(body=body[: len(body) // 2], content_type="image/jpeg")
         if name == "fake.jpg":
             return web.Response(text="<!doctype html><html><body>Not found</body></html>",
@@ -197,7 +209,7 @@ class TestWebServer:
                 request.transport.abort()
             return response
         if name == "gzip.jpg":
-            return web.Response(body=gzip_bomb(), headers={"Content-Encoding": "gzip",
+            return web.Response(body=await off_loop(gzip_bomb), headers={"Content-Encoding": "gzip",
                                                            "Content-Type": "image/jpeg"})
         if name == "huge.mp4":
             response = web.StreamResponse(headers={"Content-Length": str(4 << 30),
