@@ -27,6 +27,8 @@ from matcher.hasher import ImageHasher
 from takedown.cases import CaseStore
 from takedown.notices import notice_json
 
+# The demo runs the crawl and the chat scan as the `haechi` command installed beside this Python.
+HAECHI = Path(sys.executable).with_name("haechi")
 DEMO_PLAN = WebPlan(sites=len(MARKUPS), seed=2026, victims=3, pages=2, images_per_page=3)
 # The demo's slow-response trap should cost seconds, not the production timeout.
 DEMO_CRAWL_ENV = {"HAECHI_SCRAPY_DOWNLOAD_TIMEOUT": "5", "HAECHI_SCRAPY_RETRY_BACKOFF_BASE": "0.3"}
@@ -71,8 +73,7 @@ def scan_demo_chats(folder: Path, env: dict[str, str]) -> list[dict]:
     for name, text in DEMO_CHATS.items():
         (chats / name).write_text(text, encoding="utf-8")
         paths.append(str(chats / name))
-    haechi = str(Path(sys.executable).with_name("haechi"))
-    scanned = subprocess.run([haechi, "chats", "scan", "--json", *paths], env=env, text=True,
+    scanned = subprocess.run([str(HAECHI), "chats", "scan", "--json", *paths], env=env, text=True,
                              stdout=subprocess.PIPE, check=True)
     return [json.loads(line) for line in scanned.stdout.splitlines()]
 
@@ -101,8 +102,7 @@ def run_demo(args: argparse.Namespace) -> int:
         env = {**os.environ, **DEMO_CRAWL_ENV, "HAECHI_HOME": str(folder),
                "DATABASE_URL": database}
         env.pop("HAECHI_STORE", None)
-        haechi = str(Path(sys.executable).with_name("haechi"))
-        crawl = subprocess.run([haechi, "crawl", "--json", *urls], env=env, text=True,
+        crawl = subprocess.run([str(HAECHI), "crawl", "--json", *urls], env=env, text=True,
                                stdout=subprocess.PIPE, check=True)
         summary = json.loads(crawl.stdout)
     finally:
@@ -158,6 +158,16 @@ def run_demo(args: argparse.Namespace) -> int:
         print(f"  {Path(chat['file']).name:<13} tier {chat['tier']:<7} score {chat['score']:<6} "
               f"stages: {stages}")
     print(f"\nThe demo's data is in {folder}. To review and approve the notices in a browser:")
-    print(f"  HAECHI_HOME={folder} haechi users add YOUR-NAME")
-    print(f"  HAECHI_HOME={folder} haechi review serve   # then open http://127.0.0.1:8600/")
+    print(f"  HAECHI_HOME={folder} {haechi_command()} users add YOUR-NAME")
+    print(f"  HAECHI_HOME={folder} {haechi_command()} review serve   "
+          "# then open http://127.0.0.1:8600/")
+    activate = HAECHI.with_name("activate")
+    if activate.exists() and haechi_command() != "haechi":
+        print(f"(Or first `source {activate}`: then plain `haechi` works in that shell.)")
     return 0
+
+
+def haechi_command() -> str:
+    """The `haechi` beside this Python: the README's commands install it in .venv, which is
+    not on a newcomer's PATH, so the demo names it in full when it has to."""
+    return "haechi" if shutil.which("haechi") == str(HAECHI) else str(HAECHI)
