@@ -13,19 +13,26 @@ from scrapy.settings import Settings
 from crawler.spiders.sites import DEFAULT_MAX_PAGES, SiteSpider
 
 # Any Scrapy setting can be tuned for one run from the environment, e.g.
-# HAECHI_SCRAPY_DOWNLOAD_TIMEOUT=5 (values are parsed as JSON when they parse, else text).
+# HAECHI_SCRAPY_DOWNLOAD_TIMEOUT=5 (values are parsed as JSON when they parse, else text), and
+# Haechi's own crawler settings, whose names start with HAECHI_ (HAECHI_SITE_INTERVAL,
+# HAECHI_LEASE_SECONDS, ...), are read from the variable of the same name, as the README says.
 ENV_PREFIX = "HAECHI_SCRAPY_"
+OWN_PREFIX = "HAECHI_"
+
+
+def _parsed(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
 
 
 def _env_settings() -> dict[str, Any]:
-    found = {}
-    for key, value in os.environ.items():
-        if key.startswith(ENV_PREFIX):
-            try:
-                found[key[len(ENV_PREFIX):]] = json.loads(value)
-            except ValueError:
-                found[key[len(ENV_PREFIX):]] = value
-    return found
+    own = {key: _parsed(value) for key, value in os.environ.items()
+           if key.startswith(OWN_PREFIX) and not key.startswith(ENV_PREFIX)}
+    scrapy = {key[len(ENV_PREFIX):]: _parsed(value) for key, value in os.environ.items()
+              if key.startswith(ENV_PREFIX)}
+    return {**own, **scrapy}
 
 
 def crawl_settings(overrides: dict[str, Any] | None = None) -> Settings:

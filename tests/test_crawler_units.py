@@ -3,11 +3,13 @@ security.txt, byte sniffing."""
 
 from __future__ import annotations
 
+import pytest
 from scrapy.http import HtmlResponse
 
 from crawler.discovery import media_urls, page_language, page_urls
 from crawler.failures import failure_kind
 from crawler.media import sniff_media
+from crawler.run import crawl_settings
 from crawler.security_txt import parse_security_txt
 from crawler.urls import TrapGuard, canonical_url, on_site, site_of
 
@@ -88,3 +90,15 @@ def test_failures_are_named_by_kind() -> None:
     assert failure_kind(DownloadTimeoutError("x")) == "timeout"
     assert failure_kind(IgnoreRequest("exceeded DOWNLOAD_MAXSIZE (1 B)")) == "too-large"
     assert failure_kind(ConnectionRefusedError()) == "connection-refused"
+
+
+def test_haechi_crawler_settings_are_read_from_variables_of_the_same_name(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HAECHI_SITE_INTERVAL", "0.5")
+    monkeypatch.setenv("HAECHI_SCRAPY_DOWNLOAD_TIMEOUT", "7")
+    settings = crawl_settings()
+    assert settings.getfloat("HAECHI_SITE_INTERVAL") == 0.5
+    assert settings.getint("DOWNLOAD_TIMEOUT") == 7
+    # The prefixed spelling still works, and wins where both are set.
+    monkeypatch.setenv("HAECHI_SCRAPY_HAECHI_SITE_INTERVAL", "2")
+    assert crawl_settings().getfloat("HAECHI_SITE_INTERVAL") == 2.0

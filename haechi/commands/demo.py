@@ -27,11 +27,17 @@ from matcher.hasher import ImageHasher
 from takedown.cases import CaseStore
 from takedown.notices import notice_json
 
+# Where a real installation sends or keeps things: the demo's made-up cases, chats and evidence
+# must reach none of them, whatever this shell has set.
+REAL_SINKS = ("HAECHI_STORE", "HAECHI_EVIDENCE_STORE", "HAECHI_ALERT_WEBHOOK",
+              "HAECHI_ALERT_EMAIL", "HAECHI_SMTP_URL", "HAECHI_SITE_REGISTRY", "REDIS_URL")
 # The demo runs the crawl and the chat scan as the `haechi` command installed beside this Python.
 HAECHI = Path(sys.executable).with_name("haechi")
 DEMO_PLAN = WebPlan(sites=len(MARKUPS), seed=2026, victims=3, pages=2, images_per_page=3)
-# The demo's slow-response trap should cost seconds, not the production timeout.
-DEMO_CRAWL_ENV = {"HAECHI_SCRAPY_DOWNLOAD_TIMEOUT": "5", "HAECHI_SCRAPY_RETRY_BACKOFF_BASE": "0.3"}
+# The demo's slow-response trap should cost seconds, not the production timeout; a timeout
+# on a loaded machine is tried three more times, each after a longer wait, before it counts.
+DEMO_CRAWL_ENV = {"HAECHI_SCRAPY_DOWNLOAD_TIMEOUT": "5", "HAECHI_SCRAPY_RETRY_TIMES": "3",
+                  "HAECHI_SCRAPY_RETRY_BACKOFF_BASE": "0.5"}
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -99,9 +105,8 @@ def run_demo(args: argparse.Namespace) -> int:
         say(f"Started a local test web of {len(urls)} gallery sites on loopback addresses "
             f"({urls[0]} ...), with edited copies of the victims' pictures planted in "
             f"{len(MARKUPS)} kinds of markup, plus traps and hostile files.\n")
-        env = {**os.environ, **DEMO_CRAWL_ENV, "HAECHI_HOME": str(folder),
-               "DATABASE_URL": database}
-        env.pop("HAECHI_STORE", None)
+        env = {key: value for key, value in os.environ.items() if key not in REAL_SINKS}
+        env.update(DEMO_CRAWL_ENV, HAECHI_HOME=str(folder), DATABASE_URL=database)
         crawl = subprocess.run([str(HAECHI), "crawl", "--json", *urls], env=env, text=True,
                                stdout=subprocess.PIPE, check=True)
         summary = json.loads(crawl.stdout)
