@@ -5,6 +5,10 @@ Language: the site's security.txt Preferred-Languages, then the registry, then t
 language, then English. Recipient: security.txt Contact (mailto), then the registry, then
 abuse@ the domain. The text comes from one Jinja2 template per language; the X-ARF v4 reports
 (one per URL) travel with it as JSON. No notice ever carries an image.
+
+The sender is the institution the installation names (HAECHI_ORG_NAME, replies to HAECHI_FROM).
+Until both are set a notice says so in place of the signer and the reply address, instead of
+pretending to come from a desk that does not exist, and takedown/sending.py refuses to send it.
 """
 
 from __future__ import annotations
@@ -40,15 +44,52 @@ _templates = jinja2.Environment(
 )
 
 
+# What a notice says in place of the institution and its reply address when the installation
+# has not named them. A made-up desk name would read as a real sender to the host receiving
+# it; these read as what they are, in every language, and a notice carrying them is never sent.
+UNCONFIGURED_ORG = "[institution not configured: set HAECHI_ORG_NAME]"
+UNCONFIGURED_EMAIL = "[reply address not configured: set HAECHI_FROM]"
+# The domain X-ARF reports and Message-IDs name while the reply address is unset (RFC 2606).
+UNCONFIGURED_DOMAIN = "invalid"
+
+
 @dataclass(frozen=True)
 class Reporter:
+    """The institution a notice is sent on behalf of, and where hosts reply."""
+
     org: str
     email: str
 
     @classmethod
     def from_environment(cls) -> Reporter:
-        return cls(os.environ.get("HAECHI_ORG_NAME", "Haechi takedown desk"),
-                   os.environ.get("HAECHI_FROM", "takedown@haechi.invalid"))
+        """HAECHI_ORG_NAME and HAECHI_FROM, or the not-configured placeholders."""
+        org = os.environ.get("HAECHI_ORG_NAME", "").strip()
+        email = os.environ.get("HAECHI_FROM", "").strip()
+        return cls(org or UNCONFIGURED_ORG, email or UNCONFIGURED_EMAIL)
+
+    @property
+    def missing_settings(self) -> list[str]:
+        """The environment variables still to set before notices can be sent."""
+        return [name for name, value, placeholder in (
+            ("HAECHI_ORG_NAME", self.org, UNCONFIGURED_ORG),
+            ("HAECHI_FROM", self.email, UNCONFIGURED_EMAIL)) if value == placeholder]
+
+    @property
+    def configured(self) -> bool:
+        return not self.missing_settings
+
+    @property
+    def domain(self) -> str:
+        if self.email == UNCONFIGURED_EMAIL or "@" not in self.email:
+            return UNCONFIGURED_DOMAIN
+        return self.email.rsplit("@", 1)[-1]
+
+
+def has_sender_placeholders(*texts: str) -> bool:
+    """Whether a notice's wording still says the institution or reply address is not set
+    (drafted before HAECHI_ORG_NAME/HAECHI_FROM were, and not reworded since)."""
+    return any(marker in text for text in texts
+               for marker in (UNCONFIGURED_ORG, UNCONFIGURED_EMAIL))
 
 
 def _supported(tag: str | None) -> str | None:
@@ -90,7 +131,7 @@ def reference_of(case_id: int) -> str:
 
 def xarf_reports(rows: list[Any], reporter: Reporter, at: dt.datetime) -> list[dict[str, Any]]:
     """One X-ARF v4 report (category content, type ncii) per URL."""
-    domain = reporter.email.rsplit("@", 1)[-1]
+    domain = reporter.domain
     return [
         {
             "xarf_version": "4.0.0",
@@ -118,7 +159,13 @@ class NoticeDrafter:
                  reporter: Reporter | None = None) -> None:
         self.engine = engine
         self.records = records or CrawlRecords(engine)
-        self.reporter = reporter or Reporter.from_environment()
+        self._reporter = reporter
+
+    @property
+    def reporter(self) -> Reporter:
+        """The reporter given, else the environment's, read at each use as notice_json reads
+        it, so what a notice is signed with, shown with and sent with always agree."""
+        return self._reporter or Reporter.from_environment()
 
     def draft_for_site(self, conn: Connection, site: str, at: dt.datetime,
                        actor: str = "system") -> int | None:
@@ -204,6 +251,11 @@ def notice_json(engine: Engine, notice_id: int, reporter: Reporter | None = None
         "deadline": notice["deadline"].isoformat() if notice["deadline"] else None,
         "message_id": notice["message_id"],
         "xarf": xarf_reports(list(rows), reporter, notice["updated_at"]),
+        # False until HAECHI_ORG_NAME and HAECHI_FROM are set: such a notice cannot be sent.
+        "sender_configured": reporter.configured,
+        "sender_missing": reporter.missing_settings,
+        # The stored wording still names no institution (drafted before it was configured).
+        "text_has_sender_placeholders": has_sender_placeholders(notice["subject"], notice["body"]),
     }
 
 

@@ -3,6 +3,10 @@
 The server is named by HAECHI_SMTP_URL: `smtp://host:port` (plain, STARTTLS when offered),
 `smtps://host:port` (TLS from the start), with optional `user:password@`. A message carries
 the notice text and one X-ARF v4 JSON part per URL, never an image.
+
+Nothing is sent on behalf of an institution the installation has not named: without
+HAECHI_ORG_NAME and HAECHI_FROM, or with wording drafted before they were set, sending is
+refused with a message saying what to set or reword. A host must be able to tell who asks.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from sqlalchemy import Engine, select
 
 from haechi.mail import MailConfigError, SmtpServer
 from takedown import audit
-from takedown.notices import Reporter, notice_json
+from takedown.notices import UNCONFIGURED_EMAIL, UNCONFIGURED_ORG, Reporter, notice_json
 from takedown.schema import cases, notices
 from takedown.status import transition
 
@@ -38,10 +42,32 @@ def smtp_server(url: str | None = None) -> SmtpServer:
         raise SendError(str(exc)) from exc
 
 
+def unconfigured_sender_error(reporter: Reporter) -> SendError | None:
+    """Why nothing can be sent by this reporter, or None when the installation named itself."""
+    if reporter.configured:
+        return None
+    return SendError(
+        f"the sending institution is not configured: set {' and '.join(reporter.missing_settings)}"
+        " (HAECHI_ORG_NAME: the institution that signs notices; HAECHI_FROM: the address hosts"
+        " reply to). Nothing was sent.")
+
+
+def check_sendable(notice: dict, reporter: Reporter) -> None:
+    """Raise SendError unless `notice` names a real sender, in its headers and its text."""
+    error = unconfigured_sender_error(reporter)
+    if error is not None:
+        raise error
+    if notice["text_has_sender_placeholders"]:
+        raise SendError(
+            f"notice {notice['id']} was drafted before HAECHI_ORG_NAME/HAECHI_FROM were set and"
+            f" its text still says {UNCONFIGURED_ORG!r} or {UNCONFIGURED_EMAIL!r}: correct the"
+            " wording (the review app's Save wording, then approve again). Nothing was sent.")
+
+
 def build_message(notice: dict, reporter: Reporter, reminder_of: str | None = None
                   ) -> EmailMessage:
     message = EmailMessage()
-    domain = reporter.email.rsplit("@", 1)[-1]
+    domain = reporter.domain
     message["From"] = f"{reporter.org} <{reporter.email}>"
     message["To"] = notice["to"]
     message["Subject"] = ("[reminder] " if reminder_of else "") + notice["subject"]
@@ -69,10 +95,16 @@ class NoticeSender:
                  attempts: int = ATTEMPTS, backoff: float = BACKOFF_SECONDS) -> None:
         self.engine = engine
         self.server = server or smtp_server()
-        self.reporter = reporter or Reporter.from_environment()
+        self._reporter = reporter
         self.clock = clock
         self.attempts = attempts
         self.backoff = backoff
+
+    @property
+    def reporter(self) -> Reporter:
+        """The reporter given, else the environment's, read at each use as notice_json reads
+        it, so what a notice is signed with, shown with and sent with always agree."""
+        return self._reporter or Reporter.from_environment()
 
     def _deliver(self, message: EmailMessage) -> None:
         error: Exception | None = None
@@ -89,11 +121,13 @@ class NoticeSender:
 
     def send_notice(self, notice_id: int, actor: str = "system") -> str:
         """Send one approved notice; returns its Message-ID."""
-        notice = notice_json(self.engine, notice_id, self.reporter)
+        reporter = self.reporter
+        notice = notice_json(self.engine, notice_id, reporter)
         if notice["status"] != "approved":
             raise SendError(f"notice {notice_id} is {notice['status']}; only approved notices "
                             "are sent")
-        message = build_message(notice, self.reporter)
+        check_sendable(notice, reporter)
+        message = build_message(notice, reporter)
         at = self.clock()
         try:
             self._deliver(message)
@@ -118,7 +152,11 @@ class NoticeSender:
         return str(message["Message-ID"])
 
     def send_approved(self, actor: str = "system") -> dict[str, list]:
-        """Send every approved notice; failures are reported, not raised."""
+        """Send every approved notice; failures are reported, not raised, except an
+        unconfigured sender, which would fail them all alike (SendError)."""
+        error = unconfigured_sender_error(self.reporter)
+        if error is not None:
+            raise error
         with self.engine.connect() as conn:
             pending = conn.execute(select(notices.c.id).where(notices.c.status == "approved")
                                    .order_by(notices.c.id)).scalars().all()
@@ -133,10 +171,12 @@ class NoticeSender:
 
     def resend(self, notice_id: int, case_ids: list[int], actor: str = "tracker") -> str:
         """A reminder for the cases of a sent notice that are still online."""
-        notice = notice_json(self.engine, notice_id, self.reporter)
+        reporter = self.reporter
+        notice = notice_json(self.engine, notice_id, reporter)
+        check_sendable(notice, reporter)
         notice["xarf"] = [r for r, cid in zip(notice["xarf"], notice["cases"], strict=True)
                           if cid in case_ids]
-        message = build_message(notice, self.reporter, reminder_of=notice["message_id"])
+        message = build_message(notice, reporter, reminder_of=notice["message_id"])
         self._deliver(message)
         at = self.clock()
         with self.engine.begin() as conn:

@@ -47,6 +47,13 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
+def named_sender(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The institution notices are sent for: without it sending is refused."""
+    monkeypatch.setenv("HAECHI_ORG_NAME", "Test Victim Support Centre")
+    monkeypatch.setenv("HAECHI_FROM", "takedown@support.example")
+
+
+@pytest.fixture
 def store(haechi_home: Path, clock: FakeClock) -> CaseStore:
     media = LocalStore(haechi_home / "objects")
     return CaseStore(takedown_engine(), store=media, clock=clock)
@@ -140,7 +147,8 @@ def test_audit_chain_detects_tampering(store) -> None:
     assert not audit.verify(store.engine).ok
 
 
-def test_sending_over_smtp_records_the_message_id_and_moves_cases(store, clock) -> None:
+def test_sending_over_smtp_records_the_message_id_and_moves_cases(named_sender, store,
+                                                                  clock) -> None:
     controller, mailbox = start_smtp(free_port())
     try:
         site_facts(store.engine, "mail.example", preferred=["ko"],
@@ -168,7 +176,7 @@ def test_sending_over_smtp_records_the_message_id_and_moves_cases(store, clock) 
     assert notice_json(store.engine, notice_id)["message_id"] == message["Message-ID"]
 
 
-def test_sending_retries_then_reports_a_dead_server(store, clock) -> None:
+def test_sending_retries_then_reports_a_dead_server(named_sender, store, clock) -> None:
     opened = store.open_cases([event("dead.example", 1)])
     notice_id = notice_for_case(store.engine, opened[0])
     approve_notice(store.engine, notice_id, "reviewer-1", clock())
@@ -179,7 +187,8 @@ def test_sending_retries_then_reports_a_dead_server(store, clock) -> None:
     assert store.get(opened[0])["status"] == "approved"
 
 
-def test_resend_every_24_hours_escalate_then_removed_and_reupload(store, clock) -> None:
+def test_resend_every_24_hours_escalate_then_removed_and_reupload(named_sender, store,
+                                                                  clock) -> None:
     controller, mailbox = start_smtp(free_port())
     online = {"http://host.example/img/1.jpg": True}
 

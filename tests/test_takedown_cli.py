@@ -47,7 +47,10 @@ def web_root(tmp_path: Path):
     server.wait(10)
 
 
-def test_case_notice_send_track_report_round_trip(haechi_home: Path, web_root, tmp_path):
+def test_case_notice_send_track_report_round_trip(haechi_home: Path, web_root, tmp_path,
+                                                  monkeypatch):
+    monkeypatch.setenv("HAECHI_ORG_NAME", "Test Victim Support Centre")
+    monkeypatch.setenv("HAECHI_FROM", "takedown@support.example")
     root, host = web_root
     picture = encode(synthetic_picture(seed=77))
     (tmp_path / "victim.jpg").write_bytes(picture)
