@@ -20,7 +20,7 @@ from haechi.home import redis_url
 MATCH_TASK = "matcher.tasks.match_stored_file"
 MATCH_QUEUE = "haechi.match"
 # Seconds before a task taken by a worker that died is handed to another (Redis broker).
-VISIBILITY_TIMEOUT = int(os.environ.get("HAECHI_TASK_VISIBILITY_TIMEOUT", "300"))
+VISIBILITY_TIMEOUT = int(os.environ.get("HAECHI_TASK_VISIBILITY_TIMEOUT") or 300)
 
 
 def celery_app(name: str = "haechi") -> Celery:

@@ -23,7 +23,7 @@ from takedown.sending import NoticeSender, SendError
 from takedown.status import transition
 
 RESEND_AFTER = dt.timedelta(hours=24)
-ESCALATE_AFTER = dt.timedelta(days=float(os.environ.get("HAECHI_ESCALATE_DAYS", "7")))
+ESCALATE_AFTER = dt.timedelta(days=float(os.environ.get("HAECHI_ESCALATE_DAYS") or 7))
 FETCH_TIMEOUT = 20.0
 MAX_BYTES = 200 * 1024 * 1024
 
