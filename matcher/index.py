@@ -110,17 +110,19 @@ class BinaryHashIndex:
                 f"distance {max_distance} is beyond exact search for {self.bits}-bit hashes"
             )
         codes = np.ascontiguousarray(codes, dtype=np.uint8).reshape(-1, self.nbytes)
-        query, positions, distances = self._tables.search(
-            codes, self._codes, self._alive, max_distance
-        )
-        parts = [(query, self._ids[positions], distances)]
+        parts = []
+        if self._tables.size:  # an empty main tier is skipped: nothing to compile or probe
+            query, positions, distances = self._tables.search(
+                codes, self._codes, self._alive, max_distance
+            )
+            parts.append((query, self._ids[positions], distances))
         if self._fresh.ntotal and len(codes):
             # FAISS's radius is exclusive: distance < radius.
             lims, fresh_distances, fresh_ids = self._fresh.range_search(codes, max_distance + 1)
             per_query = np.diff(lims.astype(np.int64))
             parts.append((np.repeat(np.arange(len(codes)), per_query), fresh_ids, fresh_distances))
-        return Hits(*(np.concatenate([p[i] for p in parts]).astype(dtype) for i, dtype in
-                      enumerate((np.int64, np.int64, np.int32))))
+        return Hits(*(np.concatenate([p[i] for p in parts] or [np.zeros(0)]).astype(dtype)
+                      for i, dtype in enumerate((np.int64, np.int64, np.int32))))
 
     def save(self, path: Path, stamp: IndexStamp) -> None:
         """Write index and stamp so that a crash leaves either the old or the new copy, whole."""

@@ -13,11 +13,17 @@ in, read in order, without touching the full hash elsewhere in memory. That is w
 faster than FAISS's exact indexes, which scan every hash (IndexBinaryFlat: about 360 queries/s
 at 1M on one core here) or verify each candidate at random in memory (IndexBinaryMultiHash:
 about 450).
+
+The search kernel is compiled by numba (loaded from numba's cache after the first run) on the
+first search, not at import: numba takes most of a second to load, which a bank whose hashes
+all still sit in the fresh FAISS tier (matcher/index.py) never needs.
 """
 
 from __future__ import annotations
 
-import numba
+import functools
+from collections.abc import Callable
+
 import numpy as np
 
 CHUNK_BITS = 16
@@ -34,7 +40,7 @@ def max_exact_radius(bits: int) -> int:
     return 2 * (bits // CHUNK_BITS) - 1
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+# _popcount, _chunk and _search are plain Python until _search_kernel() compiles them.
 def _popcount(x: np.uint64) -> np.uint64:
     x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
     x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
@@ -42,12 +48,10 @@ def _popcount(x: np.uint64) -> np.uint64:
     return (x * np.uint64(0x0101010101010101)) >> np.uint64(56)
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
 def _chunk(words: np.ndarray, chunk: int) -> np.uint64:
     return (words[chunk // 4] >> np.uint64((chunk % 4) * 16)) & np.uint64(0xFFFF)
 
 
-@numba.njit(cache=True, nogil=True)
 def _search(queries, query_prefixes, codes, alive, positions, prefixes, offsets, radius,
             out_query, out_pos, out_distance):
     """Fill the out arrays with (query, position, distance) hits; return how many there are.
@@ -95,6 +99,17 @@ def _search(queries, query_prefixes, codes, alive, positions, prefixes, offsets,
     return found
 
 
+@functools.cache
+def _search_kernel() -> Callable[..., int]:
+    """_search compiled, with the helpers it calls compiled in its place in this module
+    (numba resolves them there, as it would decorated ones)."""
+    import numba
+
+    helper = numba.njit(cache=True, nogil=True, inline="always")
+    globals().update(_popcount=helper(_popcount), _chunk=helper(_chunk))
+    return numba.njit(cache=True, nogil=True)(_search)
+
+
 def _prefix(codes: np.ndarray) -> np.ndarray:
     words = min(PREFIX_WORDS, codes.shape[1] // 4)
     return np.ascontiguousarray(codes).view("<u4")[:, :words]
@@ -138,8 +153,8 @@ class MultiIndexTables:
         room = max(64, 4 * len(q64))
         while True:
             out = (np.empty(room, np.int64), np.empty(room, np.int64), np.empty(room, np.int32))
-            found = _search(q64, query_prefixes, c64, alive, self.positions, self.prefixes,
-                            self.offsets, radius, *out)
+            found = _search_kernel()(q64, query_prefixes, c64, alive, self.positions,
+                                     self.prefixes, self.offsets, radius, *out)
             if found <= room:
                 return out[0][:found], out[1][:found], out[2][:found]
             room = found
