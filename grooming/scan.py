@@ -53,34 +53,50 @@ def report(conversation: Conversation, states: dict[str, SpeakerState]) -> dict[
     }
 
 
-def scan(paths: list[Path], scorer: ConversationScorer | None = None,
-         sinks: list[AlertSink] | None = None, store: ExcerptStore | None = None
-         ) -> Iterator[dict[str, Any] | FileError]:
-    """Results per conversation (or a FileError per unreadable file), alerting as it goes."""
-    scorer = scorer or default_scorer()
-    pseudonym = Pseudonymiser()
-    if store is not None:
-        store.purge()
-    for path in paths:
+class ChatScanner:
+    """One scan run over any number of files: the scorer, and the classifier behind it, are
+    loaded once here and used for every file; the pseudonym key is read once too."""
+
+    def __init__(self, scorer: ConversationScorer | None = None,
+                 sinks: list[AlertSink] | None = None, store: ExcerptStore | None = None
+                 ) -> None:
+        self.scorer = scorer or default_scorer()
+        self.pseudonym = Pseudonymiser()
+        self.sinks = sinks
+        self.store = store
+        if store is not None:
+            store.purge()
+
+    def scan_file(self, path: Path) -> Iterator[dict[str, Any] | FileError]:
+        """The file's results per conversation (or one FileError), alerting as it goes."""
         try:
-            conversations = load(path, pseudonym)
+            conversations = load(path, self.pseudonym)
         except ChatImportError as exc:
             yield FileError(str(path), str(exc))
-            continue
+            return
         for conversation in conversations:
-            result = report(conversation, scorer.score(conversation))
+            result = report(conversation, self.scorer.score(conversation))
             result["file"] = str(path)
             if result["tier"] != "none":
                 # Alert once per speaker and tier: a conversation scanned again (a longer
                 # export of the same chat) alerts again only when it became more urgent.
                 tiers = TIERS[TIERS.index(result["tier"]):]
-                if store is not None and store.alerted(result["conversation"],
-                                                       result["speaker"], tiers):
+                if self.store is not None and self.store.alerted(
+                        result["conversation"], result["speaker"], tiers):
                     result["alerts"] = {"all": "already alerted at this tier"}
                     yield result
                     continue
-                if store is not None:
-                    store.keep(result)
-                if sinks:
-                    result["alerts"] = send(result, sinks)
+                if self.store is not None:
+                    self.store.keep(result)
+                if self.sinks:
+                    result["alerts"] = send(result, self.sinks)
             yield result
+
+
+def scan(paths: list[Path], scorer: ConversationScorer | None = None,
+         sinks: list[AlertSink] | None = None, store: ExcerptStore | None = None
+         ) -> Iterator[dict[str, Any] | FileError]:
+    """Results per conversation (or a FileError per unreadable file), alerting as it goes."""
+    scanner = ChatScanner(scorer, sinks, store)
+    for path in paths:
+        yield from scanner.scan_file(path)

@@ -1,10 +1,15 @@
-"""`haechi chats scan`: score chat exports for grooming and alert support agencies."""
+"""`haechi chats scan`: score chat exports for grooming and alert support agencies.
+
+The grooming modules (the classifier, the normaliser, the excerpt store) are imported when a
+scan runs, not when the parser is built, and the classifier is loaded once per run.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 
@@ -28,23 +33,37 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 def run_scan(args: argparse.Namespace) -> int:
     from grooming.alerts import configured_sinks, describe
     from grooming.excerpts import ExcerptStore
-    from grooming.scan import FileError, scan
+    from grooming.scan import ChatScanner, FileError
 
-    sinks = [] if args.no_alerts else configured_sinks()
-    store = None if args.no_alerts else ExcerptStore()
+    # One scanner for the whole run: the classifier is loaded once, not once per file.
+    scanner = ChatScanner(sinks=[] if args.no_alerts else configured_sinks(),
+                          store=None if args.no_alerts else ExcerptStore())
+    # With --json stdout carries only the JSON objects; the timings go to stderr.
+    timings = sys.stderr if args.json else sys.stdout
     failed = 0
-    for result in scan(args.files, sinks=sinks, store=store):
-        if isinstance(result, FileError):
-            failed += 1
-            print(f"haechi chats scan: {result.error}", file=sys.stderr)
-        elif args.json:
-            print(json.dumps(result, ensure_ascii=False))
-        elif result["tier"] == "none":
-            print(f"{result['conversation']} ({result['file']}): no grooming pattern found "
-                  f"(highest score {result['score']}).")
-        else:
-            print(describe(result))
-            for sink, outcome in result.get("alerts", {}).items():
-                print(f"  alert by {sink}: {outcome}")
-            print()
+    for path in args.files:
+        started = time.perf_counter()
+        conversations = 0
+        readable = True
+        for result in scanner.scan_file(path):
+            if isinstance(result, FileError):
+                failed += 1
+                readable = False
+                print(f"haechi chats scan: {result.error}", file=sys.stderr)
+                continue
+            conversations += 1
+            if args.json:
+                print(json.dumps(result, ensure_ascii=False), flush=True)
+            elif result["tier"] == "none":
+                print(f"{result['conversation']} ({result['file']}): no grooming pattern "
+                      f"found (highest score {result['score']}).")
+            else:
+                print(describe(result))
+                for sink, outcome in result.get("alerts", {}).items():
+                    print(f"  alert by {sink}: {outcome}")
+                print()
+        if readable:
+            plural = "" if conversations == 1 else "s"
+            print(f"{path}: {conversations} conversation{plural} scanned in "
+                  f"{time.perf_counter() - started:.2f} s", file=timings, flush=True)
     return 1 if failed else 0
