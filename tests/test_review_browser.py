@@ -44,7 +44,10 @@ def wait_for_port(port: int, timeout: float = 30) -> None:
 
 
 @pytest.fixture
-def review_site(haechi_home: Path):
+def review_site(haechi_home: Path, monkeypatch: pytest.MonkeyPatch):
+    # The institution is named: an unnamed one's notices are refused at sending.
+    monkeypatch.setenv("HAECHI_ORG_NAME", "Test Victim Support Centre")
+    monkeypatch.setenv("HAECHI_FROM", "takedown@support.example")
     media = LocalStore(haechi_home / "objects")
     store = CaseStore(takedown_engine(), store=media)
     site = "galerie.example"
@@ -99,6 +102,8 @@ def test_login_queue_blurred_case_approve_and_send(review_site) -> None:
         links.first.click()
         preview = page.locator("#preview")
         preview.wait_for()
+        # The element is there before its picture has loaded: wait for the picture itself.
+        page.wait_for_function("document.querySelector('#preview').complete", timeout=60_000)
         assert page.evaluate("document.querySelector('#preview').naturalWidth") > 0
         blurred = Image.open(io.BytesIO(page.request.get(
             base + preview.get_attribute("src")).body()))
