@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email
 import os
+import re
 import subprocess
 import sys
 from email import policy
@@ -181,3 +182,35 @@ def test_haechi_notices_send_names_the_settings_to_make(unconfigured, store, clo
     assert result.returncode != 0
     assert "HAECHI_ORG_NAME" in result.stderr and "HAECHI_FROM" in result.stderr
     assert mailbox.messages == []
+
+
+def _logged_in_review_client(store: CaseStore, haechi_home: Path):
+    from fastapi.testclient import TestClient
+
+    from takedown.review.accounts import add_reviewer
+    from takedown.review.app import create_app
+
+    add_reviewer(store.engine, "alice", "a long enough password")
+    app = create_app(store, LocalStore(haechi_home / "objects"),
+                     NoticeSender(store.engine, SmtpServer("127.0.0.1", free_port())),
+                     secret="test-secret")
+    client = TestClient(app)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text).group(1)
+    client.post("/login", data={"name": "alice", "password": "a long enough password",
+                                "csrf": csrf})
+    return client
+
+
+def test_the_review_app_warns_and_offers_no_send_for_an_unnamed_institution(
+        unconfigured, store, clock, haechi_home):
+    notice_id = approved_notice(store, clock)
+    client = _logged_in_review_client(store, haechi_home)
+    page = client.get("/cases/1").text
+    assert 'id="sender-warning"' in page and "HAECHI_ORG_NAME and HAECHI_FROM" in page
+    assert re.search(r'id="send"[^>]* disabled', page)
+    # Named now: no warning, though the text drafted before still has to be reworded.
+    unconfigured.setenv("HAECHI_ORG_NAME", ORG)
+    unconfigured.setenv("HAECHI_FROM", FROM)
+    page = client.get("/cases/1").text
+    assert "drafted before the institution was named" in page
+    assert notice_json(store.engine, notice_id)["text_has_sender_placeholders"]

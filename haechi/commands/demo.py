@@ -129,8 +129,8 @@ def run_demo(args: argparse.Namespace) -> int:
         "missed": [{"markup": p.markup, "url": key[0], "victim": p.victim}
                    for key, p in planted.items() if key not in found],
         "cases": cases,
-        "notices": [{k: n[k] for k in ("id", "site", "language", "to", "subject", "urls")}
-                    for n in notices],
+        "notices": [{k: n[k] for k in ("id", "site", "language", "to", "subject", "urls",
+                                       "sender_configured")} for n in notices],
         "chats": [{k: c[k] for k in ("file", "conversation", "speaker", "score", "tier",
                                      "stages", "first_alert_message")} for c in chats],
     }
@@ -157,6 +157,10 @@ def run_demo(args: argparse.Namespace) -> int:
     for notice in notices:
         print(f"  [{notice['language']}] to {notice['to']}: {notice['subject']} "
               f"({len(notice['urls'])} URL(s))")
+    unsigned = sorted({name for n in notices for name in n["sender_missing"]})
+    if unsigned:
+        print(f"  These drafts name no institution ({' and '.join(unsigned)} not set), so they say "
+              "so in place of a signature; nothing can be sent until both are set.")
     print("\nGrooming early warning on two chat exports:")
     for chat in result["chats"]:
         stages = ", ".join(chat["stages"]) or "none"
