@@ -1,18 +1,22 @@
-"""`haechi register`, `haechi withdraw` and `haechi bank stats`: managing the victim hash bank."""
+"""`haechi register`, `haechi withdraw` and `haechi bank stats`: managing the victim hash bank.
+
+The matcher (SQLAlchemy, FAISS, the hashers) is imported when a command runs, not when the
+parser is built.
+"""
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from haechi.inputs import CsvFormatError, read_csv, walk_files
+from haechi.inputs import InputFileError, read_csv, walk_files
 from haechi.progress import progress
-from matcher.bank import BankError, VictimBank
-from matcher.decode import UnreadableImage
-from matcher.hasher import ImageHasher
+
+if TYPE_CHECKING:
+    from matcher.bank import VictimBank
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -49,6 +53,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _register_files(bank: VictimBank, pairs: list[tuple[str, Path]]) -> dict:
+    from matcher.decode import UnreadableImage
+    from matcher.hasher import ImageHasher
+
     hasher = ImageHasher()
     summary: dict = {"files": 0, "registered": 0, "hashes_added": 0, "errors": []}
     for victim, path in progress(pairs, "registering", total=len(pairs)):
@@ -75,6 +82,8 @@ def _manifest_pairs(manifest: Path) -> list[tuple[str, Path]]:
 
 
 def run_register(args: argparse.Namespace) -> int:
+    from matcher.bank import BankError, VictimBank
+
     bank = VictimBank.open()
     try:
         if args.hashes:
@@ -95,6 +104,9 @@ def run_register(args: argparse.Namespace) -> int:
                 if not args.files:
                     raise BankError("--victim needs at least one FILE")
                 pairs = [(args.victim, f) for f in walk_files(args.files)]
+            if not pairs:
+                # Registering nothing must not look like a victim is now protected.
+                raise BankError("no files to register: the folders given hold none")
             summary = _register_files(bank, pairs)
             text = (f"registered {summary['registered']} of {summary['files']} files "
                     f"({summary['hashes_added']} new hashes)")
@@ -103,7 +115,7 @@ def run_register(args: argparse.Namespace) -> int:
                 pictures.setdefault(victim, []).append(path)
             for error in summary["errors"]:
                 print(f"error: {error['path']}: {error['error']}", file=sys.stderr)
-    except (BankError, CsvFormatError, csv.Error, OSError) as exc:
+    except (BankError, InputFileError, OSError) as exc:
         print(f"haechi register: {exc}", file=sys.stderr)
         return 2
     found, gone = rescan_registered(bank, pictures, args.recheck)
@@ -158,6 +170,8 @@ def rescan_registered(bank: VictimBank, pictures: dict[str, list[Path]],
 
 
 def run_withdraw(args: argparse.Namespace) -> int:
+    from matcher.bank import VictimBank
+
     bank = VictimBank.open()
     removed = bank.withdraw(args.victim)
     bank.save()
@@ -171,6 +185,8 @@ def run_withdraw(args: argparse.Namespace) -> int:
 
 
 def run_stats(args: argparse.Namespace) -> int:
+    from matcher.bank import VictimBank
+
     stats = VictimBank.open().stats()
     if args.json:
         print(json.dumps(stats))

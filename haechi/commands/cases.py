@@ -1,16 +1,20 @@
-"""`haechi cases`: the cases opened from matches, and their evidence bundles."""
+"""`haechi cases`: the cases opened from matches, and their evidence bundles.
+
+A case is named by its reference as listed (HAECHI-000001) or its number. The takedown
+modules (SQLAlchemy, Alembic, Jinja) are imported when a command runs, not when the parser is
+built.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+import zipfile
 from pathlib import Path
 
-from haechi.home import data_home
-from takedown.audit import entries_for_case
-from takedown.cases import CaseStore
-from takedown.evidence import export_bundle, verify_bundle
-from takedown.notices import notice_json
+from haechi.commands import EXIT_INPUTS_FAILED, UsageError
+from haechi.inputs import case_id
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -21,11 +25,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     listing.add_argument("--json", action="store_true", help="print a JSON array")
     listing.set_defaults(run=run_list)
     show = commands.add_parser("show", help="one case with all its evidence")
-    show.add_argument("case_id", type=int, metavar="ID")
+    show.add_argument("case_id", type=case_id, metavar="ID", help="HAECHI-000001, or 1")
     show.add_argument("--json", action="store_true")
     show.set_defaults(run=run_show)
     export = commands.add_parser("export", help="write a self-verifying evidence bundle (zip)")
-    export.add_argument("case_id", type=int, metavar="ID")
+    export.add_argument("case_id", type=case_id, metavar="ID", help="HAECHI-000001, or 1")
     export.add_argument("--out", type=Path, help="bundle path (default: in the data folder)")
     export.set_defaults(run=run_export)
     consume = commands.add_parser(
@@ -35,11 +39,20 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     consume.add_argument("--name", default=None, help="consumer name (default: host and pid)")
     consume.set_defaults(run=run_consume)
     verify = commands.add_parser("verify", help="check an evidence bundle was not altered")
-    verify.add_argument("bundle", type=Path)
+    verify.add_argument("bundle", type=Path,
+                        help="the bundle's zip file, or the case whose bundle `haechi cases "
+                             "export` wrote to the data folder")
     verify.set_defaults(run=run_verify)
 
 
 def run_list(args: argparse.Namespace) -> int:
+    from takedown.cases import CaseStore
+    from takedown.status import ALLOWED
+
+    unknown = sorted(set(args.status or ()) - set(ALLOWED))
+    if unknown:
+        raise UsageError(f"no such status: {', '.join(unknown)} (statuses: "
+                         f"{', '.join(ALLOWED)})")
     found = CaseStore.open().list(tuple(args.status) if args.status else None)
     if args.json:
         print(json.dumps(found, ensure_ascii=False))
@@ -54,11 +67,21 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _case_or_exit(case_id: int) -> dict:
-    case = CaseStore.open().get(case_id)
-    if case is None:
-        raise SystemExit(f"haechi cases: no case {case_id}")
-    return case
+def _case_or_exit(case: int) -> dict:
+    from takedown.cases import CaseStore
+    from takedown.notices import reference_of
+
+    found = CaseStore.open().get(case)
+    if found is None:
+        raise SystemExit(f"haechi cases: no case {reference_of(case)}")
+    return found
+
+
+def _default_bundle(reference: str) -> Path:
+    """Where `haechi cases export` writes a case's bundle unless told otherwise."""
+    from haechi.home import data_home
+
+    return data_home() / "exports" / f"{reference}.zip"
 
 
 def run_show(args: argparse.Namespace) -> int:
@@ -72,23 +95,56 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from takedown.audit import entries_for_case
+    from takedown.cases import CaseStore
+    from takedown.evidence import export_bundle
+    from takedown.notices import notice_json
+
     store = CaseStore.open()
     case = _case_or_exit(args.case_id)
     entries = entries_for_case(store.engine, args.case_id)
     notice = notice_json(store.engine, case["notice_id"]) if case["notice_id"] else None
-    out = args.out or data_home() / "exports" / f"{case['reference']}.zip"
-    export_bundle(out, case, entries, notice)
+    out = args.out or _default_bundle(case["reference"])
+    try:
+        export_bundle(out, case, entries, notice)
+    except OSError as exc:
+        raise UsageError(f"cannot write the bundle to {out} ({exc.strerror or exc})") from None
     print(out)
     return 0
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    problems = verify_bundle(args.bundle)
+    from takedown.evidence import verify_bundle
+
+    bundle = _bundle_path(args.bundle)
+    try:
+        problems = verify_bundle(bundle)
+    except OSError as exc:
+        print(f"haechi cases: {bundle}: cannot be read ({exc.strerror or exc})", file=sys.stderr)
+        return EXIT_INPUTS_FAILED
+    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        print(f"haechi cases: {bundle}: not an evidence bundle Haechi wrote ({exc})",
+              file=sys.stderr)
+        return EXIT_INPUTS_FAILED
     if problems:
         print("ALTERED: " + "; ".join(problems))
         return 1
     print("bundle OK")
     return 0
+
+
+def _bundle_path(given: Path) -> Path:
+    """The zip file given or, when there is no such file and it names a case, the bundle
+    `haechi cases export` wrote for that case."""
+    if given.exists():
+        return given
+    try:
+        case = case_id(str(given))
+    except argparse.ArgumentTypeError:
+        return given  # not a case either: reported as the missing file it is
+    from takedown.notices import reference_of
+
+    return _default_bundle(reference_of(case))
 
 
 def run_consume(args: argparse.Namespace) -> int:
@@ -98,6 +154,7 @@ def run_consume(args: argparse.Namespace) -> int:
     from crawler.store import open_store
     from haechi.home import redis_client
     from matcher.streams import StreamConsumer
+    from takedown.cases import CaseStore
     from takedown.consumer import GROUP, consume
 
     name = args.name or f"{socket.gethostname()}-{os.getpid()}"

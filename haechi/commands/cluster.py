@@ -2,7 +2,8 @@
 
 The same code runs embedded or as a cluster; the environment decides: REDIS_URL (Celery broker
 and the match-event stream), DATABASE_URL (PostgreSQL for the bank and the cases) and
-HAECHI_STORE (s3://bucket/prefix for media).
+HAECHI_STORE (s3://bucket/prefix for media). What each command talks to (SQLAlchemy, Redis,
+Celery, boto3) is imported when it runs, not when the parser is built.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import json
 import os
 import secrets
 
-from haechi.home import data_home, database_url, redis_client, redis_url
+from haechi.commands import require_redis_url
+from haechi.inputs import port_number, positive_int
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -35,9 +37,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     start = cluster_commands.add_parser(
         "up", help="the whole cluster on this machine: Redis and PostgreSQL (started if none "
                    "answers), workers, crawler nodes, the takedown consumer, the review app")
-    start.add_argument("--crawlers", type=int, default=1, metavar="N")
-    start.add_argument("--workers", type=int, default=1, metavar="N")
-    start.add_argument("--review-port", type=int, default=8600, metavar="PORT")
+    start.add_argument("--crawlers", type=positive_int, default=1, metavar="N")
+    start.add_argument("--workers", type=positive_int, default=1, metavar="N")
+    start.add_argument("--review-port", type=port_number, default=8600, metavar="PORT")
     start.add_argument("--json", action="store_true")
     start.set_defaults(run=run_up)
     stop = cluster_commands.add_parser("down", help="stop what `haechi cluster up` started")
@@ -45,14 +47,14 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     stop.set_defaults(run=run_down)
 
     worker = subparsers.add_parser("worker", help="run a matcher worker (Celery, REDIS_URL)")
-    worker.add_argument("--concurrency", type=int, default=os.cpu_count() or 1)
+    worker.add_argument("--concurrency", type=positive_int, default=os.cpu_count() or 1)
     worker.set_defaults(run=run_worker)
 
 
 def _check_database() -> dict:
     from sqlalchemy import text
 
-    from haechi.home import open_engine
+    from haechi.home import database_url, open_engine
 
     url = database_url()
     with open_engine(url).connect() as conn:
@@ -61,6 +63,8 @@ def _check_database() -> dict:
 
 
 def _check_redis() -> dict:
+    from haechi.home import redis_client, redis_url
+
     url = redis_url()
     if url is None:
         return {"url": None, "note": "not configured: embedded default, no Redis needed"}
@@ -99,9 +103,7 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_worker(args: argparse.Namespace) -> int:
-    if redis_url() is None:
-        raise SystemExit("haechi worker: REDIS_URL is not set (the worker takes its tasks "
-                         "from Redis)")
+    require_redis_url("the worker takes its tasks from Redis")
     from matcher.tasks import app
 
     app.worker_main(["worker", "--queues", "haechi.match", "--concurrency",
@@ -116,6 +118,7 @@ def cluster_metrics() -> dict[str, int]:
     from crawler.cluster import MATCH_QUEUE
     from crawler.schedule import SiteSchedule
     from crawler.spiders.cluster import ClusterSiteSpider
+    from haechi.home import redis_client
     from matcher.streams import STREAM
     from takedown.consumer import GROUP
 
@@ -146,8 +149,7 @@ def publish_to_cloudwatch(metrics: dict[str, int], cluster: str) -> None:
 
 
 def run_metrics(args: argparse.Namespace) -> int:
-    if redis_url() is None:
-        raise SystemExit("haechi cluster metrics: REDIS_URL is not set")
+    require_redis_url("the queues are in Redis")
     metrics = cluster_metrics()
     if args.cloudwatch:
         publish_to_cloudwatch(metrics, os.environ.get("HAECHI_CLUSTER_NAME") or "haechi")
@@ -160,10 +162,9 @@ def run_metrics(args: argparse.Namespace) -> int:
 
 
 def run_up(args: argparse.Namespace) -> int:
+    from haechi.home import data_home
     from haechi.local_cluster import ClusterError, up
 
-    if min(args.crawlers, args.workers) < 1:
-        raise SystemExit("haechi cluster up: --crawlers and --workers must be at least 1")
     try:
         state = up(args.crawlers, args.workers, args.review_port)
     except ClusterError as exc:

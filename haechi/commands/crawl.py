@@ -1,4 +1,7 @@
-"""`haechi crawl`: crawl sites on the embedded default, matching and opening cases as it goes."""
+"""`haechi crawl`: crawl sites on the embedded default, matching and opening cases as it goes.
+
+Scrapy and the crawler are imported when a crawl runs, not when the parser is built.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +10,8 @@ import json
 import os
 from typing import Any
 
-from crawler.run import run_crawl
-from crawler.spiders.sites import DEFAULT_MAX_PAGES
-from haechi.home import redis_params, redis_url
+from haechi.commands import require_redis_url
+from haechi.inputs import http_url, positive_int
 
 # The embedded default wires the whole chain into the crawl process: store (crawler), hash and
 # match (matcher), cases (takedown). Cluster mode replaces the last two with queues.
@@ -31,9 +33,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         description="Each URL is a site: its pages are followed on that site, every image and "
                     "video on them is stored, hashed and matched against the victim bank.",
     )
-    crawl.add_argument("urls", nargs="+", metavar="URL")
-    crawl.add_argument("--max-pages", type=int, default=DEFAULT_MAX_PAGES, metavar="N",
-                       help=f"pages to fetch per site at most (default {DEFAULT_MAX_PAGES})")
+    crawl.add_argument("urls", nargs="+", type=http_url, metavar="URL")
+    # No default here: the spider's DEFAULT_MAX_PAGES is read when the crawl runs, so that
+    # building the parser does not import Scrapy.
+    crawl.add_argument("--max-pages", type=positive_int, metavar="N",
+                       help="pages to fetch per site at most (default: the crawler's limit "
+                            "per site)")
     crawl.add_argument("--json", action="store_true", help="print the summary as JSON")
     crawl.add_argument("--cluster", action="store_true",
                        help="push the sites to the cluster's crawler nodes (REDIS_URL) and "
@@ -81,6 +86,8 @@ def describe(summary: dict[str, Any]) -> str:
 
 def cluster_overrides(idle_exit: int) -> dict[str, Any]:
     """The crawl settings of a cluster node: shared frontier, matching by Celery workers."""
+    from haechi.home import redis_params, redis_url
+
     return {
         **embedded_overrides(),
         "ITEM_PIPELINES": CLUSTER_PIPELINES,
@@ -96,11 +103,12 @@ def cluster_overrides(idle_exit: int) -> dict[str, Any]:
 
 
 def run_crawler_node(args: argparse.Namespace) -> int:
-    if redis_url() is None:
-        raise SystemExit("haechi crawler: REDIS_URL is not set")
+    require_redis_url("crawler nodes share their sites and frontier in Redis")
     from scrapy.core.engine import ExecutionEngine
 
+    from crawler.run import run_crawl
     from crawler.spiders.cluster import ClusterSiteSpider
+    from crawler.spiders.sites import DEFAULT_MAX_PAGES
 
     # A node whose last look at the shared frontier found no site due waits for the engine's
     # heartbeat (5 s) before looking again, while the other nodes take every site as it comes
@@ -125,18 +133,17 @@ def push_seeds(urls: list[str], max_pages: int) -> int:
 
 
 def run_crawl_command(args: argparse.Namespace) -> int:
-    if args.max_pages < 1:
-        raise SystemExit("haechi crawl: --max-pages must be at least 1")
-    bad = [u for u in args.urls if not u.startswith(("http://", "https://"))]
-    if bad:
-        raise SystemExit(f"haechi crawl: not an http(s) URL: {', '.join(bad)}")
+    from crawler.spiders.sites import DEFAULT_MAX_PAGES
+
+    max_pages = args.max_pages or DEFAULT_MAX_PAGES
     if args.cluster:
-        if redis_url() is None:
-            raise SystemExit("haechi crawl --cluster: REDIS_URL is not set")
-        pushed = push_seeds(args.urls, args.max_pages)
+        require_redis_url("--cluster adds the sites to the schedule in Redis")
+        pushed = push_seeds(args.urls, max_pages)
         print(json.dumps({"seeds_pushed": pushed}) if args.json else
               f"Pushed {pushed} site(s) to the cluster's crawler nodes.")
         return 0
-    summary = run_crawl(args.urls, args.max_pages, embedded_overrides())
+    from crawler.run import run_crawl
+
+    summary = run_crawl(args.urls, max_pages, embedded_overrides())
     print(json.dumps(summary) if args.json else describe(summary))
     return 0

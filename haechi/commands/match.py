@@ -1,16 +1,21 @@
-"""`haechi match`: check files on disk against the victim hash bank."""
+"""`haechi match`: check files on disk against the victim hash bank.
+
+The matcher is imported when the command runs, not when the parser is built.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from haechi.inputs import walk_files
 from haechi.progress import progress
-from matcher.bank import VictimBank
-from matcher.decode import UnreadableImage
-from matcher.match import Matcher
+
+if TYPE_CHECKING:
+    from matcher.match import Matcher
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -24,6 +29,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 def match_path(matcher: Matcher, path: Path) -> dict:
     """The contract's JSON object for one input; `error` only when it could not be read."""
+    from matcher.decode import UnreadableImage
+
     result: dict = {"path": str(path), "matches": []}
     try:
         result["matches"] = [m.as_json() for m in matcher.match_bytes(path.read_bytes())]
@@ -49,7 +56,15 @@ def _describe(result: dict) -> str:
 
 
 def run_match(args: argparse.Namespace) -> int:
-    matcher = Matcher(VictimBank.open())
+    from matcher.bank import VictimBank
+    from matcher.match import Matcher
+
+    bank = VictimBank.open()
+    if bank.stats()["hashes"] == 0:
+        # Every file will say "no match"; that is the bank, not the files.
+        print("haechi match: the victim bank is empty, so nothing can match (register "
+              "victims' pictures or a hash list with `haechi register` first)", file=sys.stderr)
+    matcher = Matcher(bank)
     files = list(walk_files(args.paths))
     for path in progress(files, "matching", total=len(files)):
         result = match_path(matcher, path)

@@ -1,20 +1,21 @@
-"""`haechi notices`: the drafted removal requests, and sending the approved ones."""
+"""`haechi notices`: the drafted removal requests, and sending the approved ones.
+
+The takedown modules are imported when a command runs, not when the parser is built.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from takedown.database import takedown_engine
-from takedown.notices import NoticeError, notice_for_case, notice_json
-from takedown.sending import NoticeSender, SendError
+from haechi.inputs import case_id
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     notices = subparsers.add_parser("notices", help="show and send removal notices")
     commands = notices.add_subparsers(dest="notices_command", required=True, metavar="COMMAND")
     show = commands.add_parser("show", help="the notice that lists a case")
-    show.add_argument("case_id", type=int, metavar="CASE_ID")
+    show.add_argument("case_id", type=case_id, metavar="CASE_ID", help="HAECHI-000001, or 1")
     show.add_argument("--json", action="store_true")
     show.set_defaults(run=run_show)
     send = commands.add_parser("send", help="send every approved notice (HAECHI_SMTP_URL)")
@@ -23,6 +24,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    from takedown.database import takedown_engine
+    from takedown.notices import NoticeError, notice_for_case, notice_json
+
     engine = takedown_engine()
     try:
         notice = notice_json(engine, notice_for_case(engine, args.case_id))
@@ -38,6 +42,9 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_send(args: argparse.Namespace) -> int:
+    from takedown.database import takedown_engine
+    from takedown.sending import NoticeSender, SendError
+
     try:
         result = NoticeSender(takedown_engine()).send_approved()
     except SendError as exc:

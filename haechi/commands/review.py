@@ -1,4 +1,8 @@
-"""`haechi review serve` and `haechi users add`: the reviewer web app and its accounts."""
+"""`haechi review serve` and `haechi users add`: the reviewer web app and its accounts.
+
+The app (FastAPI, uvicorn) and the accounts (argon2, SQLAlchemy) are imported when a command
+runs, not when the parser is built.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,14 @@ import argparse
 import getpass
 import sys
 
-from takedown.database import takedown_engine
-from takedown.review.accounts import AccountError, add_reviewer
+from haechi.inputs import port_number
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     review = subparsers.add_parser("review", help="the reviewer web app")
     commands = review.add_subparsers(dest="review_command", required=True, metavar="COMMAND")
     serve = commands.add_parser("serve", help="serve the review app on this machine")
-    serve.add_argument("--port", type=int, default=8600)
+    serve.add_argument("--port", type=port_number, default=8600)
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default: this machine only)")
     serve.set_defaults(run=run_serve)
@@ -39,6 +42,9 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def run_add_user(args: argparse.Namespace) -> int:
+    from takedown.database import takedown_engine
+    from takedown.review.accounts import AccountError, add_reviewer
+
     if sys.stdin.isatty():
         password = getpass.getpass(f"Password for {args.name}: ")
         if getpass.getpass("Again: ") != password:

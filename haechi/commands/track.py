@@ -1,4 +1,8 @@
-"""`haechi track` and `haechi report`: following sent cases until removed, and the figures."""
+"""`haechi track` and `haechi report`: following sent cases until removed, and the figures.
+
+The takedown and matcher modules are imported when a command runs, not when the parser is
+built.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
-from haechi.home import data_home
-from takedown.cases import system_clock
-from takedown.database import takedown_engine
-from takedown.report import build_report, render_html
-from takedown.sending import NoticeSender
-from takedown.tracking import Tracker
+from haechi.commands import UsageError
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -30,6 +29,10 @@ def run_track(args: argparse.Namespace) -> int:
     from matcher.bank import VictimBank
     from matcher.decode import UnreadableImage
     from matcher.match import Matcher
+    from takedown.cases import system_clock
+    from takedown.database import takedown_engine
+    from takedown.sending import NoticeSender
+    from takedown.tracking import Tracker
 
     matcher = Matcher(VictimBank.open())
 
@@ -53,9 +56,17 @@ def run_track(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
+    from haechi.home import data_home
+    from takedown.database import takedown_engine
+    from takedown.report import build_report, render_html
+
     report = build_report(takedown_engine())
     html_path = args.html or data_home() / "report.html"
-    html_path.write_text(render_html(report), encoding="utf-8")
+    try:
+        html_path.write_text(render_html(report), encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write the HTML page to {html_path} "
+                         f"({exc.strerror or exc})") from None
     if args.json:
         print(json.dumps(report))
         return 0
