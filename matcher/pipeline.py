@@ -3,16 +3,23 @@
 Runs after the crawler's store pipeline (crawl → store → hash). Hashing is CPU work, so it runs
 in a pool of worker processes while the crawl goes on; the bank search is fast and stays in
 this process, next to the index. A file fetched again (same SHA-256) is not hashed again.
+
+A hashing process can die (the OOM killer, a crash in a decoder): the pool is then broken for
+every file in it. The pool is rebuilt and each of those files is hashed again alone, in a
+one-process quarantine pool, so the file that kills its process dies alone and is counted as
+an error (`worker-lost`), while the others are matched as if nothing happened.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import multiprocessing
 import os
 from collections import OrderedDict
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from scrapy.crawler import Crawler
@@ -29,7 +36,10 @@ from matcher.seen import SeenIndex
 # Hashes of this many recent files are kept, so a file seen on many pages is hashed once.
 HASH_CACHE_SIZE = 50_000
 
+logger = logging.getLogger(__name__)
 _worker_hasher: ImageHasher | None = None
+# Why a file has no hashes when its process died on it twice (counted as worker-lost).
+WORKER_LOST = "the hashing process died on this file twice (killed, or out of memory)"
 
 
 def _hash_in_worker(data: bytes) -> list[FrameHashes] | str:
@@ -48,6 +58,9 @@ def _hash_in_worker(data: bytes) -> list[FrameHashes] | str:
 class MatchPipeline:
     """Hashes FetchedMedia items, matches them and hands match events to the sinks."""
 
+    # What runs in the pool processes (a module-level function, as "spawn" needs).
+    hash_file = staticmethod(_hash_in_worker)
+
     def __init__(self, crawler: Crawler, matcher: Matcher, sinks: list[MatchEventSink],
                  workers: int, seen: SeenIndex) -> None:
         self.crawler = crawler
@@ -56,6 +69,8 @@ class MatchPipeline:
         self.sinks = sinks
         self.workers = workers
         self.pool: ProcessPoolExecutor | None = None
+        self.quarantine: ProcessPoolExecutor | None = None
+        self.quarantine_lock = asyncio.Lock()
         self.cache: OrderedDict[str, list[FrameHashes] | str] = OrderedDict()
 
     @classmethod
@@ -68,13 +83,46 @@ class MatchPipeline:
         return cls(crawler, Matcher(bank), sinks, workers,
                    SeenIndex.open(settings.get("DATABASE_URL") or None))
 
-    def open_spider(self) -> None:
+    def _new_pool(self, workers: int) -> ProcessPoolExecutor:
         # "spawn": the crawl runs threads (reactor, DNS, store), which must not be forked.
-        self.pool = ProcessPoolExecutor(self.workers, multiprocessing.get_context("spawn"))
+        return ProcessPoolExecutor(workers, multiprocessing.get_context("spawn"))
+
+    def open_spider(self) -> None:
+        self.pool = self._new_pool(self.workers)
 
     def close_spider(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+        for pool in (self.pool, self.quarantine):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    def _replace_broken(self, broken: ProcessPoolExecutor) -> None:
+        """A new main pool in place of `broken`, once however many files saw it break."""
+        if self.pool is broken:
+            self.count("workers_restarted")
+            logger.error("a hashing process died; the pool is rebuilt and its files are "
+                         "hashed again one by one")
+            broken.shutdown(wait=False, cancel_futures=True)
+            self.pool = self._new_pool(self.workers)
+
+    async def _hash(self, data: bytes) -> list[FrameHashes] | str:
+        """The file's hashes (or why there are none), surviving the death of a worker."""
+        loop = asyncio.get_running_loop()
+        pool = self.pool
+        assert pool is not None
+        try:
+            return await loop.run_in_executor(pool, self.hash_file, data)
+        except BrokenProcessPool:
+            self._replace_broken(pool)
+        async with self.quarantine_lock:
+            if self.quarantine is None:
+                self.quarantine = self._new_pool(1)
+            try:
+                return await loop.run_in_executor(self.quarantine, self.hash_file, data)
+            except BrokenProcessPool:
+                self.quarantine.shutdown(wait=False, cancel_futures=True)
+                self.quarantine = None
+                self.count("errors/worker-lost")
+                return WORKER_LOST
 
     def count(self, key: str) -> None:
         self.crawler.stats.inc_value(f"haechi/{key}")
@@ -84,9 +132,7 @@ class MatchPipeline:
             return item
         hashed = self.cache.get(item.sha256)
         if hashed is None:
-            assert self.pool is not None
-            loop = asyncio.get_running_loop()
-            hashed = await loop.run_in_executor(self.pool, _hash_in_worker, item.body or b"")
+            hashed = await self._hash(item.body or b"")
             self.cache[item.sha256] = hashed
             if len(self.cache) > HASH_CACHE_SIZE:
                 self.cache.popitem(last=False)
@@ -96,6 +142,9 @@ class MatchPipeline:
         else:
             self.cache.move_to_end(item.sha256)
         item.body = None
+        if hashed is WORKER_LOST:
+            logger.error("worker lost: %s (%s)", item.url, hashed)
+            return item
         if isinstance(hashed, str):
             self.count("errors/unreadable")
             self.crawler.spider.logger.warning("unreadable: %s (%s)", item.url, hashed)
