@@ -25,6 +25,17 @@ WORKING_SIZE = 512
 # from the web is a decompression bomb or not worth the memory it would cost to find out.
 MAX_PIXELS = 100_000_000
 
+# Pixels are not all the same size: 100 megapixels of 16-bit RGBA are 800 MB once decoded.
+# Decoding stops before it would hold more than this many bytes of pixels (after libjpeg's
+# reduced decode, so a 200-megapixel phone JPEG still reads): with the copies made while
+# converting, a hashing process stays well under 512 MB on any file.
+MAX_DECODED_BYTES = 160 * 1024 * 1024
+
+# Bytes Pillow keeps per pixel in each mode (multi-band modes are stored 4 bytes a pixel).
+_BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2,
+                    "LA": 4, "PA": 4, "La": 4, "RGB": 4, "RGBA": 4, "RGBa": 4, "RGBX": 4,
+                    "CMYK": 4, "YCbCr": 4, "LAB": 4, "HSV": 4, "I": 4, "F": 4}
+
 # A truncated file must fail loudly, never decode to a half-grey image that hashes as something.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
@@ -63,6 +74,12 @@ def decode_image(data: bytes, working_size: int = WORKING_SIZE) -> Image.Image:
                 raise UnreadableImage(f"image has no pixels ({width}x{height})")
             if image.format == "JPEG":
                 image.draft("RGB", (working_size, working_size))
+            decoded = image.size[0] * image.size[1] * _BYTES_PER_PIXEL.get(image.mode, 8)
+            if decoded > MAX_DECODED_BYTES:
+                raise UnreadableImage(
+                    f"refused as a decompression bomb: {width}x{height} {image.mode} pixels "
+                    f"would take {decoded // 2**20:,} MB to decode (limit "
+                    f"{MAX_DECODED_BYTES // 2**20} MB)")
             image.load()
     except UnreadableImage:
         raise
@@ -86,8 +103,13 @@ def _to_working_rgb(image: Image.Image, working_size: int) -> Image.Image:
         image = background
     elif image.mode.startswith(("I", "F")):
         # 16-bit and float greyscale: Pillow's convert clips at 255 and would turn the whole
-        # picture white; scale the real range down to 8 bits instead.
-        pixels = np.asarray(image, dtype=np.float64)
+        # picture white; scale the real range down to 8 bits instead (on the working-size
+        # copy: the full picture as float64 would be twice the size of its 32-bit pixels).
+        if max(image.size) > working_size:
+            # No reducing_gap: Pillow's reduce() does not take 16-bit modes.
+            image.thumbnail((working_size, working_size), Image.Resampling.BILINEAR,
+                            reducing_gap=None)
+        pixels = np.asarray(image, dtype=np.float32)
         low, high = float(pixels.min()), float(pixels.max())
         scaled = (pixels - low) * (255.0 / (high - low)) if high > low else pixels * 0
         image = Image.fromarray(scaled.astype(np.uint8), "L").convert("RGB")

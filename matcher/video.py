@@ -9,6 +9,7 @@ handful of hashes. Every failure is an UnreadableImage with a sentence, like ima
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Iterator
 
 import av
@@ -22,6 +23,11 @@ SAMPLE_INTERVAL = 1.0
 MAX_SECONDS = 3 * 3600
 # Frames larger than this (8K and up) are refused like image bombs.
 MAX_FRAME_PIXELS = 40_000_000
+# A video is decoded frame by frame to find each second, so a long or dense stream costs CPU in
+# proportion to its frames: decoding stops after this many frames or this many seconds of work,
+# keeping the samples found so far (a hostile file cannot hold a hashing process for hours).
+MAX_DECODED_FRAMES = 250_000
+DECODE_SECONDS = 120.0
 # Two samples whose 16x16 grey thumbnails differ by less than this (mean, 0-255) are one scene.
 SAME_SCENE = 3.0
 
@@ -49,8 +55,15 @@ def video_frames(
         next_second = 0.0
         previous: np.ndarray | None = None
         produced = False
+        deadline = time.monotonic() + DECODE_SECONDS
         try:
-            for frame in container.decode(stream):
+            for decoded, frame in enumerate(container.decode(stream)):
+                if decoded >= MAX_DECODED_FRAMES or time.monotonic() > deadline:
+                    if not produced:
+                        raise UnreadableImage(
+                            f"refused: no frame worth hashing in the first {decoded:,} frames "
+                            f"({DECODE_SECONDS:.0f} s of decoding at most)")
+                    break
                 second = frame.time
                 if second is None or second + 1e-3 < next_second:
                     continue

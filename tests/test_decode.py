@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
 
@@ -89,3 +90,36 @@ def test_other_modes_decode_to_rgb(mode):
     picture = synthetic_picture(6).convert(mode)
     fmt = "JPEG" if mode in ("CMYK", "L") else "PNG"
     assert decode_image(encode(picture, fmt)).mode == "RGB"
+
+
+def png_rgba_stream(width: int, height: int) -> bytes:
+    """A real, fully decodable RGBA PNG of `width` x `height` black pixels, made row by row so
+    that the test never holds the pixels itself (a few MB compressed)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    compressor = zlib.compressobj(9)
+    row = b"\0" + bytes(width * 4)
+    body = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", body) \
+        + chunk(b"IEND", b"")
+
+
+def test_a_bomb_under_the_pixel_limit_is_refused_by_its_decoded_size() -> None:
+    # 81 megapixels is under MAX_PIXELS, but as RGBA it would be 324 MB of pixels.
+    data = png_rgba_stream(9000, 9000)
+    assert MAX_PIXELS > 9000 * 9000
+    with pytest.raises(UnreadableImage, match="MB to decode"):
+        decode_image(data)
+
+
+def test_a_large_sixteen_bit_picture_decodes_within_its_budget() -> None:
+    image = Image.new("I;16", (3000, 2000))
+    image.paste(40_000, (0, 0, 1500, 2000))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    decoded = decode_image(buffer.getvalue())
+    assert max(decoded.size) == WORKING_SIZE
+    left, right = decoded.getpixel((10, 10)), decoded.getpixel((WORKING_SIZE - 10, 10))
+    assert left[0] > 200 and right[0] < 50

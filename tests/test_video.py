@@ -66,3 +66,14 @@ def test_truncated_and_garbage_videos_are_clear_errors() -> None:
         assert "video" in str(exc)
     else:
         assert frames and all(isinstance(image, Image.Image) for _, image in frames)
+
+
+def test_decoding_stops_at_its_frame_budget_keeping_the_samples_found(monkeypatch) -> None:
+    import matcher.video
+
+    data = make_video([(synthetic_picture(1), 3.0), (synthetic_picture(2), 3.0)])
+    monkeypatch.setattr(matcher.video, "MAX_DECODED_FRAMES", 15)  # 1.5 s of 10 fps
+    assert [second for second, _ in video_frames(data)] == [0]
+    monkeypatch.setattr(matcher.video, "MAX_DECODED_FRAMES", 0)
+    with pytest.raises(UnreadableImage, match="first 0 frames"):
+        list(video_frames(data))
