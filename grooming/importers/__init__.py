@@ -33,17 +33,28 @@ def _importers() -> list[Importer]:
     return [TelegramImporter(), DiscordImporter(), KakaoImporter()]
 
 
+# A whole Telegram account's export of years of text is tens of MB; a file far larger than that
+# is not a chat export worth holding in memory whole (JSON is parsed in one piece).
+MAX_EXPORT_BYTES = 512 * 1024 * 1024
+
+
 def load(path: Path, pseudonym: Pseudonymiser) -> list[Conversation]:
     try:
+        size = path.stat().st_size
         with path.open("rb") as handle:
             head = handle.read(65536)
     except OSError as exc:
         raise ChatImportError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    if size > MAX_EXPORT_BYTES:
+        raise ChatImportError(f"{path}: {size // 2**20:,} MB is more than a chat export "
+                              f"(limit {MAX_EXPORT_BYTES // 2**20} MB)")
     for importer in _importers():
         if importer.recognises(path, head):
             try:
                 return importer.load(path, pseudonym)
-            except (ValueError, KeyError, TypeError) as exc:
+            except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+                # A hostile or broken export (nesting thousands deep, a message that is a
+                # number) is this file's error, never the end of the run.
                 if isinstance(exc, ChatImportError):
                     raise
                 raise ChatImportError(f"{path}: looks like a {importer.name} export but could "

@@ -20,6 +20,8 @@ class DiscordImporter:
         data = json.loads(path.read_text(encoding="utf-8"))
         conversation = Conversation(pseudonym(str(data["channel"]["id"]), "C"), "discord")
         for message in data["messages"]:
+            if not isinstance(message, dict):
+                continue
             text = message.get("content") or ""
             if not text.strip():
                 continue

@@ -37,7 +37,7 @@ class TelegramImporter:
             conversation = Conversation(pseudonym(str(chat.get("id") or chat.get("name")), "C"),
                                         "telegram")
             for message in chat.get("messages", []):
-                if message.get("type") != "message":
+                if not isinstance(message, dict) or message.get("type") != "message":
                     continue  # joins, calls, pins
                 text = _text(message.get("text"))
                 if not text.strip():
