@@ -1,16 +1,31 @@
-"""Shared fixtures: an isolated HAECHI_HOME per test and generated pictures."""
+"""Shared fixtures: an isolated HAECHI_HOME per test, the outbound policy opened to the test
+web's addresses only, and generated pictures."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from haechi.outbound import ALLOW_SETTING
 from haechi.synthetic import encode, synthetic_picture
+from haechi.testweb.model import FETCH_ALLOW
 from matcher.bank import VictimBank
 
 PDQ_REFERENCE = Path(__file__).resolve().parent / "data" / "pdq-reference"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fetch_allow_testweb() -> Iterator[None]:
+    """The test web lives on loopback, which the outbound policy refuses: allow exactly its
+    addresses (not 127.0.0.1), in os.environ so every crawl and command a test starts inherits
+    it. Session-wide, so module fixtures that crawl at set-up see it too; a test may still
+    monkeypatch it for itself."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(ALLOW_SETTING, FETCH_ALLOW)
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from haechi.home import data_home
 from haechi.synthetic import encode
-from haechi.testweb.model import MARKUPS, WebPlan, victim_name, victim_original
+from haechi.testweb.model import FETCH_ALLOW, MARKUPS, WebPlan, victim_name, victim_original
 from haechi.testweb.server import start_testweb
 from matcher.bank import VictimBank
 from matcher.hasher import ImageHasher
@@ -36,8 +36,9 @@ HAECHI = Path(sys.executable).with_name("haechi")
 DEMO_PLAN = WebPlan(sites=len(MARKUPS), seed=2026, victims=3, pages=2, images_per_page=3)
 # The demo's slow-response trap should cost seconds, not the production timeout; a timeout
 # on a loaded machine is tried three more times, each after a longer wait, before it counts.
+# The outbound policy refuses loopback: the crawl may reach the test web's addresses, no others.
 DEMO_CRAWL_ENV = {"HAECHI_SCRAPY_DOWNLOAD_TIMEOUT": "5", "HAECHI_SCRAPY_RETRY_TIMES": "3",
-                  "HAECHI_SCRAPY_RETRY_BACKOFF_BASE": "0.5"}
+                  "HAECHI_SCRAPY_RETRY_BACKOFF_BASE": "0.5", "HAECHI_FETCH_ALLOW": FETCH_ALLOW}
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:

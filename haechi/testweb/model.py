@@ -52,6 +52,11 @@ def site_index(address: str) -> int | None:
 
 # A CDN host shared by all sites, outside the sites' range.
 CDN_ADDRESS = "127.9.9.9"
+# The test web's addresses as the outbound policy's HAECHI_FETCH_ALLOW: the CDN, and the block
+# every site address falls in (127.10.0.1 to 127.11.249.250, room for 125,000 sites, six times
+# the largest benchmark), and nothing else of loopback: 127.0.0.1 stays refused, where tests
+# run the internal services a hostile page must not reach.
+FETCH_ALLOW = f"{CDN_ADDRESS}/32,127.10.0.0/15"
 
 
 @dataclass(frozen=True)
