@@ -14,6 +14,8 @@ from scrapy.exceptions import (
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
+from haechi.outbound import BLOCKED_ADDRESS, BlockedAddress
+
 _KINDS: tuple[tuple[type[BaseException], str], ...] = (
     (DownloadTimeoutError, "timeout"),
     (TimeoutError, "timeout"),
@@ -30,6 +32,8 @@ _KINDS: tuple[tuple[type[BaseException], str], ...] = (
 def failure_kind(failure: Failure | BaseException) -> str:
     """A short, stable name for the failure: the key it is counted under."""
     error = failure.value if isinstance(failure, Failure) else failure
+    if isinstance(error, BlockedAddress):
+        return BLOCKED_ADDRESS  # refused by the outbound policy: never fetched
     if isinstance(error, HttpError):
         status = error.response.status
         return f"http-{status // 100}xx"

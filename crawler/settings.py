@@ -41,7 +41,21 @@ RETRY_BACKOFF_MAX = 30.0
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.BackoffRetryMiddleware": 550,
+    # A proxy resolves and connects in our place, to addresses the outbound policy never sees;
+    # the crawler reaches sites directly (and the guard refuses a request that names a proxy).
+    "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware": None,
+    # The outbound policy (haechi/outbound.py): after every middleware that can change where a
+    # request goes, before the downloader's stats, so a refused request is not counted as made.
+    "crawler.middlewares.OutboundGuardMiddleware": 800,
 }
+# The resolver Twisted connects through checks every address it gives out against the same
+# policy, so the address connected to is the one checked (no DNS rebinding).
+TWISTED_DNS_RESOLVER = "crawler.middlewares.GuardedResolver"
+# Public addresses only; tests and the demo allow their own test web's loopback addresses here
+# (from the variable of the same name). Production never sets it.
+HAECHI_FETCH_ALLOW = ""
+# Only the network schemes: a page must not make the crawler read local files, FTP or S3.
+DOWNLOAD_HANDLERS = {"file": None, "ftp": None, "s3": None}
 REDIRECT_MAX_TIMES = 5
 DEPTH_LIMIT = 30
 # Breadth first: a site's index and first pages before its deep archive.

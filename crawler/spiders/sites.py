@@ -25,6 +25,7 @@ from crawler.items import FetchedMedia, SiteFacts
 from crawler.media import describe_non_media, looks_like_html, sniff_media
 from crawler.security_txt import parse_security_txt
 from crawler.urls import TrapGuard, canonical_url, on_site, site_of
+from haechi.outbound import BLOCKED_ADDRESS
 
 # Media are fetched before further pages, so a match is found seconds after its page is read.
 MEDIA_PRIORITY = 10
@@ -220,5 +221,9 @@ class SiteSpider(Spider):
                             preferred_languages=languages, security_txt_url=response.url)
 
     def security_txt_failed(self, failure: Failure) -> None:
-        # Not an error of the run (the site's pages were read), but worth counting by kind.
-        self.count(f"security_txt_failed/{failure_kind(failure)}")
+        # Not an error of the run (the site's pages were read), but worth counting by kind;
+        # except a redirect to an address the outbound policy refused, which is an attack.
+        kind = failure_kind(failure)
+        self.count(f"security_txt_failed/{kind}")
+        if kind == BLOCKED_ADDRESS:
+            self.error(kind, failure.request.url, str(failure.value)[:200])
