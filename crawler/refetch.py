@@ -1,8 +1,10 @@
 """Fetching one URL again outside a crawl: is a file seen earlier still online, and what is it
 now? Used when a newly registered victim is found among earlier crawls (re-scan --recheck).
 
-Same limits as the crawler (size cap while streaming, timeouts, redirects, no cookies); every
-failure is an answer (`error`), never an exception.
+Same limits as the crawler (size cap while streaming, timeouts, redirects, no cookies) and the
+same outbound policy (haechi/outbound.py): every hop's address is checked before connecting,
+and a refused one is the answer `blocked-address: ...`. Every failure is an answer (`error`),
+never an exception.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from crawler.settings import DOWNLOAD_MAXSIZE, DOWNLOAD_TIMEOUT, USER_AGENT
+from crawler.settings import DOWNLOAD_MAXSIZE, DOWNLOAD_TIMEOUT, REDIRECT_MAX_TIMES, USER_AGENT
+from haechi.outbound import BlockedAddress, OutboundPolicy, default_policy
 
 
 @dataclass(frozen=True)
@@ -39,10 +42,15 @@ def refetch(url: str, client: httpx.Client) -> Refetch:
                     return Refetch(url, 200, error=f"larger than {DOWNLOAD_MAXSIZE} bytes")
                 chunks.append(chunk)
             return Refetch(url, 200, b"".join(chunks))
+    except BlockedAddress as exc:
+        return Refetch(url, error=str(exc))
     except httpx.HTTPError as exc:
         return Refetch(url, error=f"{type(exc).__name__}: {exc}")
 
 
-def client() -> httpx.Client:
-    return httpx.Client(timeout=DOWNLOAD_TIMEOUT, follow_redirects=True, max_redirects=5,
-                        headers={"User-Agent": USER_AGENT})
+def client(policy: OutboundPolicy | None = None) -> httpx.Client:
+    """The client `refetch` is given: the crawler's limits, under `policy` (by default the
+    process's, from HAECHI_FETCH_ALLOW)."""
+    return (policy or default_policy()).client(
+        timeout=DOWNLOAD_TIMEOUT, max_redirects=REDIRECT_MAX_TIMES,
+        headers={"User-Agent": USER_AGENT})

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import httpx
 from sqlalchemy import Engine, select
 
+from haechi.outbound import BlockedAddress, default_policy
 from takedown.schema import cases
 from takedown.sending import NoticeSender, SendError
 from takedown.status import transition
@@ -26,6 +27,8 @@ RESEND_AFTER = dt.timedelta(hours=24)
 ESCALATE_AFTER = dt.timedelta(days=float(os.environ.get("HAECHI_ESCALATE_DAYS") or 7))
 FETCH_TIMEOUT = 20.0
 MAX_BYTES = 200 * 1024 * 1024
+# httpx's default, which the tracker has always followed: a host may move its files around.
+MAX_REDIRECTS = 20
 
 
 @dataclass(frozen=True)
@@ -36,9 +39,12 @@ class Fetched:
 
 
 def fetch(url: str) -> Fetched:
-    """GET `url` with a size cap; a failure is a Fetched with its error, never an exception."""
+    """GET `url` with a size cap, under the outbound policy (haechi/outbound.py: the address
+    of every hop checked before connecting); a failure, a refused address included
+    (`blocked-address: ...`), is a Fetched with its error, never an exception."""
+    policy = default_policy()  # a malformed HAECHI_FETCH_ALLOW is raised: configuration
     try:
-        with httpx.Client(timeout=FETCH_TIMEOUT, follow_redirects=True) as client, \
+        with policy.client(timeout=FETCH_TIMEOUT, max_redirects=MAX_REDIRECTS) as client, \
                 client.stream("GET", url) as response:
             body = bytearray()
             for chunk in response.iter_bytes():
@@ -46,6 +52,8 @@ def fetch(url: str) -> Fetched:
                 if len(body) > MAX_BYTES:
                     return Fetched(response.status_code, bytes(body[:MAX_BYTES]))
             return Fetched(response.status_code, bytes(body))
+    except BlockedAddress as exc:
+        return Fetched(None, error=str(exc))
     except httpx.HTTPError as exc:
         return Fetched(None, error=f"{type(exc).__name__}: {exc}")
 
