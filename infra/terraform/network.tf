@@ -99,27 +99,68 @@ resource "aws_cloudwatch_log_group" "flow" {
 
 # --- security groups: each service reaches only what it needs ------------------------------
 
+# Its egress rules are the separate resources below (the web outside private ranges, the data
+# stores, DNS): with no egress block here, Terraform removes AWS's allow-all default.
 resource "aws_security_group" "services" {
   name        = "${var.name}-services"
   description = "Haechi ECS tasks: crawlers, workers, consumer, review app"
   vpc_id      = aws_vpc.main.id
+}
 
-  # Crawled sites listen on any port, so TCP is open outward; nothing else leaves but DNS to
-  # the VPC resolver.
-  egress {
-    description = "the web (crawling, any port), AWS APIs, SMTP relays"
-    from_port   = 1
-    to_port     = 65535
-    protocol    = "tcp"
-    cidr_blocks = ["0.0.0.0/0"]
-  }
-  egress {
-    description = "DNS to the VPC resolver"
-    from_port   = 53
-    to_port     = 53
-    protocol    = "udp"
-    cidr_blocks = [var.vpc_cidr]
-  }
+locals {
+  # Every IPv4 address outside the ranges a network of ours may use: 10/8, 172.16/12 and
+  # 192.168/16 (RFC 1918: this VPC, peered VPCs, a VPN), 100.64/10 (shared space, which VPCs may
+  # use too), 127/8, and 224/3 (multicast and reserved). Security groups can only allow, so
+  # "the web but not the VPC" is this list of what is left (40 rules, under the 60 a group
+  # holds); tests/test_outbound_policy.py checks it is exactly that. A hostile page can then
+  # not make a task reach RDS, Redis or any other host inside, whatever the application does;
+  # the application's outbound policy (haechi/outbound.py) refuses these ranges too, plus the
+  # finer special-purpose ones and link-local (the metadata endpoints, which security groups
+  # never filter).
+  internet_ipv4 = [
+    "0.0.0.0/5", "8.0.0.0/7", "11.0.0.0/8", "12.0.0.0/6", "16.0.0.0/4", "32.0.0.0/3",
+    "64.0.0.0/3", "96.0.0.0/6", "100.0.0.0/10", "100.128.0.0/9", "101.0.0.0/8", "102.0.0.0/7",
+    "104.0.0.0/5", "112.0.0.0/5", "120.0.0.0/6", "124.0.0.0/7", "126.0.0.0/8", "128.0.0.0/3",
+    "160.0.0.0/5", "168.0.0.0/6", "172.0.0.0/12", "172.32.0.0/11", "172.64.0.0/10",
+    "172.128.0.0/9", "173.0.0.0/8", "174.0.0.0/7", "176.0.0.0/4", "192.0.0.0/9",
+    "192.128.0.0/11", "192.160.0.0/13", "192.169.0.0/16", "192.170.0.0/15", "192.172.0.0/14",
+    "192.176.0.0/12", "192.192.0.0/10", "193.0.0.0/8", "194.0.0.0/7", "196.0.0.0/6",
+    "200.0.0.0/5", "208.0.0.0/4",
+  ]
+  # The only VPC-internal destinations the services need: the database and the cache.
+  data_ports = { postgresql = 5432, redis = 6379 }
+}
+
+# Crawled sites listen on any port, so TCP is open outward, to public addresses only.
+resource "aws_vpc_security_group_egress_rule" "services_web" {
+  for_each          = toset(local.internet_ipv4)
+  security_group_id = aws_security_group.services.id
+  description       = "the web outside private ranges: crawled sites (any port), AWS APIs, SMTP"
+  cidr_ipv4         = each.value
+  ip_protocol       = "tcp"
+  from_port         = 1
+  to_port           = 65535
+}
+
+resource "aws_vpc_security_group_egress_rule" "services_data" {
+  for_each                     = local.data_ports
+  security_group_id            = aws_security_group.services.id
+  description                  = "${each.key} in the data security group"
+  referenced_security_group_id = aws_security_group.data.id
+  ip_protocol                  = "tcp"
+  from_port                    = each.value
+  to_port                      = each.value
+}
+
+# The VPC resolver is the VPC's base address plus two; answers too long for UDP come over TCP.
+resource "aws_vpc_security_group_egress_rule" "services_dns" {
+  for_each          = toset(["udp", "tcp"])
+  security_group_id = aws_security_group.services.id
+  description       = "DNS to the VPC resolver (${each.value})"
+  cidr_ipv4         = "${cidrhost(var.vpc_cidr, 2)}/32"
+  ip_protocol       = each.value
+  from_port         = 53
+  to_port           = 53
 }
 
 resource "aws_vpc_security_group_ingress_rule" "review_from_alb" {
