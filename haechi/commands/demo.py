@@ -17,15 +17,10 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from haechi.home import data_home
-from haechi.synthetic import encode
-from haechi.testweb.model import FETCH_ALLOW, MARKUPS, WebPlan, victim_name, victim_original
-from haechi.testweb.server import start_testweb
-from matcher.bank import VictimBank
-from matcher.hasher import ImageHasher
-from takedown.cases import CaseStore
-from takedown.notices import notice_json
+if TYPE_CHECKING:
+    from haechi.testweb.model import WebPlan
 
 # Where a real installation sends or keeps things: the demo's made-up cases, chats and evidence
 # must reach none of them, whatever this shell has set.
@@ -33,12 +28,25 @@ REAL_SINKS = ("HAECHI_STORE", "HAECHI_EVIDENCE_STORE", "HAECHI_ALERT_WEBHOOK",
               "HAECHI_ALERT_EMAIL", "HAECHI_SMTP_URL", "HAECHI_SITE_REGISTRY", "REDIS_URL")
 # The demo runs the crawl and the chat scan as the `haechi` command installed beside this Python.
 HAECHI = Path(sys.executable).with_name("haechi")
-DEMO_PLAN = WebPlan(sites=len(MARKUPS), seed=2026, victims=3, pages=2, images_per_page=3)
-# The demo's slow-response trap should cost seconds, not the production timeout; a timeout
-# on a loaded machine is tried three more times, each after a longer wait, before it counts.
-# The outbound policy refuses loopback: the crawl may reach the test web's addresses, no others.
-DEMO_CRAWL_ENV = {"HAECHI_SCRAPY_DOWNLOAD_TIMEOUT": "5", "HAECHI_SCRAPY_RETRY_TIMES": "3",
-                  "HAECHI_SCRAPY_RETRY_BACKOFF_BASE": "0.5", "HAECHI_FETCH_ALLOW": FETCH_ALLOW}
+
+
+def demo_crawl_env() -> dict[str, str]:
+    """The demo crawl's settings. The slow-response trap should cost seconds, not the
+    production timeout; a timeout on a loaded machine is tried three more times, each after a
+    longer wait, before it counts. The outbound policy refuses loopback: the crawl may reach
+    the test web's addresses, no others."""
+    from haechi.testweb.model import FETCH_ALLOW
+
+    return {"HAECHI_SCRAPY_DOWNLOAD_TIMEOUT": "5", "HAECHI_SCRAPY_RETRY_TIMES": "3",
+            "HAECHI_SCRAPY_RETRY_BACKOFF_BASE": "0.5", "HAECHI_FETCH_ALLOW": FETCH_ALLOW}
+
+
+def demo_plan() -> WebPlan:
+    """The demo's test web: one site per markup. (Imported here, not at the top: building the
+    command line must not load the test web, the bank or the cases.)"""
+    from haechi.testweb.model import MARKUPS, WebPlan
+
+    return WebPlan(sites=len(MARKUPS), seed=2026, victims=3, pages=2, images_per_page=3)
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -86,6 +94,16 @@ def scan_demo_chats(folder: Path, env: dict[str, str]) -> list[dict]:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    from haechi.home import data_home
+    from haechi.synthetic import encode
+    from haechi.testweb.model import MARKUPS, victim_name, victim_original
+    from haechi.testweb.server import start_testweb
+    from matcher.bank import VictimBank
+    from matcher.hasher import ImageHasher
+    from takedown.cases import CaseStore
+    from takedown.notices import notice_json
+
+    plan = demo_plan()
     folder = data_home() / "demo"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -94,20 +112,20 @@ def run_demo(args: argparse.Namespace) -> int:
 
     bank = VictimBank.open(url=database, index_dir=folder / "index")
     hasher = ImageHasher()
-    for number in range(DEMO_PLAN.victims):
-        data = encode(victim_original(DEMO_PLAN.seed, number))
+    for number in range(plan.victims):
+        data = encode(victim_original(plan.seed, number))
         bank.add(victim_name(number), hasher.registration_hashes(data), source="generated")
     bank.save()
-    say(f"Registered {DEMO_PLAN.victims} generated stand-in victims (only their hashes).")
+    say(f"Registered {plan.victims} generated stand-in victims (only their hashes).")
 
-    web = start_testweb(DEMO_PLAN)
+    web = start_testweb(plan)
     try:
-        urls = [web.web.site_url(i) for i in range(DEMO_PLAN.sites)]
+        urls = [web.web.site_url(i) for i in range(plan.sites)]
         say(f"Started a local test web of {len(urls)} gallery sites on loopback addresses "
             f"({urls[0]} ...), with edited copies of the victims' pictures planted in "
             f"{len(MARKUPS)} kinds of markup, plus traps and hostile files.\n")
         env = {key: value for key, value in os.environ.items() if key not in REAL_SINKS}
-        env.update(DEMO_CRAWL_ENV, HAECHI_HOME=str(folder), DATABASE_URL=database)
+        env.update(demo_crawl_env(), HAECHI_HOME=str(folder), DATABASE_URL=database)
         crawl = subprocess.run([str(HAECHI), "crawl", "--json", *urls], env=env, text=True,
                                stdout=subprocess.PIPE, check=True)
         summary = json.loads(crawl.stdout)
