@@ -2,9 +2,15 @@
 moment a case opens, in the site's language, for a person to approve.
 
 Language: the site's security.txt Preferred-Languages, then the registry, then the page
-language, then English. Recipient: security.txt Contact (mailto), then the registry, then
-abuse@ the domain. The text comes from one Jinja2 template per language; the X-ARF v4 reports
-(one per URL) travel with it as JSON. No notice ever carries an image.
+language, then English. The text comes from one Jinja2 template per language; the X-ARF v4
+reports (one per URL) travel with it as JSON. No notice ever carries an image.
+
+Recipient: exactly one checked address (crawler/security_txt.py says which), never a list a
+site wrote. The registry's (the operator's word) first; then the site's first security.txt
+mailto Contact, if it names one address and no other recipient; then abuse@ the site. The
+notice lists a victim's URLs and says what they show, so a site must not be able to copy it to
+an employer or a newspaper, and every recipient the operator did not name is shown to the
+reviewer as unconfirmed (notice_json's `recipient_confirmed`).
 
 The sender is the institution the installation names (HAECHI_ORG_NAME, replies to HAECHI_FROM).
 Until both are set a notice says so in place of the signer and the reply address, instead of
@@ -14,6 +20,8 @@ pretending to come from a desk that does not exist, and takedown/sending.py refu
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
+import logging
 import os
 import uuid
 from dataclasses import dataclass
@@ -23,11 +31,14 @@ from typing import Any
 import jinja2
 from sqlalchemy import Connection, Engine, select
 
-from crawler.records import CrawlRecords
+from crawler.records import CrawlRecords, sites
+from crawler.security_txt import AddressRefused, email_address, mailto_address
 from takedown import audit
-from takedown.registry import site_override
+from takedown.registry import operator_address, site_override
 from takedown.schema import cases, notices
 from takedown.status import transition
+
+log = logging.getLogger(__name__)
 
 LANGUAGES = ("ko", "en", "zh", "ja", "ru", "vi", "es", "de")
 DEFAULT_LANGUAGE = "en"
@@ -107,17 +118,59 @@ def choose_language(preferred: list[str], registry: str | None, page: str | None
     return DEFAULT_LANGUAGE
 
 
-def choose_recipient(site: str, contacts: list[str], registry: str | None) -> tuple[str, str]:
-    """(address, where it came from)."""
+# Where a notice's one recipient came from. Only the registry is the operator's own word; a
+# recipient from anywhere else is for the reviewer to confirm before approving.
+FROM_REGISTRY = "registry"
+FROM_SECURITY_TXT = "security.txt"
+FROM_ABUSE_DEFAULT = "abuse-default"
+NO_RECIPIENT = "none"  # not even abuse@ the site is an address (e.g. an '_' in its host name)
+# Names notices drafted by earlier versions stored for the same sources.
+LEGACY_SOURCES = {"abuse-address": FROM_ABUSE_DEFAULT}
+
+
+def security_txt_recipient(contacts: list[str]) -> tuple[str | None, str | None]:
+    """(address, why refused) from the site's first mailto Contact, the one RFC 9116 says it
+    prefers. If that one is refused the file yields no recipient at all: a site that tried to
+    name several recipients is not asked again through its other Contact lines."""
     for contact in contacts:
-        if contact.lower().startswith("mailto:"):
-            return contact[7:].split("?")[0], "security.txt"
-    if registry:
-        return registry.removeprefix("mailto:"), "registry"
+        if isinstance(contact, str) and contact.lower().startswith("mailto:"):
+            try:
+                return mailto_address(contact), None
+            except AddressRefused as exc:
+                return None, str(exc)
+    return None, None
+
+
+def abuse_address(site: str) -> str:
+    """abuse@ the site's domain, or at its address literal for a site known by its IP (RFC
+    5321 section 4.1.3); AddressRefused if that is no address."""
     host = site.strip("[]")
-    if host.replace(".", "").isdigit() or ":" in host:
-        return f"abuse@[{host}]", "abuse-address"  # an address literal (RFC 5321)
-    return f"abuse@{host}", "abuse-address"
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return email_address(f"abuse@{host}")
+    literal = f"IPv6:{ip.compressed}" if ip.version == 6 else str(ip)
+    return email_address(f"abuse@[{literal}]", address_literal=True)
+
+
+def choose_recipient(site: str, contacts: list[str], registry: str | None) -> tuple[str, str]:
+    """(address, where it came from): the registry's, else the site's security.txt mailto
+    Contact (see security_txt_recipient), else abuse@ the site; ("", "none") if none is an
+    address."""
+    if registry:
+        try:
+            return operator_address(registry), FROM_REGISTRY
+        except AddressRefused as exc:
+            log.warning("the registry's contact for %s is not used: %s", site, exc)
+    address, refused = security_txt_recipient(contacts)
+    if address:
+        return address, FROM_SECURITY_TXT
+    if refused:
+        log.warning("the security.txt Contact of %s is not used: %s", site, refused)
+    try:
+        return abuse_address(site), FROM_ABUSE_DEFAULT
+    except AddressRefused:
+        return "", NO_RECIPIENT
 
 
 def legal_basis(site: str, country: str | None) -> str:
@@ -213,7 +266,8 @@ class NoticeDrafter:
                 conn.execute(cases.update().where(cases.c.id == row["id"]),
                              [{"notice_id": notice_id}])
         audit.append(conn, actor=actor, action="notice:drafted", at=at, notice_id=notice_id,
-                     detail={"cases": [r["id"] for r in rows], "language": language})
+                     detail={"cases": [r["id"] for r in rows], "language": language,
+                             "recipient": recipient, "recipient_source": source})
         return notice_id
 
 
@@ -242,10 +296,20 @@ def notice_json(engine: Engine, notice_id: int, reporter: Reporter | None = None
         notice = conn.execute(select(notices).where(notices.c.id == notice_id)).mappings().one()
         rows = conn.execute(select(cases).where(cases.c.notice_id == notice_id)
                             .order_by(cases.c.id)).mappings().all()
+        contacts = conn.execute(select(sites.c.contacts).where(
+            sites.c.site == notice["site"])).scalar()
+    source = LEGACY_SOURCES.get(notice["recipient_source"], notice["recipient_source"])
     return {
         "id": notice["id"], "site": notice["site"], "status": notice["status"],
         "language": notice["language"], "to": notice["recipient"],
-        "recipient_source": notice["recipient_source"], "subject": notice["subject"],
+        "recipient_source": source,
+        # Only the operator's registry vouches for an address; any other is the reviewer's
+        # to confirm (the site named it, or it is a guess at abuse@ the site).
+        "recipient_confirmed": source == FROM_REGISTRY,
+        # Why the site's own security.txt Contact was not taken, if it offered a bad one
+        # (several recipients, cc/bcc headers, not an address): a sign of a hostile site.
+        "recipient_refused": security_txt_recipient(contacts or [])[1],
+        "subject": notice["subject"],
         "body": notice["body"], "legal_basis": notice["legal_basis"],
         "urls": [r["image_url"] for r in rows], "cases": [r["id"] for r in rows],
         "deadline": notice["deadline"].isoformat() if notice["deadline"] else None,
