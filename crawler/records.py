@@ -3,12 +3,24 @@
 A fetched-file row is the evidence of where and when a file was seen (URL, page, headers,
 server address, time, SHA-256), kept whether or not it matched, so a victim who registers
 tomorrow can be told where their picture already was.
+
+Nearly every value in these rows was written by the site: its URLs, headers, language, charset
+and security.txt. The checks below (also used for the takedown tables) make each one fit its
+column before it is written. A value that would break the INSERT (a NUL, which PostgreSQL
+refuses in text; a lone surrogate, which UTF-8 cannot carry; a value longer than its column)
+must not cost the rows written beside it, and a value that cannot be made safe without
+changing what it says is refused with UnsafeValue, naming the field, instead of being cut.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import ipaddress
+import itertools
+import re
 from dataclasses import asdict
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -24,6 +36,12 @@ from sqlalchemy import (
 )
 
 from crawler.items import FetchedMedia, SiteFacts
+from crawler.security_txt import (
+    MAX_LANGUAGE_TAG_CHARS,
+    bounded_contacts,
+    bounded_languages,
+    language_tag,
+)
 from haechi.home import UtcDateTime, open_engine
 
 metadata = MetaData()
@@ -51,7 +69,7 @@ sites = Table(
     "sites",
     metadata,
     Column("site", String(255), primary_key=True),
-    Column("language", String(35)),
+    Column("language", String(MAX_LANGUAGE_TAG_CHARS)),
     Column("charset", String(40)),
     Column("contacts", JSON, nullable=False),
     Column("preferred_languages", JSON, nullable=False),
@@ -59,6 +77,154 @@ sites = Table(
     Column("updated_at", UtcDateTime, nullable=False),
 )
 
+
+
+class UnsafeValue(ValueError):
+    """A site-controlled value that no table takes as it is; the message names the field."""
+
+
+# The longest URL a row keeps. Above the request-line limits of the common web servers
+# (Apache 8,190 bytes, nginx 8 KiB, http.sys 16 KiB), so no URL a server could have answered
+# is refused, yet bounded, so a site cannot make a row, or a notice listing it, as large as
+# it likes.
+MAX_URL_BYTES = 16 * 1024
+# Response headers kept as evidence of a fetch: more than real responses send, few and short
+# enough that a hostile server's thousands of headers or megabyte values stay out of the rows.
+MAX_HEADERS = 64
+MAX_HEADER_VALUES = 8
+MAX_HEADER_NAME_CHARS = 128
+MAX_HEADER_VALUE_CHARS = 2048
+# RFC 1035: a host name is at most 253 characters written out, a label at most 63.
+MAX_HOST_CHARS = 253
+# Ends a descriptive text that was cut, so nobody reads it as all there was.
+CUT_MARK = "…[cut]"
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_URL_UNSAFE = re.compile(r"[\x00-\x20\x7f]")
+_HOST_LABEL = re.compile(r"^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$")
+_CHARSET = re.compile(r"^[A-Za-z0-9!#$%&'+^_`{}~.:-]+$")  # RFC 2978 mime-name characters
+_DATA_MEDIA_TYPE = re.compile(r"^data:([a-z0-9.+-]+/[a-z0-9.+-]+)", re.IGNORECASE)
+
+
+def storable(text: str) -> str:
+    """`text` as every column can hold it: NULs dropped, lone surrogates (JSON can carry them,
+    UTF-8 cannot) replaced by U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text.replace("\x00", ""))
+
+
+def bounded(text: str, limit: int) -> str:
+    """`storable(text)` of at most `limit` characters, the cut marked. For descriptive text
+    (header values, error messages) only, never for a value that names something."""
+    text = storable(text)
+    return text if len(text) <= limit else text[:limit - len(CUT_MARK)] + CUT_MARK
+
+
+def url_value(value: object, field: str) -> str:
+    """A URL as rows keep it, or UnsafeValue if it is not an http(s) or data: URL or is an
+    http(s) URL longer than MAX_URL_BYTES.
+
+    Control characters and spaces are percent-encoded (what a browser sends for them, so the
+    URL names the same resource), lone surrogates replaced. A data: URL longer than the bound
+    is named by the SHA-256 of its text: its content is the fetched file itself, which the
+    object store keeps under its own SHA-256.
+    """
+    if not isinstance(value, str):
+        raise UnsafeValue(f"{field}: not text")
+    url = _SURROGATE.sub("\ufffd", _URL_UNSAFE.sub(_percent_encoded, value.strip()))
+    scheme, colon, _ = url.partition(":")
+    if not colon or scheme.lower() not in ("http", "https", "data"):
+        raise UnsafeValue(f"{field}: not an http(s) or data: URL")
+    if len(url.encode()) <= MAX_URL_BYTES:
+        return url
+    if scheme.lower() != "data":
+        raise UnsafeValue(f"{field}: longer than {MAX_URL_BYTES} bytes")
+    media = _DATA_MEDIA_TYPE.match(url)
+    digest = hashlib.sha256(url.encode()).hexdigest()
+    return f"data:{media.group(1).lower() if media else ''};sha256,{digest}"
+
+
+def _percent_encoded(match: re.Match[str]) -> str:
+    return f"%{ord(match.group()):02X}"
+
+
+def site_value(value: object, field: str = "site") -> str:
+    """A site as rows name it: its host name in lower-case ASCII (IDNA-encoded) or its IP
+    address, normalised; UnsafeValue if it is neither."""
+    if not isinstance(value, str):
+        raise UnsafeValue(f"{field}: not text")
+    host = value.strip().lower().rstrip(".")
+    try:
+        return str(ipaddress.ip_address(host.removeprefix("[").removesuffix("]")))
+    except ValueError:
+        pass
+    try:
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise UnsafeValue(f"{field}: not a host name") from None
+    if len(host) > MAX_HOST_CHARS or not all(_HOST_LABEL.match(p) for p in host.split(".")):
+        raise UnsafeValue(f"{field}: not a host name")
+    return host
+
+
+def ip_value(value: object) -> str | None:
+    """A server's address as rows keep it (normalised), None if it is not an IP address."""
+    if not isinstance(value, str):
+        return None
+    try:
+        address = str(ipaddress.ip_address(value.strip().removeprefix("[").removesuffix("]")))
+    except ValueError:
+        return None
+    return address if len(address) <= fetched_files.c.server_ip.type.length else None
+
+
+def headers_value(value: object) -> dict[str, list[str]]:
+    """Response headers as rows keep them: names and values text, each bounded in number and
+    length (see MAX_HEADERS); anything else dropped."""
+    if not isinstance(value, dict):
+        return {}
+    kept: dict[str, list[str]] = {}
+    for name, values in itertools.islice(value.items(), MAX_HEADERS):
+        if isinstance(values, str):
+            values = [values]
+        if not isinstance(name, str) or not isinstance(values, list | tuple):
+            continue
+        kept[bounded(name, MAX_HEADER_NAME_CHARS)] = [
+            bounded(v, MAX_HEADER_VALUE_CHARS) for v in values[:MAX_HEADER_VALUES]
+            if isinstance(v, str)]
+    return kept
+
+
+def charset_value(value: object) -> str | None:
+    """A charset name as its column keeps it (an RFC 2978 name fits its 40), else None."""
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    limit = sites.c.charset.type.length
+    return value if 0 < len(value) <= limit and _CHARSET.match(value) else None
+
+
+def _site_values(facts: SiteFacts) -> dict[str, Any]:
+    """What is known of `facts.site`, each value checked; unknown or unusable ones left out,
+    so they never replace what an earlier visit learnt."""
+    try:
+        security_txt_url = url_value(facts.security_txt_url, "security_txt_url")
+    except UnsafeValue:
+        security_txt_url = None
+    values = {
+        "language": language_tag(facts.language), "charset": charset_value(facts.charset),
+        "contacts": bounded_contacts(facts.contacts),
+        "preferred_languages": bounded_languages(facts.preferred_languages),
+        "security_txt_url": security_txt_url,
+    }
+    return {k: v for k, v in values.items() if v not in (None, [])}
+
+
+def _file_row(item: FetchedMedia) -> dict[str, Any]:
+    row = {k: v for k, v in asdict(item).items() if k not in ("body", "kind")}
+    row.update(url=url_value(item.url, "url"), page_url=url_value(item.page_url, "page_url"),
+               site=site_value(item.site), server_ip=ip_value(item.server_ip),
+               headers=headers_value(item.headers))
+    return row
 
 class CrawlRecords:
     """Writes and reads the crawler's tables."""
@@ -74,26 +240,28 @@ class CrawlRecords:
     def record_files(self, items: list[FetchedMedia]) -> None:
         if not items:
             return
-        rows = [
-            {k: v for k, v in asdict(item).items() if k not in ("body", "kind")}
-            for item in items
-        ]
+        rows = [_file_row(item) for item in items]
         with self.engine.begin() as conn:
             conn.execute(fetched_files.insert(), rows)
 
     def record_site(self, facts: SiteFacts) -> None:
-        """Merge `facts` into the site's row: what is newly known replaces what was."""
+        """Merge `facts` into the site's row: what is newly known replaces what was.
+
+        Values the site wrote are checked first (see `_site_values`); UnsafeValue if the site
+        itself is not a host name.
+        """
         now = dt.datetime.now(dt.UTC)
+        site = site_value(facts.site)
+        values = {"site": site, **_site_values(facts)}
         with self.engine.begin() as conn:
-            row = conn.execute(select(sites).where(sites.c.site == facts.site)).mappings().first()
-            values = {k: v for k, v in asdict(facts).items() if v not in (None, [])}
+            row = conn.execute(select(sites).where(sites.c.site == site)).mappings().first()
             if row is None:
                 conn.execute(sites.insert(), [{
                     "contacts": [], "preferred_languages": [], **values, "updated_at": now,
                 }])
             else:
                 conn.execute(
-                    sites.update().where(sites.c.site == facts.site),
+                    sites.update().where(sites.c.site == site),
                     [{**values, "updated_at": now}],
                 )
 
