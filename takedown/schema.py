@@ -28,6 +28,8 @@ cases = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("victim", String(200), nullable=False),
     Column("image_url", Text, nullable=False),
+    # SHA-256 of image_url, what a case is looked up by: PostgreSQL cannot index long URLs.
+    Column("image_url_sha256", String(64)),
     Column("page_url", Text, nullable=False),
     Column("site", String(255), nullable=False),
     Column("algorithm", String(32), nullable=False),
@@ -52,7 +54,7 @@ cases = Table(
     Column("removed_at", UtcDateTime),
     Column("escalated_at", UtcDateTime),
     Column("last_checked_at", UtcDateTime),
-    Index("ix_cases_victim_url", "victim", "image_url"),
+    Index("ix_cases_victim_url_sha256", "victim", "image_url_sha256"),
     Index("ix_cases_status", "status"),
     Index("ix_cases_site", "site"),
 )
