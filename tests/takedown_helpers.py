@@ -1,11 +1,18 @@
-"""Building blocks for the takedown tests: a fake clock, match events, an SMTP server."""
+"""Building blocks for the takedown tests: a fake clock, match events, an SMTP server, a
+PostgreSQL database of a test's own."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
+import os
+import uuid
+from collections.abc import Iterator
 
+import pytest
 from aiosmtpd.controller import Controller
+from sqlalchemy import create_engine, text
 
 from crawler.items import SiteFacts
 from crawler.records import CrawlRecords
@@ -62,3 +69,27 @@ def start_smtp(port: int) -> tuple[Controller, Mailbox]:
     controller = Controller(mailbox, hostname="127.0.0.1", port=port)
     controller.start()
     return controller, mailbox
+
+
+POSTGRES = os.environ.get("HAECHI_TEST_POSTGRES",
+                          "postgresql+psycopg://postgres@127.0.0.1/postgres")
+
+
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """The URL of a new, empty database on the test server (HAECHI_TEST_POSTGRES), dropped
+    afterwards; the test fails, saying so, when there is no server."""
+    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
+    name = f"haechi_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE DATABASE {name}"))
+    except Exception as exc:
+        admin.dispose()
+        pytest.fail(f"PostgreSQL is needed for this test ({POSTGRES}): {exc}")
+    try:
+        yield POSTGRES.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+        admin.dispose()
