@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import inspect
 import json
 import os
 import zipfile
@@ -22,6 +23,7 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken
 
 from crawler.store import ObjectStore, open_store
+from takedown.audit import CHAIN_FORMAT, entry_hash
 
 KEY_VARIABLE = "HAECHI_EVIDENCE_KEY"
 STORE_VARIABLE = "HAECHI_EVIDENCE_STORE"
@@ -80,9 +82,18 @@ def read_encrypted_copy(media: ObjectStore, evidence_key: str) -> bytes:
 VERIFY_PY = '''"""Verify this evidence bundle: python verify.py (Python 3, no packages needed).
 
 Checks every file against manifest.json, manifest.json against manifest.sha256, and each audit
-entry against its own chain hash (sha256 of the previous hash and the entry's content).
+entry against its own chain hash (the audit log's entry_hash, copied below).
 """
+from __future__ import annotations
+
 import hashlib, json, pathlib, sys
+
+CHAIN_FORMAT = {chain_format!r}
+
+
+{entry_hash}
+
+
 root = pathlib.Path(__file__).parent
 bad = []
 manifest_bytes = (root / "manifest.json").read_bytes()
@@ -92,14 +103,17 @@ for name, digest in json.loads(manifest_bytes)["files"].items():
     if hashlib.sha256((root / name).read_bytes()).hexdigest() != digest:
         bad.append(name)
 for e in json.loads((root / "audit.json").read_text()):
-    payload = json.dumps([e["prev_hash"], e["at"], e["case_id"], e["notice_id"], e["actor"],
-                          e["action"], e["detail"]], sort_keys=True, ensure_ascii=False,
-                         separators=(",", ":"), default=str)
-    if hashlib.sha256(payload.encode()).hexdigest() != e["hash"]:
+    if entry_hash(e) != e["hash"]:
         bad.append("audit entry %s" % e["id"])
 print("bundle OK" if not bad else "bundle ALTERED: " + ", ".join(bad))
 sys.exit(1 if bad else 0)
 '''
+
+
+@functools.cache
+def verify_py() -> str:
+    """The bundle's verify.py, with the audit log's own entry hash as source."""
+    return VERIFY_PY.format(chain_format=CHAIN_FORMAT, entry_hash=inspect.getsource(entry_hash))
 
 
 def _json(data: Any) -> bytes:
@@ -113,7 +127,7 @@ def export_bundle(path: Path, case: dict[str, Any], audit_entries: list[dict[str
         "case.json": _json(case),
         "audit.json": _json(audit_entries),
         "notice.json": _json(notice),
-        "verify.py": VERIFY_PY.encode(),
+        "verify.py": verify_py().encode(),
     }
     manifest = {
         "created_at": dt.datetime.now(dt.UTC).isoformat(),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     Column,
     Float,
     ForeignKey,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from haechi.home import UtcDateTime
@@ -107,7 +109,32 @@ audit_log = Table(
     Column("detail", JSON, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    # Position in the chain, 1, 2, 3... without gaps (takedown/audit.py says why each exists).
+    Column("seq", Integer, nullable=False),
+    # The hash of the same case's previous entry (GENESIS for its first, and for an entry of
+    # no case); NULL only on entries written before the log was keyed.
+    Column("case_prev", String(64)),
+    # `<key id>:<HMAC-SHA256>` of seq and hash under the audit key; NULL before keying.
+    Column("mac", String(80)),
     Index("ix_audit_log_case", "case_id"),
+    Index("ux_audit_log_seq", "seq", unique=True),
+    Index("ux_audit_log_keyed_prev", "prev_hash", unique=True,
+          sqlite_where=text("case_prev IS NOT NULL"),
+          postgresql_where=text("case_prev IS NOT NULL")),
+)
+
+# The id of audit_head's one row.
+AUDIT_HEAD_ROW = 1
+
+# The chain's newest entry, in one row every append updates first: that UPDATE is what
+# serialises appends (a row lock on PostgreSQL, the write lock on SQLite).
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+    CheckConstraint(f"id = {AUDIT_HEAD_ROW}", name="ck_audit_head_one_row"),
 )
 
 reviewers = Table(
