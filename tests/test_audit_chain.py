@@ -1,8 +1,8 @@
 """The audit log holds against concurrent writers and against people with write access to its
 database: appends from 4 threads on PostgreSQL and 2 processes on SQLite keep one chain; a fork
 is refused by the database even when the head lock is bypassed; every entry rewritten without
-the key, or with its MACs stripped, fails verify; entries from before the log was keyed still
-verify once sealed."""
+the key, MACs stripped, or the newest entries deleted (caught by the anchor) fails verify;
+entries from before the log was keyed still verify once sealed."""
 
 from __future__ import annotations
 
@@ -21,9 +21,11 @@ from alembic import command
 from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.exc import IntegrityError
 
+from crawler.store import LocalStore
 from takedown import audit
 from takedown.cases import CaseStore
 from takedown.database import alembic_config, takedown_engine
+from takedown.evidence import ANCHOR_PREFIX, EvidenceError, anchor_chain, verify_audit
 from takedown.schema import audit_head, audit_log
 from tests.takedown_helpers import START, event
 from tests.test_takedown import postgres_url  # noqa: F401  (the PostgreSQL fixture)
@@ -203,6 +205,46 @@ def test_rewriting_every_entry_without_the_key_fails_verify(sqlite_engine: Engin
                         mac=lambda row: None)
     check = audit.verify(sqlite_engine)
     assert not check.ok and "carries a MAC" in check.reason
+
+
+def test_deleting_the_newest_entries_is_caught_by_the_anchor(sqlite_engine: Engine,
+                                                             haechi_home: Path) -> None:
+    media = LocalStore(haechi_home / "objects")
+    for n in range(5):
+        append(sqlite_engine, n)
+    anchored = anchor_chain(sqlite_engine, media)
+    assert anchored is not None and anchored.seq == 5
+    assert anchor_chain(sqlite_engine, media) == anchored  # nothing new: no new anchor
+    for n in range(5, 8):
+        append(sqlite_engine, n)
+    assert anchor_chain(sqlite_engine, media).seq == 8
+    assert sorted(p.name for p in (haechi_home / "objects" / ANCHOR_PREFIX).iterdir()) == [
+        "00000001.json", "00000002.json"]
+    assert verify_audit(sqlite_engine, media).ok
+    # Entries 7 and 8 deleted and the head row put back to entry 6: the log is whole, every
+    # MAC right, and only the anchor of entry 8 shows what is gone.
+    rows = stored(sqlite_engine)
+    with sqlite_engine.begin() as conn:
+        conn.execute(audit_log.delete().where(audit_log.c.seq > 6))
+        conn.execute(audit_head.update().values(seq=6, hash=rows[5]["hash"]))
+    assert audit.verify(sqlite_engine).ok
+    check = verify_audit(sqlite_engine, media)
+    assert not check.ok and "anchored" in check.reason and "entry 8" in check.reason
+    with pytest.raises(EvidenceError, match="does not verify"):
+        anchor_chain(sqlite_engine, media)
+
+
+def test_an_anchor_not_signed_by_the_institution_fails(sqlite_engine: Engine,
+                                                       haechi_home: Path) -> None:
+    media = LocalStore(haechi_home / "objects")
+    append(sqlite_engine, 1)
+    anchor_chain(sqlite_engine, media)
+    forged = haechi_home / "objects" / ANCHOR_PREFIX / "00000002.json"
+    document = json.loads((forged.with_name("00000001.json")).read_text())
+    document["anchor"]["seq"] = 1000
+    forged.write_text(json.dumps(document))
+    check = verify_audit(sqlite_engine, media)
+    assert not check.ok and "not signed by this institution's key" in check.reason
 
 
 def test_entries_from_before_keying_verify_once_a_keyed_entry_seals_them(
