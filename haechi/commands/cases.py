@@ -10,10 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import zipfile
 from pathlib import Path
 
-from haechi.commands import EXIT_INPUTS_FAILED, UsageError
+from haechi.commands import EXIT_INPUTS_FAILED, ConfigurationError, UsageError
 from haechi.inputs import case_id
 
 
@@ -28,7 +27,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("case_id", type=case_id, metavar="ID", help="HAECHI-000001, or 1")
     show.add_argument("--json", action="store_true")
     show.set_defaults(run=run_show)
-    export = commands.add_parser("export", help="write a self-verifying evidence bundle (zip)")
+    export = commands.add_parser("export", help="write a signed evidence bundle (zip)")
     export.add_argument("case_id", type=case_id, metavar="ID", help="HAECHI-000001, or 1")
     export.add_argument("--out", type=Path, help="bundle path (default: in the data folder)")
     export.set_defaults(run=run_export)
@@ -42,6 +41,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     verify.add_argument("bundle", type=Path,
                         help="the bundle's zip file, or the case whose bundle `haechi cases "
                              "export` wrote to the data folder")
+    verify.add_argument("--public-key", type=Path, metavar="FILE",
+                        help="the institution's Ed25519 public key (PEM), obtained from it and "
+                             "not from the bundle: without it the bundle's integrity is "
+                             "checked, not who made it")
     verify.set_defaults(run=run_verify)
 
 
@@ -95,41 +98,76 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from takedown.audit import entries_for_case
+    from takedown.audit import KeySettingError, entries_for_case
     from takedown.cases import CaseStore
-    from takedown.evidence import export_bundle
+    from takedown.evidence import (
+        EvidenceError,
+        SigningKeyError,
+        consistent_snapshot,
+        export_bundle,
+        verify_audit,
+    )
     from takedown.notices import notice_json
 
     store = CaseStore.open()
-    case = _case_or_exit(args.case_id)
-    entries = entries_for_case(store.engine, args.case_id)
-    notice = notice_json(store.engine, case["notice_id"]) if case["notice_id"] else None
-    out = args.out or _default_bundle(case["reference"])
+    out = args.out or _default_bundle(_case_or_exit(args.case_id)["reference"])
     try:
-        export_bundle(out, case, entries, notice)
+        case, entries = consistent_snapshot(
+            lambda: store.get(args.case_id), lambda: entries_for_case(store.engine, args.case_id))
+        notice = notice_json(store.engine, case["notice_id"]) if case["notice_id"] else None
+        chain = verify_audit(store.engine)
+        export_bundle(out, case, entries, notice, chain=chain)
+    except (SigningKeyError, KeySettingError) as exc:
+        raise ConfigurationError(str(exc)) from None
+    except EvidenceError as exc:
+        print(f"haechi cases: {exc}", file=sys.stderr)
+        return EXIT_INPUTS_FAILED
     except OSError as exc:
         raise UsageError(f"cannot write the bundle to {out} ({exc.strerror or exc})") from None
+    if not chain.ok:
+        print(f"haechi cases: warning: the audit log does not verify ({chain.reason}); the "
+              "bundle says so", file=sys.stderr)
     print(out)
     return 0
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from takedown.evidence import verify_bundle
+    from takedown.evidence import (
+        BundleError,
+        SigningKeyError,
+        check_bundle,
+        fingerprint,
+        load_public_key,
+    )
 
+    try:
+        public_key = load_public_key(args.public_key) if args.public_key else None
+    except SigningKeyError as exc:
+        raise UsageError(f"--public-key: {exc}") from None
     bundle = _bundle_path(args.bundle)
     try:
-        problems = verify_bundle(bundle)
+        check = check_bundle(bundle, public_key)
     except OSError as exc:
         print(f"haechi cases: {bundle}: cannot be read ({exc.strerror or exc})", file=sys.stderr)
         return EXIT_INPUTS_FAILED
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
-        print(f"haechi cases: {bundle}: not an evidence bundle Haechi wrote ({exc})",
+    except BundleError as exc:
+        print(f"haechi cases: {bundle}: not an evidence bundle Haechi wrote: {exc}",
               file=sys.stderr)
         return EXIT_INPUTS_FAILED
-    if problems:
-        print("ALTERED: " + "; ".join(problems))
-        return 1
+    if check.problems:
+        print("ALTERED: " + "; ".join(check.problems))
+        return EXIT_INPUTS_FAILED
     print("bundle OK")
+    if check.origin_checked:
+        print(f"signed by the holder of {args.public_key} ({fingerprint(public_key)})")
+    else:
+        print(f"haechi cases: {bundle}: its integrity is checked, its origin is not: give "
+              "--public-key FILE (the institution's public key, obtained from it) to check who "
+              "signed it", file=sys.stderr)
+    logged = check.manifest.get("audit_log") or {}
+    if logged.get("verified") is False:
+        print(f"haechi cases: note: when this bundle was made the audit log did not verify "
+              f"({logged.get('problem')})", file=sys.stderr)
     return 0
 
 
