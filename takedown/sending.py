@@ -53,10 +53,16 @@ def unconfigured_sender_error(reporter: Reporter) -> SendError | None:
 
 
 def check_sendable(notice: dict, reporter: Reporter) -> None:
-    """Raise SendError unless `notice` names a real sender, in its headers and its text."""
+    """Raise SendError unless `notice` names a real sender, in its headers and its text, and
+    a recipient."""
     error = unconfigured_sender_error(reporter)
     if error is not None:
         raise error
+    if not notice["to"]:
+        raise SendError(
+            f"notice {notice['id']} has no recipient: no usable address was found for "
+            f"{notice['site']} (add one to the site registry, HAECHI_SITE_REGISTRY). "
+            "Nothing was sent.")
     if notice["text_has_sender_placeholders"]:
         raise SendError(
             f"notice {notice['id']} was drafted before HAECHI_ORG_NAME/HAECHI_FROM were set and"

@@ -214,3 +214,11 @@ def test_the_review_app_warns_and_offers_no_send_for_an_unnamed_institution(
     page = client.get("/cases/1").text
     assert "drafted before the institution was named" in page
     assert notice_json(store.engine, notice_id)["text_has_sender_placeholders"]
+
+
+def test_the_review_app_marks_a_recipient_the_institution_has_not_vouched_for(
+        configured, store, clock, haechi_home):
+    approved_notice(store, clock)
+    page = _logged_in_review_client(store, haechi_home).get("/cases/1").text
+    assert 'id="recipient-warning"' in page and "guessed: abuse@ the site" in page
+    assert not re.search(r'id="send"[^>]* disabled', page)
