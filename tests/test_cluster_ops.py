@@ -28,11 +28,12 @@ def test_metrics_say_how_much_work_waits_and_reach_cloudwatch(redis_env, s3_env)
     metrics = json.loads(haechi("cluster", "metrics", "--json", "--cloudwatch", env=env).stdout)
     assert metrics["sites_due"] == 3 and metrics["files_queued"] == 2
     assert metrics["events_pending"] == 0 and metrics["requests_leased"] == 0
+    assert metrics["events_dead"] == 0
     import boto3
 
     listed = boto3.client("cloudwatch").list_metrics(Namespace="Haechi")["Metrics"]
     names = {m["MetricName"] for m in listed}
-    assert {"SitesDue", "FilesQueued", "EventsPending"} <= names
+    assert {"SitesDue", "FilesQueued", "EventsPending", "EventsDead"} <= names
     assert all(m["Dimensions"] == [{"Name": "Cluster", "Value": "test-cluster"}]
                for m in listed)
     text = haechi("cluster", "metrics", env=env).stdout

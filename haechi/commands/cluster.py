@@ -119,7 +119,7 @@ def cluster_metrics() -> dict[str, int]:
     from crawler.schedule import SiteSchedule
     from crawler.spiders.cluster import ClusterSiteSpider
     from haechi.home import redis_client
-    from matcher.streams import STREAM
+    from matcher.streams import STREAM, dead_letter_count
     from takedown.consumer import GROUP
 
     client = redis_client()
@@ -136,6 +136,8 @@ def cluster_metrics() -> dict[str, int]:
         # Celery's Redis transport keeps tasks taken but not yet acknowledged in "unacked".
         "files_in_progress": int(client.hlen("unacked")),
         "events_pending": events_pending,
+        # Match events no case could be opened for, set aside with their error (never lost).
+        "events_dead": dead_letter_count(client),
     }
 
 
