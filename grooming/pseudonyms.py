@@ -13,7 +13,7 @@ import hmac
 import os
 import secrets
 
-from haechi.home import data_home
+from haechi.home import data_folder_key
 
 KEY_VARIABLE = "HAECHI_PSEUDONYM_KEY"
 
@@ -22,12 +22,7 @@ def _key() -> bytes:
     configured = os.environ.get(KEY_VARIABLE)
     if configured:
         return configured.encode()
-    path = data_home() / "pseudonym.key"
-    if not path.exists():
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_hex(32))
-    return path.read_text().strip().encode()
+    return data_folder_key("pseudonym.key", lambda: secrets.token_hex(32).encode()).strip()
 
 
 class Pseudonymiser:

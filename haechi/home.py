@@ -6,9 +6,12 @@ or a second installation can point HAECHI_HOME at a folder of its own.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +31,39 @@ def data_home() -> Path:
         home = Path(platformdirs.user_data_dir("haechi"))
     home.mkdir(parents=True, exist_ok=True)
     return home
+
+
+class KeySettingError(ValueError):
+    """A key setting, or a key file kept in the data folder, that cannot be used; the message
+    says how to fix it."""
+
+
+def data_folder_key(name: str, make: Callable[[], bytes]) -> bytes:
+    """The key kept in the data folder's file `name` (mode 600), made by `make()` on first use.
+
+    The file is written whole to a private temporary file and then linked into place, so a
+    process starting at the same moment reads either no file or the whole key, and when two
+    make one at once the first link wins and both use it. For every setting whose default is
+    a key of this installation: the audit key, the signing key (and its public half), the
+    review app's session secret, the pseudonym key.
+    """
+    path = data_home() / name
+    if not path.exists():
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{name}.")
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(make())
+                handle.flush()
+                os.fsync(handle.fileno())
+            with contextlib.suppress(FileExistsError):  # another process made it first:
+                os.link(temporary, path)  # theirs is the key
+        finally:
+            os.unlink(temporary)
+    kept = path.read_bytes()
+    if not kept.strip():
+        raise KeySettingError(f"{path} is empty: remove it and a new key is made (what the "
+                              "old one made will no longer verify)")
+    return kept
 
 
 def database_url() -> str:

@@ -29,7 +29,6 @@ which pins every entry before it.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
 import hashlib
@@ -37,14 +36,13 @@ import hmac
 import json
 import os
 import secrets
-import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
-from haechi.home import data_home
+from haechi.home import KeySettingError, data_folder_key, data_home
 from takedown.schema import AUDIT_HEAD_ROW, audit_head, audit_log
 
 GENESIS = "0" * 64
@@ -63,41 +61,8 @@ MIN_KEY_CHARS = 32
 KEY_ID_CHARS = 12
 
 
-class KeySettingError(ValueError):
-    """A key setting, or a key file kept in the data folder, that cannot be used; the message
-    says how to fix it."""
-
-
 class AuditKeyError(KeySettingError):
     """HAECHI_AUDIT_KEY cannot be used."""
-
-
-def data_folder_key(name: str, make: Callable[[], bytes]) -> bytes:
-    """The key kept in the data folder's file `name` (mode 600), made by `make()` on first use.
-
-    The file is written whole to a private temporary file and then linked into place, so a
-    process starting at the same moment reads either no file or the whole key, and when two
-    make one at once the first link wins and both use it. For every setting whose default is
-    a key of this installation: the audit key, the signing key (and its public half), the
-    review app's session secret, the pseudonym key.
-    """
-    path = data_home() / name
-    if not path.exists():
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{name}.")
-        try:
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(make())
-                handle.flush()
-                os.fsync(handle.fileno())
-            with contextlib.suppress(FileExistsError):  # another process made it first:
-                os.link(temporary, path)  # theirs is the key
-        finally:
-            os.unlink(temporary)
-    kept = path.read_bytes()
-    if not kept.strip():
-        raise KeySettingError(f"{path} is empty: remove it and a new key is made (what the "
-                              "old one made will no longer verify)")
-    return kept
 
 
 @functools.cache

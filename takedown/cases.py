@@ -243,16 +243,18 @@ class CaseStore:
             "reupload_of": removed, "sent_count": 0,
         }])
         case_id = int(result.inserted_primary_key[0])
-        audit.append(conn, actor="matcher", action="case:opened", at=at,
-                     case_id=case_id, detail={"event": event.to_json()})
-        if removed is not None:
-            transition(conn, removed, "reuploaded", actor="matcher", at=at,
-                       detail={"new_case": case_id})
+        # The evidence copy (an upload to S3 in cluster mode) is made before the first audit
+        # append, which holds the audit log's head until this transaction ends.
         if self.store is not None:
             evidence = keep_encrypted_copy(self.store, event.store_key, case_id)
             if evidence:
                 conn.execute(cases.update().where(cases.c.id == case_id),
                              [{"evidence_key": evidence}])
+        audit.append(conn, actor="matcher", action="case:opened", at=at,
+                     case_id=case_id, detail={"event": event.to_json()})
+        if removed is not None:
+            transition(conn, removed, "reuploaded", actor="matcher", at=at,
+                       detail={"new_case": case_id})
         return case_id, True
 
     def redraft(self, site: str, at: dt.datetime, actor: str = "system") -> str | None:

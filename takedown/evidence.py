@@ -51,14 +51,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import Engine
 
 from crawler.store import ObjectStore, open_store
-from haechi.home import data_home
+from haechi.home import data_folder_key, data_home
 from takedown import audit
 from takedown.audit import (
     CHAIN_FORMAT,
     GENESIS,
     ChainCheck,
     ChainHead,
-    data_folder_key,
     entry_hash,
 )
 

@@ -22,6 +22,7 @@ from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.exc import IntegrityError
 
 from crawler.store import LocalStore
+from haechi.home import data_folder_key
 from takedown import audit
 from takedown.cases import CaseStore
 from takedown.database import alembic_config, takedown_engine
@@ -304,7 +305,7 @@ def test_a_data_folder_key_is_made_once_whoever_asks_first(haechi_home: Path) ->
 
     answers: list[bytes] = []
     threads = [threading.Thread(target=lambda: answers.append(
-        audit.data_folder_key("shared.key", make))) for _ in range(4)]
+        data_folder_key("shared.key", make))) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -98,7 +98,8 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from takedown.audit import KeySettingError, entries_for_case
+    from haechi.home import KeySettingError
+    from takedown.audit import entries_for_case
     from takedown.cases import CaseStore
     from takedown.evidence import (
         EvidenceError,

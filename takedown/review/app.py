@@ -21,7 +21,7 @@ from sqlalchemy import Engine, select
 from starlette.middleware.sessions import SessionMiddleware
 
 from crawler.store import ObjectStore
-from haechi.home import data_home
+from haechi.home import data_folder_key
 from matcher.decode import UnreadableImage
 from takedown import audit
 from takedown.cases import CaseStore, system_clock
@@ -50,11 +50,8 @@ def session_secret() -> str:
     configured = os.environ.get("HAECHI_SECRET_KEY")
     if configured:
         return configured
-    path = data_home() / "review-secret"
-    if not path.exists():
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(32))
-    return path.read_text().strip()
+    return data_folder_key("review-secret", lambda: secrets.token_urlsafe(32).encode()
+                           ).decode().strip()
 
 
 def create_app(case_store: CaseStore, media: ObjectStore, sender: NoticeSender,
