@@ -313,3 +313,24 @@ def test_a_data_folder_key_is_made_once_whoever_asks_first(haechi_home: Path) ->
     assert len(set(answers)) == 1 and len(answers) == 4
     assert (haechi_home / "shared.key").read_bytes() == answers[0]
     assert [p.name for p in haechi_home.iterdir() if p.name.startswith(".")] == []
+
+
+def test_the_audit_commands_anchor_check_and_hand_out_the_public_key(haechi_home: Path) -> None:
+    def haechi(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(Path(sys.executable).with_name("haechi")), *args],
+                              capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "HAECHI_HOME": str(haechi_home)})
+
+    assert "nothing to anchor" in haechi("cases", "anchor").stdout
+    CaseStore(takedown_engine(), clock=lambda: START).open_cases([event("a.example", 1)])
+    anchored = json.loads(haechi("cases", "anchor", "--json").stdout)
+    assert anchored["seq"] >= 1
+    checked = haechi("cases", "audit", "--json")
+    assert checked.returncode == 0
+    assert json.loads(checked.stdout)["anchor"]["seq"] == anchored["seq"]
+    assert "-----BEGIN PUBLIC KEY-----" in haechi("cases", "public-key").stdout
+    # An entry rewritten behind the log's back is found, and the command says so by its exit.
+    with takedown_engine().begin() as conn:
+        conn.execute(audit_log.update().where(audit_log.c.seq == 1).values(actor="someone"))
+    altered = haechi("cases", "audit")
+    assert altered.returncode == 1 and "ALTERED" in altered.stdout

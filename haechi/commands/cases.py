@@ -46,6 +46,18 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                              "not from the bundle: without it the bundle's integrity is "
                              "checked, not who made it")
     verify.set_defaults(run=run_verify)
+    anchor = commands.add_parser(
+        "anchor", help="sign the audit log's head into the evidence store (run it hourly)")
+    anchor.add_argument("--json", action="store_true")
+    anchor.set_defaults(run=run_anchor)
+    audit = commands.add_parser(
+        "audit", help="check the whole audit log: order, hashes, keys, and its newest anchor")
+    audit.add_argument("--json", action="store_true")
+    audit.set_defaults(run=run_audit)
+    public_key = commands.add_parser(
+        "public-key", help="print the institution's public key, to give to whoever checks "
+                           "its bundles (haechi cases verify --public-key)")
+    public_key.set_defaults(run=run_public_key)
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -169,6 +181,63 @@ def run_verify(args: argparse.Namespace) -> int:
     if logged.get("verified") is False:
         print(f"haechi cases: note: when this bundle was made the audit log did not verify "
               f"({logged.get('problem')})", file=sys.stderr)
+    return 0
+
+
+def _signing_error(exc: Exception) -> ConfigurationError:
+    return ConfigurationError(f"the institution's signing key: {exc}")
+
+
+def run_anchor(args: argparse.Namespace) -> int:
+    from takedown.database import takedown_engine
+    from takedown.evidence import EvidenceError, SigningKeyError, anchor_chain
+
+    try:
+        head = anchor_chain(takedown_engine())
+    except SigningKeyError as exc:
+        raise _signing_error(exc) from None
+    except EvidenceError as exc:
+        print(f"haechi cases: {exc}", file=sys.stderr)
+        return EXIT_INPUTS_FAILED
+    if args.json:
+        print(json.dumps(None if head is None else vars(head)))
+    elif head is None:
+        print("The audit log is empty: nothing to anchor.")
+    else:
+        print(f"Audit log anchored at entry {head.seq} ({head.hash}), {head.at}.")
+    return 0
+
+
+def run_audit(args: argparse.Namespace) -> int:
+    from takedown.database import takedown_engine
+    from takedown.evidence import SigningKeyError, verify_audit
+
+    try:
+        check = verify_audit(takedown_engine())
+    except SigningKeyError as exc:
+        raise _signing_error(exc) from None
+    if args.json:
+        print(json.dumps({"ok": check.ok, "entries": check.entries,
+                          "first_bad_id": check.first_bad_id, "reason": check.reason,
+                          "head": vars(check.head) if check.head else None,
+                          "anchor": vars(check.anchor) if check.anchor else None}))
+    elif check.ok:
+        anchored = (f"anchored at entry {check.anchor.seq} ({check.anchor.at})" if check.anchor
+                    else "never anchored (haechi cases anchor)")
+        print(f"audit log OK: {check.entries} entries, {anchored}")
+    else:
+        print(f"audit log ALTERED: {check.reason}"
+              + (f" (first bad entry: {check.first_bad_id})" if check.first_bad_id else ""))
+    return 0 if check.ok else EXIT_INPUTS_FAILED
+
+
+def run_public_key(args: argparse.Namespace) -> int:
+    from takedown.evidence import SigningKeyError, public_key_pem, signing_key
+
+    try:
+        print(public_key_pem(signing_key().public_key()).decode(), end="")
+    except SigningKeyError as exc:
+        raise _signing_error(exc) from None
     return 0
 
 
