@@ -137,3 +137,40 @@ resource "aws_secretsmanager_secret" "evidence_key" {
   kms_key_id  = aws_kms_key.haechi.arn
   # checkov:skip=CKV2_AWS_57:a new key would leave old evidence unreadable; rotation is a re-encryption job, not a schedule
 }
+
+# The key of the audit log's MACs (HAECHI_AUDIT_KEY): every service that writes cases, notices
+# or reviews must hold the same one, and the database must not. Set its value once with
+# `aws secretsmanager put-secret-value` (`openssl rand -hex 32`) and keep a copy offline: the log
+# cannot be verified without it.
+resource "aws_secretsmanager_secret" "audit_key" {
+  name_prefix = "${var.name}-audit-key-"
+  kms_key_id  = aws_kms_key.haechi.arn
+  # checkov:skip=CKV2_AWS_57:entries are MACed under the key they were written with; a new key is a new key id, not a schedule
+}
+
+# The review app's session secret (HAECHI_SECRET_KEY), shared by its tasks so that a session
+# made by one is valid on the others.
+resource "random_password" "session_secret" {
+  length  = 48
+  special = false
+}
+
+resource "aws_secretsmanager_secret" "session_secret" {
+  name_prefix = "${var.name}-session-secret-"
+  kms_key_id  = aws_kms_key.haechi.arn
+  # checkov:skip=CKV2_AWS_57:rotated by applying with a new random_password (reviewers log in again)
+}
+
+resource "aws_secretsmanager_secret_version" "session_secret" {
+  secret_id     = aws_secretsmanager_secret.session_secret.id
+  secret_string = random_password.session_secret.result
+}
+
+# The mail server notices go out through (HAECHI_SMTP_URL: an smtps URL with the provider's
+# user name and password in it).
+# Set its value once with `aws secretsmanager put-secret-value`.
+resource "aws_secretsmanager_secret" "smtp_url" {
+  name_prefix = "${var.name}-smtp-url-"
+  kms_key_id  = aws_kms_key.haechi.arn
+  # checkov:skip=CKV2_AWS_57:the mail provider's credentials are rotated at the provider
+}

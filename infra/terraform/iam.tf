@@ -1,5 +1,5 @@
 # Least privilege: each service's task role may touch only its own buckets, and only the
-# actions it performs; the execution role only pulls, logs and reads the three secrets.
+# actions it performs; the execution role only pulls, logs and reads the six secrets.
 
 data "aws_iam_policy_document" "assume" {
   for_each = toset(["ecs-tasks.amazonaws.com", "monitoring.rds.amazonaws.com",
@@ -27,7 +27,8 @@ data "aws_iam_policy_document" "execution_secrets" {
   statement {
     actions = ["secretsmanager:GetSecretValue"]
     resources = [aws_secretsmanager_secret.redis_url.arn, aws_secretsmanager_secret.database_url.arn,
-    aws_secretsmanager_secret.evidence_key.arn]
+      aws_secretsmanager_secret.evidence_key.arn, aws_secretsmanager_secret.audit_key.arn,
+    aws_secretsmanager_secret.session_secret.arn, aws_secretsmanager_secret.smtp_url.arn]
   }
   statement {
     actions   = ["kms:Decrypt"]

@@ -7,11 +7,16 @@ locals {
     { name = "HAECHI_EVIDENCE_STORE", value = "s3://${aws_s3_bucket.evidence.bucket}/evidence" },
     { name = "AWS_REGION", value = var.region },
     { name = "HAECHI_CLUSTER_NAME", value = var.name },
+    { name = "HAECHI_ORG_NAME", value = var.org_name },
+    { name = "HAECHI_FROM", value = var.notice_from },
   ]
   secrets = [
     { name = "REDIS_URL", valueFrom = aws_secretsmanager_secret.redis_url.arn },
     { name = "DATABASE_URL", valueFrom = aws_secretsmanager_secret.database_url.arn },
     { name = "HAECHI_EVIDENCE_KEY", valueFrom = aws_secretsmanager_secret.evidence_key.arn },
+    { name = "HAECHI_AUDIT_KEY", valueFrom = aws_secretsmanager_secret.audit_key.arn },
+    { name = "HAECHI_SECRET_KEY", valueFrom = aws_secretsmanager_secret.session_secret.arn },
+    { name = "HAECHI_SMTP_URL", valueFrom = aws_secretsmanager_secret.smtp_url.arn },
   ]
   services = {
     crawler  = { command = ["haechi", "crawler"], cpu = 1024, memory = 2048, count = var.crawler_nodes.min, port = null }

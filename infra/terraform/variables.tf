@@ -97,3 +97,13 @@ variable "review_allowed_cidrs" {
   type        = list(string)
   default     = ["10.0.0.0/8"]
 }
+
+variable "org_name" {
+  description = "The institution that signs takedown notices (HAECHI_ORG_NAME); until it is set, notices are drafted unsigned and never sent."
+  type        = string
+}
+
+variable "notice_from" {
+  description = "The address notices come from and hosts reply to (HAECHI_FROM)."
+  type        = string
+}
