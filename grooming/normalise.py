@@ -4,7 +4,9 @@ Chat writing hides words from keyword lists without meaning to: stretched letter
 보내줘어어어", "pleaseeee"), initial-consonant shorthand ("ㅇㅇ" for 응, "ㅅㄱ" for 수고),
 slang and abbreviations ("영통" for a video call, "asl", "pic"), and spacing that comes and goes
 ("몇 살" / "몇살"). `normalise` undoes these and says which slang it read, for the alert's
-explanation. Repeated characters are folded with soynlp's normaliser.
+explanation. Repeated characters are folded as soynlp's repeat_normalize folds them (a run of
+four or more of one character becomes two), with its regular expression rather than its
+package, whose import pulls in scikit-learn and SciPy and cost `haechi chats scan` a second.
 """
 
 from __future__ import annotations
@@ -12,8 +14,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-
-from soynlp.normalizer import repeat_normalize
 
 # Initial-consonant shorthand, as whole tokens.
 CHOSEONG = {
@@ -47,6 +47,9 @@ EN_SLANG = {
 # turn them back so shorthand stays recognisable.
 _JAMO_BACK = str.maketrans({chr(0x1100 + n): c
                             for n, c in enumerate("ㄱㄲㄴㄷㄸㄹㅁㅂㅃㅅㅆㅇㅈㅉㅊㅋㅌㅍㅎ")})
+# soynlp.normalizer's repeatchars_pattern, used as repeat_normalize(text, num_repeats=2) uses it.
+_REPEATED = re.compile(r"(\w)\1{3,}")
+_SPACES = re.compile(r"\s+")
 _HANGUL = re.compile(r"[\uac00-\ud7a3\u3131-\u318e]")
 _LATIN_RUN = re.compile(r"([a-z])\1{2,}")
 _TOKEN = re.compile(r"[a-z']+|[^a-z']+")
@@ -64,7 +67,7 @@ def normalise(text: str) -> Normalised:
     text = unicodedata.normalize("NFKC", text).translate(_JAMO_BACK).casefold().strip()
     notes: list[str] = []
     if _HANGUL.search(text):
-        text = repeat_normalize(text, num_repeats=2)
+        text = _SPACES.sub(" ", _REPEATED.sub(r"\1\1", text)).strip()
         words = []
         for word in text.split():
             bare = word.strip("?!.~,")
