@@ -331,7 +331,8 @@ def notice_for_case(engine: Engine, case_id: int) -> int:
     with engine.connect() as conn:
         notice_id = conn.execute(select(cases.c.notice_id).where(cases.c.id == case_id)).scalar()
     if notice_id is None:
-        raise NoticeError(f"case {case_id} has no notice (no such case, or not drafted yet)")
+        raise NoticeError(f"case {reference_of(case_id)} has no notice (no such case, or not "
+                          "drafted yet)")
     return int(notice_id)
 
 

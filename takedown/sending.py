@@ -35,18 +35,23 @@ class SendError(RuntimeError):
     """Sending failed after every retry; the message says why."""
 
 
+class SenderNotConfigured(SendError):
+    """Nothing can be sent by this installation as it is set up (no institution named, no
+    usable mail server): a configuration problem, not one notice's."""
+
+
 def smtp_server(url: str | None = None) -> SmtpServer:
     try:
         return SmtpServer.from_url(url)
     except MailConfigError as exc:
-        raise SendError(str(exc)) from exc
+        raise SenderNotConfigured(str(exc)) from exc
 
 
-def unconfigured_sender_error(reporter: Reporter) -> SendError | None:
+def unconfigured_sender_error(reporter: Reporter) -> SenderNotConfigured | None:
     """Why nothing can be sent by this reporter, or None when the installation named itself."""
     if reporter.configured:
         return None
-    return SendError(
+    return SenderNotConfigured(
         f"the sending institution is not configured: set {' and '.join(reporter.missing_settings)}"
         " (HAECHI_ORG_NAME: the institution that signs notices; HAECHI_FROM: the address hosts"
         " reply to). Nothing was sent.")

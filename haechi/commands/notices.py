@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from haechi.commands import ConfigurationError
 from haechi.inputs import case_id
 
 
@@ -43,10 +44,12 @@ def run_show(args: argparse.Namespace) -> int:
 
 def run_send(args: argparse.Namespace) -> int:
     from takedown.database import takedown_engine
-    from takedown.sending import NoticeSender, SendError
+    from takedown.sending import NoticeSender, SenderNotConfigured, SendError
 
     try:
         result = NoticeSender(takedown_engine()).send_approved()
+    except SenderNotConfigured as exc:
+        raise ConfigurationError(str(exc)) from None
     except SendError as exc:
         raise SystemExit(f"haechi notices: {exc}") from None
     if args.json:
