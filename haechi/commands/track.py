@@ -58,7 +58,7 @@ def run_track(args: argparse.Namespace) -> int:
 def run_report(args: argparse.Namespace) -> int:
     from haechi.home import data_home
     from takedown.database import takedown_engine
-    from takedown.report import build_report, render_html
+    from takedown.report import build_report, render_html, render_text
 
     report = build_report(takedown_engine())
     html_path = args.html or data_home() / "report.html"
@@ -70,11 +70,6 @@ def run_report(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report))
         return 0
-    overall = report["overall"]
-    rate = overall["removal_rate"]
-    print(f"{overall['cases']} cases, {overall['notified']} notified, {overall['removed']} "
-          f"removed ({'n/a' if rate is None else f'{rate:.0%}'}); median detection→notice "
-          f"{overall['median_detection_to_notice_s']} s, notice→removal "
-          f"{overall['median_notice_to_removal_s']} s.")
+    print(render_text(report), end="")
     print(f"Charts: {html_path}")
     return 0
