@@ -30,7 +30,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from haechi.synthetic import encode  # noqa: E402
-from haechi.testweb.model import WebPlan, victim_name, victim_original  # noqa: E402
+from haechi.testweb.model import (  # noqa: E402
+    FETCH_ALLOW,
+    WebPlan,
+    victim_name,
+    victim_original,
+)
 from haechi.testweb.server import start_testweb  # noqa: E402
 
 HAECHI = str(Path(sys.executable).with_name("haechi"))
@@ -84,7 +89,8 @@ def main() -> None:
                    plant_every=args.plant_every, traps=False, hostile=False)
     with tempfile.TemporaryDirectory(prefix="haechi-bench-crawl-") as tmp:
         home = Path(tmp) / "home"
-        env = {**os.environ, "HAECHI_HOME": str(home)}
+        # The outbound policy fetches public addresses only: the test web's are allowed.
+        env = {**os.environ, "HAECHI_HOME": str(home), "HAECHI_FETCH_ALLOW": FETCH_ALLOW}
         env.pop("DATABASE_URL", None)
         env.pop("HAECHI_STORE", None)
         home.mkdir()

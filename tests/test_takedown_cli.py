@@ -82,7 +82,9 @@ def test_case_notice_send_track_report_round_trip(haechi_home: Path, web_root, t
     approve_notice(store.engine, notice_for_case(store.engine, case_id), "alice",
                    store.clock())
     smtp, mailbox = start_smtp(free_port())
-    env = {**os.environ, "HAECHI_SMTP_URL": f"smtp://127.0.0.1:{smtp.port}"}
+    # The tracker fetches only public addresses; this test's web server is on 127.0.0.1.
+    env = {**os.environ, "HAECHI_SMTP_URL": f"smtp://127.0.0.1:{smtp.port}",
+           "HAECHI_FETCH_ALLOW": os.environ["HAECHI_FETCH_ALLOW"] + ",127.0.0.1/32"}
     try:
         sent = json.loads(haechi("notices", "send", "--json", env=env).stdout)
         assert len(sent["sent"]) == 1 and len(mailbox.messages) == 1

@@ -10,7 +10,7 @@ import json
 import os
 from typing import Any
 
-from haechi.commands import require_redis_url
+from haechi.commands import EXIT_INPUTS_FAILED, require_redis_url
 from haechi.inputs import http_url, positive_int
 
 # The embedded default wires the whole chain into the crawl process: store (crawler), hash and
@@ -76,6 +76,11 @@ def describe(summary: dict[str, Any]) -> str:
         lines.append(f"{summary['sites_failed']} site(s) could not be reached.")
     if summary["errors"]:
         lines.append("Errors: " + ", ".join(f"{k} {v}" for k, v in summary["errors"].items()))
+    if summary["workers_restarted"]:
+        lines.append(f"{summary['workers_restarted']} hashing process(es) died and were "
+                     "replaced; their files were hashed again"
+                     + (f", except {summary['errors']['worker-lost']} that never could "
+                        "(not matched)." if summary["errors"].get("worker-lost") else "."))
     if summary["traps"]:
         lines.append("Traps avoided: " + ", ".join(f"{k} {v}"
                                                    for k, v in summary["traps"].items()))
@@ -146,4 +151,6 @@ def run_crawl_command(args: argparse.Namespace) -> int:
 
     summary = run_crawl(args.urls, max_pages, embedded_overrides())
     print(json.dumps(summary) if args.json else describe(summary))
-    return 0
+    # Sites that fail are the web's doing and the crawl still ran; a file no hashing process
+    # could survive was never matched, which the exit status must not hide.
+    return EXIT_INPUTS_FAILED if summary["errors"].get("worker-lost") else 0
