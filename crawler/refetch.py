@@ -48,9 +48,11 @@ def refetch(url: str, client: httpx.Client) -> Refetch:
         return Refetch(url, error=f"{type(exc).__name__}: {exc}")
 
 
-def client(policy: OutboundPolicy | None = None) -> httpx.Client:
-    """The client `refetch` is given: the crawler's limits, under `policy` (by default the
-    process's, from HAECHI_FETCH_ALLOW)."""
+def client(policy: OutboundPolicy | None = None,
+           max_redirects: int = REDIRECT_MAX_TIMES) -> httpx.Client:
+    """The client of every fetch outside a crawl (`refetch`, the tracker): the crawler's
+    timeout and User-Agent, so that a site sees one Haechi however it is reached, under
+    `policy` (by default the process's, from HAECHI_FETCH_ALLOW)."""
     return (policy or default_policy()).client(
-        timeout=DOWNLOAD_TIMEOUT, max_redirects=REDIRECT_MAX_TIMES,
+        timeout=DOWNLOAD_TIMEOUT, max_redirects=max_redirects,
         headers={"User-Agent": USER_AGENT})

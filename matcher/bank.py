@@ -159,6 +159,13 @@ class VictimBank:
 
     # --- reading -------------------------------------------------------------------------
 
+    def is_registered(self, victim: str) -> bool:
+        """Whether `victim` has hashes in the bank: False once they withdrew (or never were),
+        which the tracker takes as consent withdrawn (takedown/tracking.py)."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(victim_hashes.c.id).where(
+                victim_hashes.c.victim == victim).limit(1)).first() is not None
+
     def stats(self) -> dict:
         with self.engine.connect() as conn:
             victims = conn.execute(select(func.count(func.distinct(victim_hashes.c.victim))))

@@ -1,34 +1,60 @@
 """Tracking sent cases until the content is gone: re-check, remind, escalate.
 
-A URL counts as removed when it answers 404 or 410, or when what it serves no longer matches
-the victim (replaced, or a page instead of the file). A host that has not removed the content
-gets the notice again every 24 hours (RESEND_AFTER) and the case is escalated after
-HAECHI_ESCALATE_DAYS days. Connection failures are recorded and decide nothing: a host that is
-down today may serve the file tomorrow.
+What the tracker decides about a sent case's URL, and on whose word:
+
+- **404 or 410**: removed.
+- **No answer** (a connection failure, a refused address): recorded as unreachable, decides
+  nothing: a host that is down today may serve the file tomorrow.
+- **2xx with the very file the case was opened on** (the case's SHA-256): still online. The file
+  is its own proof; the bank is not asked, so this holds after the victim's hashes are gone.
+- **2xx with other bytes, the victim still registered**: the bank decides (`still_matches`): a
+  copy that still matches (re-encoded, resized) is online; anything else (replaced, a page
+  instead of the file) is removed.
+- **2xx with other bytes, the victim withdrawn** (`registered` says their hashes are gone):
+  *changed*. Without the victim's hashes Haechi cannot tell whether it is still their picture,
+  so the case is not called removed: it stays open, is listed under `changed`, and is checked
+  again on the next pass (a later 404 or 410 still removes it).
+- **Any other status** (403, 5xx), or a body over the crawler's size cap (so not the case's
+  file, and too big to judge): still online.
+
+Withdrawal is consent withdrawn, so Haechi stops acting for that victim: their cases get no
+reminders and no escalation (they are listed under `withdrawn`), but they are still checked,
+so that what the record says about them stays true. Closing them needs a status of their own
+in takedown/status.py.
+
+A host that has not removed the content gets the notice again every 24 hours (RESEND_AFTER)
+and the case is escalated after HAECHI_ESCALATE_DAYS days. Requests go out like every fetch
+outside a crawl (crawler/refetch.py's client): the crawler's User-Agent and timeout, under the
+outbound policy (haechi/outbound.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
+import hashlib
 import os
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 from sqlalchemy import Engine, select
 
-from haechi.outbound import BlockedAddress, default_policy
+from crawler import refetch
+from crawler.settings import DOWNLOAD_MAXSIZE
+from haechi.outbound import BlockedAddress
 from takedown.schema import cases
 from takedown.sending import NoticeSender, SendError
 from takedown.status import transition
 
 RESEND_AFTER = dt.timedelta(hours=24)
 ESCALATE_AFTER = dt.timedelta(days=float(os.environ.get("HAECHI_ESCALATE_DAYS") or 7))
-FETCH_TIMEOUT = 20.0
-MAX_BYTES = 200 * 1024 * 1024
 # httpx's default, which the tracker has always followed: a host may move its files around.
 MAX_REDIRECTS = 20
+# Statuses that say the file is gone from this URL, whatever the victim's registration.
+GONE_STATUSES = (404, 410)
 
 
 @dataclass(frozen=True)
@@ -39,23 +65,38 @@ class Fetched:
 
 
 def fetch(url: str) -> Fetched:
-    """GET `url` with a size cap, under the outbound policy (haechi/outbound.py: the address
-    of every hop checked before connecting); a failure, a refused address included
+    """GET `url` with the crawler's size cap, under the outbound policy (the address of every
+    hop checked before connecting); a failure, a refused address included
     (`blocked-address: ...`), is a Fetched with its error, never an exception."""
-    policy = default_policy()  # a malformed HAECHI_FETCH_ALLOW is raised: configuration
+    # A malformed HAECHI_FETCH_ALLOW is raised: configuration.
+    http = refetch.client(max_redirects=MAX_REDIRECTS)
     try:
-        with policy.client(timeout=FETCH_TIMEOUT, max_redirects=MAX_REDIRECTS) as client, \
-                client.stream("GET", url) as response:
+        with http, http.stream("GET", url) as response:
             body = bytearray()
             for chunk in response.iter_bytes():
                 body.extend(chunk)
-                if len(body) > MAX_BYTES:
-                    return Fetched(response.status_code, bytes(body[:MAX_BYTES]))
+                if len(body) > DOWNLOAD_MAXSIZE:  # not the case's file, and too big to judge
+                    return Fetched(response.status_code,
+                                   error=f"larger than {DOWNLOAD_MAXSIZE} bytes")
             return Fetched(response.status_code, bytes(body))
     except BlockedAddress as exc:
         return Fetched(None, error=str(exc))
     except httpx.HTTPError as exc:
         return Fetched(None, error=f"{type(exc).__name__}: {exc}")
+
+
+def everyone_registered(victim: str) -> bool:
+    """The default `registered`: no word on withdrawals, so the bank's answer is final."""
+    return True
+
+
+class Verdict(enum.StrEnum):
+    """What one check says about a case's URL (the rule is in the module docstring)."""
+
+    REMOVED = "removed"
+    ONLINE = "online"
+    CHANGED = "changed"
+    UNREACHABLE = "unreachable"
 
 
 @dataclass
@@ -65,27 +106,52 @@ class TrackReport:
     resent: list[int] = field(default_factory=list)
     escalated: list[int] = field(default_factory=list)
     unreachable: list[int] = field(default_factory=list)
+    # Cases of withdrawn victims whose URL now serves other bytes: not known to be removed.
+    changed: list[int] = field(default_factory=list)
+    # Cases of withdrawn victims: checked, but neither reminded nor escalated.
+    withdrawn: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, Any]:
         return {"checked": self.checked, "removed": self.removed, "resent": self.resent,
                 "escalated": self.escalated, "unreachable": self.unreachable,
-                "errors": self.errors}
+                "changed": self.changed, "withdrawn": self.withdrawn, "errors": self.errors}
 
 
 class Tracker:
-    """One pass over every sent or escalated case."""
+    """One pass over every sent or escalated case.
+
+    `still_matches(body, victim)` is the bank's word on a file that is not the case's own;
+    `registered(victim)` whether the victim's hashes are still in the bank (the command passes
+    VictimBank.is_registered; the default knows of no withdrawal).
+    """
 
     def __init__(self, engine: Engine, still_matches: Callable[[bytes, str], bool],
                  sender: NoticeSender, clock: Callable[[], dt.datetime],
                  fetcher: Callable[[str], Fetched] = fetch,
-                 escalate_after: dt.timedelta = ESCALATE_AFTER) -> None:
+                 escalate_after: dt.timedelta = ESCALATE_AFTER,
+                 registered: Callable[[str], bool] = everyone_registered) -> None:
         self.engine = engine
         self.still_matches = still_matches
         self.sender = sender
         self.clock = clock
         self.fetcher = fetcher
         self.escalate_after = escalate_after
+        self.registered = registered
+
+    def verdict(self, case: Any, got: Fetched, registered: bool) -> Verdict:
+        """What `got`, the answer of `case`'s URL, says about it."""
+        if got.status is None:
+            return Verdict.UNREACHABLE
+        if got.status in GONE_STATUSES:
+            return Verdict.REMOVED
+        if not 200 <= got.status < 300 or got.error is not None:
+            return Verdict.ONLINE  # nothing to judge the file by: not removed
+        if hashlib.sha256(got.body).hexdigest() == case["sha256"]:
+            return Verdict.ONLINE
+        if not registered:
+            return Verdict.CHANGED
+        return Verdict.ONLINE if self.still_matches(got.body, case["victim"]) else Verdict.REMOVED
 
     def run(self) -> TrackReport:
         report = TrackReport()
@@ -93,23 +159,30 @@ class Tracker:
             rows = conn.execute(select(cases).where(cases.c.status.in_(("sent", "escalated")))
                                 .order_by(cases.c.id)).mappings().all()
         due: dict[int, list[int]] = defaultdict(list)
+        registered: dict[str, bool] = {}
         for row in rows:
             report.checked += 1
             now = self.clock()
             got = self.fetcher(row["image_url"])
-            gone = got.status in (404, 410) or (
-                got.status is not None and 200 <= got.status < 300
-                and not self.still_matches(got.body, row["victim"]))
+            victim = row["victim"]
+            if victim not in registered:
+                registered[victim] = self.registered(victim)
+            verdict = self.verdict(row, got, registered[victim])
             with self.engine.begin() as conn:
                 conn.execute(cases.update().where(cases.c.id == row["id"]),
                              [{"last_checked_at": now}])
-                if gone:
+                if verdict is Verdict.REMOVED:
                     transition(conn, row["id"], "removed", actor="tracker", at=now,
                                detail={"http_status": got.status}, removed_at=now)
                     report.removed.append(row["id"])
                     continue
-                if got.status is None:
+                if verdict is Verdict.UNREACHABLE:
                     report.unreachable.append(row["id"])
+                elif verdict is Verdict.CHANGED:
+                    report.changed.append(row["id"])
+                if not registered[victim]:  # consent withdrawn: checked, no longer pursued
+                    report.withdrawn.append(row["id"])
+                    continue
                 first = row["first_sent_at"]
                 if (row["status"] == "sent" and first is not None
                         and now - first >= self.escalate_after):
