@@ -190,12 +190,12 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"  HAECHI_HOME={folder} {haechi_command()} review serve   "
           "# then open http://127.0.0.1:8600/")
     activate = HAECHI.with_name("activate")
-    if activate.exists() and haechi_command() != "haechi":
+    if activate.exists():
         print(f"(Or first `source {activate}`: then plain `haechi` works in that shell.)")
     return 0
 
 
 def haechi_command() -> str:
-    """The `haechi` beside this Python: the README's commands install it in .venv, which is
-    not on a newcomer's PATH, so the demo names it in full when it has to."""
-    return "haechi" if shutil.which("haechi") == str(HAECHI) else str(HAECHI)
+    """The `haechi` beside this Python, in full: the README's commands install it in .venv,
+    which is on the PATH of ./scripts/demo but not of the shell a newcomer types into."""
+    return str(HAECHI)
