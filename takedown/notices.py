@@ -20,10 +20,13 @@ pretending to come from a desk that does not exist, and takedown/sending.py refu
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import ipaddress
+import json
 import logging
 import os
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +49,11 @@ DEFAULT_LANGUAGE = "en"
 DEADLINE_HOURS = int(os.environ.get("HAECHI_NOTICE_DEADLINE_HOURS", "48"))
 # Case statuses whose URLs a new or refreshed draft lists.
 DRAFTABLE = ("detected", "drafted")
+# Hex digits of a draft's version (draft_version): 64 bits, enough that a change is never
+# mistaken for the version a reviewer read.
+DRAFT_VERSION_CHARS = 16
+# The fields of notice_json a version covers: what the reviewer reads before approving.
+VERSIONED = ("to", "language", "subject", "body", "deadline", "cases")
 
 _templates = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates") / "notices"),
@@ -350,16 +358,53 @@ def edit_notice(engine: Engine, notice_id: int, subject: str, body: str, reviewe
                      detail={"subject": subject.strip()})
 
 
-def approve_notice(engine: Engine, notice_id: int, reviewer: str, at: dt.datetime) -> None:
-    """A person approves the notice: it and its cases are ready to send."""
+def notice_version(notice: Mapping[str, Any]) -> str:
+    """A short digest of everything a reviewer judges in a notice as notice_json shows it:
+    recipient, language, wording, deadline and the cases it lists. An edit or a redraft
+    changes it; an approval names the version its reviewer read (approve_notice)."""
+    seen = {key: notice[key] for key in VERSIONED}
+    return hashlib.sha256(json.dumps(seen, sort_keys=True).encode()).hexdigest()[
+        :DRAFT_VERSION_CHARS]
+
+
+def draft_version(conn: Connection, notice_id: int) -> str:
+    """notice_version of the notice as it stands in `conn`'s transaction."""
+    notice = conn.execute(select(
+        notices.c.recipient, notices.c.language, notices.c.subject, notices.c.body,
+        notices.c.deadline).where(notices.c.id == notice_id)).mappings().one()
+    listed = conn.execute(select(cases.c.id).where(cases.c.notice_id == notice_id)
+                          .order_by(cases.c.id)).scalars().all()
+    return notice_version({
+        "to": notice["recipient"], "language": notice["language"],
+        "subject": notice["subject"], "body": notice["body"],
+        "deadline": notice["deadline"].isoformat() if notice["deadline"] else None,
+        "cases": list(listed)})
+
+
+def approve_notice(engine: Engine, notice_id: int, reviewer: str, at: dt.datetime,
+                   version: str | None = None) -> None:
+    """A person approves the notice: it and its cases are ready to send.
+
+    With `version` (the review app always gives it) the approval stands only if the notice is
+    still the draft_version its reviewer read; otherwise nothing changes and NoticeError says
+    to reload.
+    """
     with engine.begin() as conn:
-        status = conn.execute(select(notices.c.status).where(notices.c.id == notice_id)).scalar()
-        if status != "draft":
+        # The write comes first: it holds the notice (its row lock; SQLite's write lock) while
+        # the version is checked, so no edit or redraft lands between check and approval.
+        approved = conn.execute(notices.update().where(
+            notices.c.id == notice_id, notices.c.status == "draft").values(
+            status="approved", approved_by=reviewer, approved_at=at)).rowcount
+        if not approved:
+            status = conn.execute(select(notices.c.status).where(
+                notices.c.id == notice_id)).scalar()
             raise NoticeError(f"notice {notice_id} is {status}; only a draft can be approved")
-        conn.execute(notices.update().where(notices.c.id == notice_id), [{
-            "status": "approved", "approved_by": reviewer, "approved_at": at}])
+        if version is not None and version != draft_version(conn, notice_id):
+            raise NoticeError("This notice changed since you opened it (edited, redrafted or "
+                              "given another case): reload the page, read it again, then "
+                              "approve. Nothing was approved.")
         audit.append(conn, actor=reviewer, action="notice:approved", at=at,
-                     notice_id=notice_id)
+                     notice_id=notice_id, detail={"version": version} if version else None)
         for case_id in conn.execute(select(cases.c.id).where(
                 cases.c.notice_id == notice_id, cases.c.status == "drafted")).scalars().all():
             transition(conn, case_id, "approved", actor=reviewer, at=at,
