@@ -143,4 +143,37 @@ reviewers = Table(
     Column("name", String(100), primary_key=True),
     Column("password_hash", String(200), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    # What the account may do in the review app (takedown/review/roles.py); accounts made
+    # before roles existed became reviewers.
+    Column("role", String(20), nullable=False, server_default="reviewer"),
+)
+
+# The review app's sessions, kept here and not in the cookie, so that logging out, a new
+# password or the end of a session ends it on every review task at once.
+review_sessions = Table(
+    "review_sessions",
+    metadata,
+    # SHA-256 of the random token in the cookie: reading this table gives no live session.
+    Column("id", String(64), primary_key=True),
+    Column("reviewer", String(100), ForeignKey("reviewers.name", ondelete="CASCADE"),
+           nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("seen_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    # {case id: POSIX time until which this session may see the case's picture clearly}.
+    Column("clear_views", JSON, nullable=False),
+    Index("ix_review_sessions_reviewer", "reviewer"),
+)
+
+# Failed logins, per account name typed and per client address (takedown/review/throttle.py),
+# in the database so that every review task and process counts the same failures.
+login_throttle = Table(
+    "login_throttle",
+    metadata,
+    Column("scope", String(10), primary_key=True),  # "account" or "address"
+    Column("subject", String(100), primary_key=True),  # the name typed, or the address
+    Column("failures", Integer, nullable=False),
+    Column("last_failure_at", UtcDateTime, nullable=False),
+    Column("locked_until", UtcDateTime),
 )

@@ -190,7 +190,8 @@ def _logged_in_review_client(store: CaseStore, haechi_home: Path):
     from takedown.review.accounts import add_reviewer
     from takedown.review.app import create_app
 
-    add_reviewer(store.engine, "alice", "a long enough password")
+    # An admin: these tests look at the Send button, which only roles that may send see.
+    add_reviewer(store.engine, "alice", "a long enough password", role="admin")
     app = create_app(store, LocalStore(haechi_home / "objects"),
                      NoticeSender(store.engine, SmtpServer("127.0.0.1", free_port())),
                      secret="test-secret")

@@ -1,6 +1,9 @@
-"""The reviewer web app in real headless Chromium (Debian's), driven by Playwright: log in,
-open the queue, open a case (picture blurred and grey), approve and send; a real SMTP server
-receives the notice in the site's language with every URL of that host."""
+"""The reviewer web app in real headless Chromium (Debian's), driven by Playwright: a reviewer
+logs in, opens the queue, opens a case (picture blurred and grey), sees it clearly and approves,
+and has no Send button; she logs out and a sender sends; a real SMTP server receives the notice
+in the site's language with every URL of that host. The pages keep their look under the
+Content Security Policy (its nonce admits their stylesheet) and the browser reports no
+violation of it."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import sys
 import time
 from email import policy
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -26,6 +30,9 @@ from takedown import audit
 from takedown.cases import CaseStore
 from takedown.database import takedown_engine
 from tests.takedown_helpers import event, site_facts, start_smtp
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 HAECHI = str(Path(sys.executable).with_name("haechi"))
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -59,8 +66,10 @@ def review_site(haechi_home: Path, monkeypatch: pytest.MonkeyPatch):
         media.put(media_key(e.sha256), data)
         events.append(e.__class__(**{**e.__dict__, "store_key": media_key(e.sha256)}))
     store.open_cases(events)
-    subprocess.run([HAECHI, "users", "add", "alice"], input=PASSWORD + "\n", text=True,
-                   check=True, capture_output=True)
+    # Alice with the default role (a reviewer), Bob a sender.
+    for account in (["alice"], ["bob", "--role", "sender"]):
+        subprocess.run([HAECHI, "users", "add", *account], input=PASSWORD + "\n", text=True,
+                       check=True, capture_output=True)
     smtp, mailbox = start_smtp(free_port())
     port = free_port()
     env = {**os.environ, "HAECHI_SMTP_URL": f"smtp://127.0.0.1:{smtp.port}"}
@@ -73,6 +82,13 @@ def review_site(haechi_home: Path, monkeypatch: pytest.MonkeyPatch):
         server.terminate()
         server.wait(10)
         smtp.stop()
+
+
+def log_in(page: Page, name: str) -> None:
+    page.fill("#name", name)
+    page.fill("#password", PASSWORD)
+    page.click("#login")
+    assert page.inner_text("#who").startswith(name)
 
 
 def high_frequency_energy(image: Image.Image) -> float:
@@ -88,15 +104,18 @@ def test_login_queue_blurred_case_approve_and_send(review_site) -> None:
         browser = playwright.chromium.launch(executable_path=CHROMIUM,
                                              args=["--no-sandbox", "--headless=new"])
         page = browser.new_page()
+        console: list[str] = []
+        page.on("console", lambda message: console.append(message.text))
         page.goto(f"{base}/")
         assert page.url.endswith("/login")
         page.fill("#name", "alice")
         page.fill("#password", "wrong password!")
         page.click("#login")
         assert "Wrong name or password" in page.inner_text("#error")
-        page.fill("#name", "alice")
-        page.fill("#password", PASSWORD)
-        page.click("#login")
+        log_in(page, "alice")
+        # The stylesheet applied: the CSP let the page's own <style> through by its nonce.
+        assert page.evaluate("getComputedStyle(document.querySelector('header'))"
+                             ".backgroundColor") == "rgb(35, 57, 91)"
         links = page.locator("a.case-link")
         assert links.count() == 2
         links.first.click()
@@ -117,9 +136,16 @@ def test_login_queue_blurred_case_approve_and_send(review_site) -> None:
         assert high_frequency_energy(clear) > 2 * high_frequency_energy(blurred)
         page.click("#approve")
         assert "Approved" in page.inner_text("#message")
+        assert page.locator("#send").count() == 0  # a reviewer does not send
+        page.click("#logout")
+        assert page.url.endswith("/login")
+        log_in(page, "bob")
+        page.goto(f"{base}/cases/{case_id}")
+        assert page.locator("#reveal").count() == 0  # a sender sees no picture clearly
         page.click("#send")
         assert "Sent" in page.inner_text("#message")
         browser.close()
+    assert not [line for line in console if "Content Security Policy" in line], console
     messages = review_site["mailbox"].messages
     assert len(messages) == 1
     message = email.message_from_bytes(messages[0].content, policy=policy.default)

@@ -1,7 +1,8 @@
 """`haechi review serve` and `haechi users add`: the reviewer web app and its accounts.
 
 The app (FastAPI, uvicorn) and the accounts (argon2, SQLAlchemy) are imported when a command
-runs, not when the parser is built.
+runs, not when the parser is built; the role names are spelled here for the same reason and
+checked against takedown/review/roles.py's by the tests.
 """
 
 from __future__ import annotations
@@ -10,7 +11,12 @@ import argparse
 import getpass
 import sys
 
+from haechi.commands import ConfigurationError
 from haechi.inputs import port_number
+
+# takedown/review/roles.py's ROLES and DEFAULT_ROLE, without importing the review app.
+ROLE_NAMES = ("caseworker", "reviewer", "sender", "auditor", "admin")
+DEFAULT_ROLE_NAME = "reviewer"
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -28,6 +34,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "add", help="add a reviewer (or set a new password); the password is asked for, or "
                     "read from the first line of standard input when it is not a terminal")
     add.add_argument("name")
+    add.add_argument("--role", choices=ROLE_NAMES, default=None,
+                     help="what the account may do in the review app: caseworker (edit "
+                          "wording), reviewer (see pictures clearly, edit, approve, reject), "
+                          "sender (send approved notices), auditor (read the audit log), admin "
+                          f"(all of it); default: {DEFAULT_ROLE_NAME} for a new account, an "
+                          "existing one keeps its role")
     add.set_defaults(run=run_add_user)
 
 
@@ -36,8 +48,16 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from takedown.review.app import default_app
 
+    try:
+        app = default_app()
+    except ValueError as exc:  # a review setting that is neither 1 nor 0
+        raise ConfigurationError(str(exc)) from None
     print(f"Review app on http://{args.host}:{args.port}/ (Ctrl-C to stop)", flush=True)
-    uvicorn.run(default_app(), host=args.host, port=args.port, log_level="warning")
+    # uvicorn's own X-Forwarded-For handling is off: it trusts 127.0.0.1, so any local
+    # process could pick its address for the login throttle. HAECHI_REVIEW_TRUST_PROXY is
+    # the one way (takedown/review/security.py).
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
+                proxy_headers=False)
     return 0
 
 
@@ -52,8 +72,8 @@ def run_add_user(args: argparse.Namespace) -> int:
     else:
         password = sys.stdin.readline().rstrip("\n")
     try:
-        add_reviewer(takedown_engine(), args.name, password)
+        role = add_reviewer(takedown_engine(), args.name, password, role=args.role)
     except AccountError as exc:
         raise SystemExit(f"haechi users: {exc}") from None
-    print(f"Reviewer {args.name} can log in.")
+    print(f"Account {args.name} can log in as {role}.")
     return 0
