@@ -8,14 +8,13 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 import zipfile
 from email import policy
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select, text
 
 from crawler.store import LocalStore, media_key
 from haechi.mail import SmtpServer
@@ -28,7 +27,7 @@ from takedown.notices import approve_notice, notice_for_case, notice_json
 from takedown.schema import cases, notices
 from takedown.sending import NoticeSender
 from takedown.tracking import Fetched, Tracker
-from tests.takedown_helpers import FakeClock, event, site_facts, start_smtp
+from tests.takedown_helpers import FakeClock, event, postgres_database, site_facts, start_smtp
 
 # A word each language's notice must contain, and its legal-basis wording for Korean services.
 LANGUAGE_WORDS = {
@@ -264,22 +263,10 @@ def test_evidence_copy_is_encrypted_and_the_bundle_verifies_itself(store, haechi
     assert bad.returncode == 1 and "case.json" in bad.stdout
 
 
-POSTGRES = os.environ.get("HAECHI_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1/postgres")
-
-
 @pytest.fixture
 def postgres_url():
-    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    name = f"haechi_test_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f"CREATE DATABASE {name}"))
-    except Exception as exc:
-        pytest.fail(f"PostgreSQL is needed for this test ({POSTGRES}): {exc}")
-    yield POSTGRES.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
-    admin.dispose()
+    with postgres_database() as url:
+        yield url
 
 
 def test_case_store_runs_on_postgresql(postgres_url, clock) -> None:
