@@ -5,6 +5,10 @@ URL: a plain path or `file://` keeps files in a local folder (the embedded defau
 keeps them in a bucket through boto3 (cluster mode; AWS_ENDPOINT_URL points boto3 at moto or
 another S3-compatible server). Keys are content addresses, so a file fetched again from any
 URL is stored once.
+
+A local store's folders are made mode 700 and its files written 600 (a private temporary file
+renamed into place), whatever the umask: the matched pictures of victims are among them, and
+a store folder named by HAECHI_STORE may lie outside the private data folder.
 """
 
 from __future__ import annotations
@@ -12,10 +16,13 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
-from haechi.home import data_home
+from haechi.home import data_home, private_folder
+
+if TYPE_CHECKING:
+    from botocore.exceptions import ClientError
 
 
 def media_key(sha256: str) -> str:
@@ -31,9 +38,13 @@ class ObjectStore(Protocol):
     def put(self, key: str, data: bytes) -> bool:
         """Store `data` under `key`; False when the key was already there (nothing written)."""
 
-    def get(self, key: str) -> bytes: ...
+    def get(self, key: str) -> bytes:
+        """The bytes under `key`; FileNotFoundError when there are none."""
 
     def exists(self, key: str) -> bool: ...
+
+    def delete(self, key: str) -> None:
+        """Remove `key` (nothing when it is not there): an encrypted case's plaintext copy."""
 
 
 class LocalStore:
@@ -42,7 +53,7 @@ class LocalStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.uri = root.as_uri()
-        root.mkdir(parents=True, exist_ok=True)
+        private_folder(root)
 
     @classmethod
     def from_uri(cls, uri: str) -> LocalStore:
@@ -62,8 +73,8 @@ class LocalStore:
         path = self._path(key)
         if path.exists():
             return False
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")
+        private_folder(path.parent)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")  # mode 600
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
@@ -75,6 +86,9 @@ class LocalStore:
 
     def get(self, key: str) -> bytes:
         return self._path(key).read_bytes()
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
 
 
 class S3Store:
@@ -104,7 +118,7 @@ class S3Store:
         try:
             self.client.head_object(Bucket=self.bucket, Key=self._key(key))
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if _missing(exc):
                 return False
             raise
         return True
@@ -116,8 +130,25 @@ class S3Store:
         return True
 
     def get(self, key: str) -> bytes:
-        response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as exc:
+            if _missing(exc):  # one error for a missing object, whatever the store
+                raise FileNotFoundError(f"{self.uri}/{key}") from exc
+            raise
         return response["Body"].read()
+
+    def delete(self, key: str) -> None:
+        """Delete `key`; in a versioned bucket the old version stays until its lifecycle rule
+        expires it (infra/terraform: a day for the media bucket)."""
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+
+def _missing(exc: ClientError) -> bool:
+    """Whether boto3's ClientError says the object is not there."""
+    return exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
 
 
 STORES: dict[str, type] = {"": LocalStore, "file": LocalStore, "s3": S3Store}

@@ -2,6 +2,14 @@
 
 Every stage asks this module for its paths so that nothing is written anywhere else, and a test
 or a second installation can point HAECHI_HOME at a folder of its own.
+
+The folder holds victims' cases, hashes, matched files and the institution's keys, so it is
+Haechi's user's alone: made mode 700, and tightened to 700 when found open to others (unless
+it is no folder of Haechi's to change: someone else's, a shared one such as /tmp, or a home
+folder; then a warning says so). The first time a process opens it, the process's umask
+becomes 077, so every file written afterwards (SQLite and its WAL, index files, keys, logs,
+object store files, exports), by whichever module writes it, is mode 600 without each open()
+having to say so.
 """
 
 from __future__ import annotations
@@ -9,7 +17,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import logging
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -21,15 +31,74 @@ from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event
 if TYPE_CHECKING:
     from redis import Redis
 
+log = logging.getLogger(__name__)
+
+# Folders Haechi makes: its user may list, enter and write them; nobody else may even enter.
+PRIVATE_FOLDER_MODE = 0o700
+# Files Haechi creates where it says the mode itself (a new SQLite database).
+PRIVATE_FILE_MODE = 0o600
+# The permission bits of group and others: none of them may be set on what Haechi keeps, and
+# the umask that clears them on everything a process creates once it has opened the data folder.
+GROUP_OTHER_BITS = 0o077
+
+
+def private_folder(path: Path) -> Path:
+    """Make `path` and each missing parent with PRIVATE_FOLDER_MODE (mkdir -p would give the
+    parents the umask's mode); a folder that exists is left as it is."""
+    missing = []
+    current = path
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # another process made it first
+            folder.mkdir(mode=PRIVATE_FOLDER_MODE)
+    return path
+
+
+def _not_haechis(folder: Path, info: os.stat_result) -> str | None:
+    """Why an existing data folder open to others must not be tightened, or None."""
+    if info.st_uid != os.geteuid():
+        return "it belongs to another user"
+    if info.st_mode & stat.S_ISVTX:
+        return "it is a shared folder (sticky bit, like /tmp)"
+    with contextlib.suppress(RuntimeError, KeyError):  # no home folder known: nothing to spare
+        home = Path.home().resolve()
+        if folder.resolve() in (home, *home.parents):
+            return "it is a home folder or holds one"
+    return None
+
+
+@functools.cache
+def _opened(home: Path) -> None:
+    """Once per process and folder: the umask set, the folder tightened."""
+    umask = os.umask(GROUP_OTHER_BITS)
+    if umask & ~GROUP_OTHER_BITS:  # it was stricter still: keep that
+        os.umask(umask | GROUP_OTHER_BITS)
+    info = home.stat()
+    mode = stat.S_IMODE(info.st_mode)
+    if not mode & GROUP_OTHER_BITS:
+        return
+    reason = _not_haechis(home, info)
+    if reason is None:
+        home.chmod(mode & ~GROUP_OTHER_BITS)
+        log.info("data folder %s was open to other users (mode %o): now %o", home, mode,
+                 mode & ~GROUP_OTHER_BITS)
+    else:
+        log.warning("data folder %s is open to other users (mode %o) and is left so, since "
+                    "%s: point HAECHI_HOME at a folder of Haechi's own", home, mode, reason)
+
 
 def data_home() -> Path:
-    """The data folder: HAECHI_HOME if set, else the per-user data folder of the platform."""
+    """The data folder: HAECHI_HOME if set, else the per-user data folder of the platform;
+    made (or tightened to) PRIVATE_FOLDER_MODE, see the module docstring."""
     configured = os.environ.get("HAECHI_HOME")
     if configured:
         home = Path(configured).expanduser()
     else:
         home = Path(platformdirs.user_data_dir("haechi"))
-    home.mkdir(parents=True, exist_ok=True)
+    private_folder(home)
+    _opened(home)
     return home
 
 
@@ -71,10 +140,23 @@ def database_url() -> str:
     return os.environ.get("DATABASE_URL") or f"sqlite:///{data_home() / 'haechi.sqlite3'}"
 
 
+def _private_sqlite_file(engine: Engine) -> None:
+    """Create a SQLite database file mode 600 before SQLite does (it would use the umask's
+    mode); its WAL and shared-memory files take the database file's mode. A missing folder is
+    not made: a database URL naming one is a configuration error, which SQLite reports."""
+    database = engine.url.database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        path = Path(database)
+        with contextlib.suppress(FileExistsError, FileNotFoundError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
+
+
 @functools.cache
 def _engine_for(url: str) -> Engine:
     engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
     if engine.dialect.name == "sqlite":
+        _private_sqlite_file(engine)
+
         # Crawling, matching and case intake write from several threads of one process: WAL
         # lets readers go on while one writes, and the busy timeout queues writers instead of
         # failing them.

@@ -8,6 +8,7 @@ search sublinear at millions of hashes. Withdrawn hashes leave both tiers at onc
 The bank's database is the source of truth; this index is a derived, disposable copy. Its ids
 are the bank's row ids. It is saved atomically (write, fsync, rename) and, when the saved copy
 is missing, unreadable or out of step with the bank, rebuilt from the bank instead of trusted.
+It holds victims' hashes, so it is written mode 600 in a folder of mode 700, whatever the umask.
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from haechi.home import private_folder
 from matcher.mih import MultiIndexTables, max_exact_radius
 
+# The saved index: read and written by Haechi's user alone (see haechi/home.py).
+INDEX_FILE_MODE = 0o600
 # The fresh tier is scanned in full for every query: 10,000 hashes cost about 30 µs, small next
 # to the main tier, while merging (a table rebuild) happens only once per 10,000 registrations.
 FRESH_LIMIT = 10_000
@@ -126,7 +130,7 @@ class BinaryHashIndex:
 
     def save(self, path: Path, stamp: IndexStamp) -> None:
         """Write index and stamp so that a crash leaves either the old or the new copy, whole."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(path.parent)
         arrays = {
             "codes": self._codes,
             "ids": self._ids,
@@ -138,7 +142,8 @@ class BinaryHashIndex:
             "stamp": np.array([stamp.max_id, stamp.count], dtype=np.int64),
         }
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as handle:
+        descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, INDEX_FILE_MODE)
+        with os.fdopen(descriptor, "wb") as handle:
             np.savez(handle, **arrays)
             handle.flush()
             os.fsync(handle.fileno())
