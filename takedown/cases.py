@@ -42,7 +42,7 @@ from crawler.security_txt import CONTROL_CHARACTERS
 from crawler.store import ObjectStore
 from matcher.events import MatchEvent
 from takedown import audit
-from takedown.evidence import keep_encrypted_copy
+from takedown.evidence import keep_encrypted_copy, seal_media_copy
 from takedown.notices import NoticeDrafter, reference_of
 from takedown.schema import cases, false_matches
 from takedown.status import OPEN, transition
@@ -218,13 +218,19 @@ class CaseStore:
         key = url_key(event.image_url)
         signal = {"algorithm": event.algorithm, "distance": event.distance,
                   "second": event.second}
-        current = conn.execute(select(cases.c.id, cases.c.signals, cases.c.status).where(
+        current = conn.execute(select(
+            cases.c.id, cases.c.signals, cases.c.status, cases.c.sha256, cases.c.evidence_key,
+        ).where(
             cases.c.victim == event.victim, cases.c.image_url_sha256 == key,
             cases.c.image_url == event.image_url, cases.c.status.in_(OPEN))).first()
         if current is not None:
             if signal not in current.signals:
                 conn.execute(cases.update().where(cases.c.id == current.id),
                              [{"signals": [*current.signals, signal]}])
+            # A re-crawl stored the file in the clear again: sealed again (and a case opened
+            # before the evidence key was set gets its copy now, if this is its file).
+            self._keep_evidence(conn, current.id, event, current.evidence_key,
+                                same_file=current.sha256 == event.sha256)
             # A case whose notice failed to draft last time is drafted now.
             return None, current.status == "detected"
         removed = conn.execute(select(cases.c.id).where(
@@ -245,17 +251,28 @@ class CaseStore:
         case_id = int(result.inserted_primary_key[0])
         # The evidence copy (an upload to S3 in cluster mode) is made before the first audit
         # append, which holds the audit log's head until this transaction ends.
-        if self.store is not None:
-            evidence = keep_encrypted_copy(self.store, event.store_key, case_id)
-            if evidence:
-                conn.execute(cases.update().where(cases.c.id == case_id),
-                             [{"evidence_key": evidence}])
+        self._keep_evidence(conn, case_id, event)
         audit.append(conn, actor="matcher", action="case:opened", at=at,
                      case_id=case_id, detail={"event": event.to_json()})
         if removed is not None:
             transition(conn, removed, "reuploaded", actor="matcher", at=at,
                        detail={"new_case": case_id})
         return case_id, True
+
+    def _keep_evidence(self, conn: Any, case_id: int, event: MatchEvent,
+                       kept: str | None = None, same_file: bool = True) -> None:
+        """The case's encrypted evidence copy of `event`'s file, made when the case has none
+        (`kept`) and the file is the case's own; the media copy sealed either way, so that no
+        matched file stays in the clear beside an encrypted case (takedown/evidence.py)."""
+        if self.store is None:
+            return
+        if kept is None and same_file:
+            evidence = keep_encrypted_copy(self.store, event.store_key, case_id)
+            if evidence:
+                conn.execute(cases.update().where(cases.c.id == case_id),
+                             [{"evidence_key": evidence}])
+        else:
+            seal_media_copy(self.store, event.store_key)
 
     def redraft(self, site: str, at: dt.datetime, actor: str = "system") -> str | None:
         """Bring the site's draft notice up to date in a transaction of its own; None, or why

@@ -6,6 +6,15 @@ timestamps (all in the case row). A copy of the file is kept only when HAECHI_EV
 set, encrypted with it (Fernet: AES-128-CBC with HMAC-SHA256) in the evidence store; every
 decryption is written to the audit log.
 
+**The media copy.** With the key set, the crawl's own copy of a matched file must not stay in
+the clear beside its encrypted evidence: once the evidence copy is kept, the media copy is
+*sealed*, replaced in the media store by the same bytes encrypted under the same key plus
+`.enc` (`seal_media_copy`). The media store is content-addressed, so the sealed copy serves
+whatever needs that file again: the next case of the same file (another URL, another victim),
+a re-scan for a victim registered later, a preview, a re-hash (`media_bytes` reads either
+form). A later crawl that fetches the file again stores it in the clear once more, and the
+match event it raises seals it again. A failure to seal is logged and never costs a case.
+
 **Bundles.** `export_bundle` writes a zip of case.json, audit.json (the case's audit entries),
 notice.json and a stdlib-only verify.py, with manifest.json (their SHA-256 sums) and
 manifest.sig, the institution's Ed25519 signature of manifest.json. Whoever holds a zip can
@@ -36,6 +45,7 @@ import functools
 import hashlib
 import inspect
 import json
+import logging
 import os
 import zipfile
 import zlib
@@ -61,6 +71,8 @@ from takedown.audit import (
     entry_hash,
 )
 
+log = logging.getLogger(__name__)
+
 KEY_VARIABLE = "HAECHI_EVIDENCE_KEY"
 STORE_VARIABLE = "HAECHI_EVIDENCE_STORE"
 SIGNING_KEY_VARIABLE = "HAECHI_SIGNING_KEY"
@@ -77,6 +89,9 @@ BUNDLE_MEMBERS = (*SIGNED_FILES, "manifest.json", "manifest.sig")
 # What the case's opening audit entry and case.json must agree on: who and what was found.
 IDENTITY_FIELDS = ("victim", "image_url", "page_url", "sha256")
 ANCHOR_PREFIX = "audit-anchors"
+# A sealed media copy's key: the plaintext copy's key plus this, so that it is found from the
+# store key a case, a crawl record or a match task already holds.
+SEALED_SUFFIX = ".enc"
 
 # A bundle is JSON text: a case, its audit entries (a few KB each; years of daily reminders
 # and reviewers' views stay under 2 MB) and its notice. 16 MB of JSON parses into some
@@ -132,25 +147,72 @@ def evidence_store(media: ObjectStore) -> ObjectStore:
 
 
 def keep_encrypted_copy(media: ObjectStore, store_key: str | None, case_id: int) -> str | None:
-    """Encrypt the stored file into `evidence/<case>.enc` in the evidence store; None when no
-    key or no file."""
+    """Encrypt the stored file into `evidence/<case>.enc` in the evidence store (once: a case's
+    copy is never rewritten), then seal the media copy; the evidence key, or None when no key
+    or no file."""
     cipher = evidence_cipher()
     if cipher is None or not store_key:
         return None
     key = f"evidence/{case_id}.enc"
-    evidence_store(media).put(key, cipher.encrypt(media.get(store_key)))
+    target = evidence_store(media)
+    if not target.exists(key):
+        target.put(key, cipher.encrypt(media_bytes(media, store_key)))
+    seal_media_copy(media, store_key)
     return key
 
 
-def read_encrypted_copy(media: ObjectStore, evidence_key: str) -> bytes:
+def _decrypted(read: Callable[[], bytes], what: str) -> bytes:
+    """`read()`'s token decrypted with HAECHI_EVIDENCE_KEY (read only when the key is set)."""
     cipher = evidence_cipher()
     if cipher is None:
-        raise EvidenceError(f"{KEY_VARIABLE} is not set: the evidence copy cannot be read")
+        raise EvidenceError(f"{KEY_VARIABLE} is not set: the {what} cannot be read")
     try:
-        return cipher.decrypt(evidence_store(media).get(evidence_key))
+        return cipher.decrypt(read())
     except InvalidToken as exc:
-        raise EvidenceError("the evidence copy does not decrypt with this key, or was "
+        raise EvidenceError(f"the {what} does not decrypt with this key, or was "
                             "altered") from exc
+
+
+def read_encrypted_copy(media: ObjectStore, evidence_key: str) -> bytes:
+    return _decrypted(lambda: evidence_store(media).get(evidence_key), "evidence copy")
+
+
+def sealed_key(store_key: str) -> str:
+    """Where the sealed (encrypted) form of the media copy under `store_key` is kept."""
+    return f"{store_key}{SEALED_SUFFIX}"
+
+
+def media_bytes(media: ObjectStore, store_key: str) -> bytes:
+    """The bytes of the stored file under `store_key`: its plaintext copy, or its sealed one
+    once a case has sealed it. FileNotFoundError when neither is there."""
+    sealed = sealed_key(store_key)
+    # The sealed copy is looked for first, since sealing writes it before deleting the other.
+    if media.exists(sealed) and (evidence_cipher() is not None or not media.exists(store_key)):
+        return _decrypted(lambda: media.get(sealed), "sealed media copy")
+    return media.get(store_key)
+
+
+def seal_media_copy(media: ObjectStore, store_key: str | None) -> None:
+    """Replace the plaintext media copy under `store_key` by its sealed form (when
+    HAECHI_EVIDENCE_KEY is set and the plaintext is there). The sealed copy is written before
+    the plaintext is deleted, so the file is never in neither form; a store that refuses
+    (a bucket policy without delete) leaves the plaintext, says so in the log and stops no
+    case: the next event for the file tries again."""
+    cipher = evidence_cipher()
+    if cipher is None or not store_key:
+        return
+    try:
+        if not media.exists(store_key):
+            return
+        sealed = sealed_key(store_key)
+        if not media.exists(sealed):
+            media.put(sealed, cipher.encrypt(media.get(store_key)))
+        media.delete(store_key)
+    except FileNotFoundError:
+        return  # another process sealed it between the two looks
+    except Exception as exc:
+        log.error("the media copy %s stays in plaintext: it could not be sealed (%s: %s)",
+                  store_key, type(exc).__name__, exc)
 
 
 # --- The institution's signing key ---------------------------------------------------------
