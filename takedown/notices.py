@@ -265,7 +265,13 @@ class NoticeDrafter:
             notice_id = notice["id"]
             if not notice["edited"]:  # a reviewer's wording is never overwritten
                 values.update(subject=subject, body=body)
-            conn.execute(notices.update().where(notices.c.id == notice_id), [values])
+            # Only while it is still a draft: an approval that committed after this draft was
+            # read must not be rewritten under the reviewer (the next draft makes a new one).
+            updated = conn.execute(notices.update().where(
+                notices.c.id == notice_id, notices.c.status == "draft").values(**values))
+            if updated.rowcount != 1:
+                raise NoticeError(f"notice {notice_id} was approved while it was being "
+                                  "redrafted; its cases are drafted again next time")
         for row in rows:
             if row["status"] == "detected":
                 transition(conn, row["id"], "drafted", actor=actor, at=at,
