@@ -9,6 +9,10 @@ locals {
     { name = "HAECHI_CLUSTER_NAME", value = var.name },
     { name = "HAECHI_ORG_NAME", value = var.org_name },
     { name = "HAECHI_FROM", value = var.notice_from },
+    # Read by the review app only: it is reached through the ALB's HTTPS listener (Secure
+    # cookies), and the ALB is the one proxy whose X-Forwarded-For entry names the client.
+    { name = "HAECHI_REVIEW_HTTPS", value = "1" },
+    { name = "HAECHI_REVIEW_TRUST_PROXY", value = "1" },
   ]
   secrets = [
     { name = "REDIS_URL", valueFrom = aws_secretsmanager_secret.redis_url.arn },
