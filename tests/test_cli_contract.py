@@ -163,13 +163,13 @@ def test_configuration_errors_exit_3_and_say_what_to_set(haechi_home: Path) -> N
 
 def test_a_missing_package_is_named_instead_of_blamed_on_configuration(tmp_path: Path) -> None:
     # A package that cannot be imported, as in an installation that lacks it.
-    shadow = tmp_path / "shadow" / "itsdangerous"
+    shadow = tmp_path / "shadow" / "uvicorn"
     shadow.mkdir(parents=True)
     (shadow / "__init__.py").write_text(
-        "raise ModuleNotFoundError(\"No module named 'itsdangerous'\", name='itsdangerous')\n")
+        "raise ModuleNotFoundError(\"No module named 'uvicorn'\", name='uvicorn')\n")
     env = {**os.environ, "PYTHONPATH": str(shadow.parent)}
     result = haechi("review", "serve", "--port", "8600", env=env)
-    assert_sentence(result, 3, "a package is missing from this installation: itsdangerous",
+    assert_sentence(result, 3, "a package is missing from this installation: uvicorn",
                     "reinstall Haechi")
     assert "configuration error" not in result.stderr
 
