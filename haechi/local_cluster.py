@@ -163,10 +163,23 @@ def ensure_postgres() -> tuple[str, str | None]:
     if _answers(POSTGRES_PORT):
         _create_database(POSTGRES_PORT)
         return url, None
-    folder = cluster_dir() / "postgres"
+    folder = postgres_dir()
     start_postgres(POSTGRES_PORT, folder)
     _create_database(POSTGRES_PORT)
     return url, str(folder)
+
+
+def postgres_dir() -> Path:
+    """Where the local cluster's own PostgreSQL keeps its files. Under root the server runs as
+    the postgres user, who cannot enter the data folder (it is its user's alone, mode 700), so
+    the cluster lives in that user's home, one per data folder; otherwise in the data folder."""
+    if os.geteuid() != 0:
+        return cluster_dir() / "postgres"
+    import hashlib
+    import pwd
+
+    digest = hashlib.sha256(str(data_home().resolve()).encode()).hexdigest()[:16]
+    return Path(pwd.getpwnam("postgres").pw_dir) / f"haechi-{digest}"
 
 
 def start_postgres(port: int, folder: Path) -> None:

@@ -11,6 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
+
 from crawler.cluster import MATCH_QUEUE, celery_app
 from crawler.schedule import SiteSchedule
 from tests.test_cluster import haechi, redis_env  # noqa: F401 (fixture)
@@ -57,16 +59,17 @@ def _answers(port: int) -> bool:
         return False
 
 
-def test_cluster_up_starts_its_own_servers_finds_every_picture_and_down_stops_all() -> None:
+def test_cluster_up_starts_its_own_servers_finds_every_picture_and_down_stops_all(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """No Redis or PostgreSQL on the ports it looks at: `up` starts both (PostgreSQL made with
     initdb), the services crawl, match and open cases in PostgreSQL, and `down` stops it all."""
+    from haechi.local_cluster import postgres_dir
     from haechi.testweb.model import WebPlan
     from haechi.testweb.server import free_port, start_testweb
     from tests.test_crawl import CRAWL_ENV, register_test_victims
 
-    # The postgres user must reach the data folder (pytest's own is private to root).
     home = Path(tempfile.mkdtemp(prefix="haechi-cluster-up-"))
-    home.chmod(0o755)
+    monkeypatch.setenv("HAECHI_HOME", str(home))
     redis_port, postgres_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
     env.update(CRAWL_ENV, HAECHI_HOME=str(home), HAECHI_CLUSTER_REDIS_PORT=str(redis_port),
@@ -100,4 +103,5 @@ def test_cluster_up_starts_its_own_servers_finds_every_picture_and_down_stops_al
     assert {"consumer", "review", "worker-0", "crawler-0"} <= set(stopped["stopped"])
     assert not _answers(redis_port) and not _answers(postgres_port)
     assert json.loads(haechi("cluster", "down", "--json", env=env).stdout)["stopped"] == []
+    shutil.rmtree(postgres_dir(), ignore_errors=True)
     shutil.rmtree(home, ignore_errors=True)
