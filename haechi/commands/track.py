@@ -34,7 +34,8 @@ def run_track(args: argparse.Namespace) -> int:
     from takedown.sending import NoticeSender
     from takedown.tracking import Tracker
 
-    matcher = Matcher(VictimBank.open())
+    bank = VictimBank.open()
+    matcher = Matcher(bank)
 
     def still_matches(body: bytes, victim: str) -> bool:
         try:
@@ -43,13 +44,19 @@ def run_track(args: argparse.Namespace) -> int:
             return False
 
     engine = takedown_engine()
-    result = Tracker(engine, still_matches, NoticeSender(engine), system_clock).run()
+    # A withdrawn victim's sent cases are still checked, but a changed file is not called
+    # removed without their hashes (takedown/tracking.py says the rule).
+    result = Tracker(engine, still_matches, NoticeSender(engine), system_clock,
+                     registered=bank.is_registered).run()
     if args.json:
         print(json.dumps(result.as_json()))
     else:
         print(f"Checked {result.checked} sent case(s): {len(result.removed)} removed, "
               f"{len(result.resent)} reminded, {len(result.escalated)} escalated, "
               f"{len(result.unreachable)} unreachable.")
+        if result.withdrawn:
+            print(f"{len(result.withdrawn)} case(s) of withdrawn victims checked, no longer "
+                  f"pursued; {len(result.changed)} of them serve a changed file.")
         for error in result.errors:
             print(f"  {error}")
     return 0
