@@ -17,6 +17,7 @@ import numpy as np
 from crawler.media import sniff_media
 from crawler.records import CrawlRecords
 from crawler.store import ObjectStore
+from haechi.sealed import SealedMediaError, media_bytes
 from matcher.bank import VictimBank
 from matcher.decode import UnreadableImage, decode_image
 from matcher.events import MatchEvent
@@ -56,8 +57,9 @@ def rescan(victim: str, pictures: Iterable[bytes], bank: VictimBank, seen: SeenI
         if stored is None:
             continue
         try:
-            confirmed = [m for m in matcher.match_bytes(store.get(stored)) if m.victim == victim]
-        except (UnreadableImage, OSError):
+            confirmed = [m for m in matcher.match_bytes(media_bytes(store, stored))
+                         if m.victim == victim]
+        except (UnreadableImage, OSError, SealedMediaError):
             continue
         if not confirmed:
             continue

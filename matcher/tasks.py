@@ -25,6 +25,7 @@ from crawler.cluster import MATCH_TASK, celery_app
 from crawler.schedule import SiteSchedule
 from crawler.store import open_store
 from haechi.home import redis_client
+from haechi.sealed import media_bytes
 from matcher.bank import VictimBank
 from matcher.decode import UnreadableImage
 from matcher.events import MatchEvent
@@ -95,7 +96,7 @@ class WorkerState:
             return _decode(cached)
         try:
             frames: list[FrameHashes] | str = self.matcher.hasher.media_hashes(
-                self.store.get(store_key))
+                media_bytes(self.store, store_key))
         except UnreadableImage as exc:
             frames = str(exc)
         else:

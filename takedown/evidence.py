@@ -55,13 +55,19 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import Engine
 
 from crawler.store import ObjectStore, open_store
 from haechi.home import data_folder_key, data_home
+from haechi.sealed import (
+    SealedMediaError,
+    decrypted,
+    media_bytes,
+    media_cipher,
+    sealed_key,
+)
 from takedown import audit
 from takedown.audit import (
     CHAIN_FORMAT,
@@ -73,7 +79,6 @@ from takedown.audit import (
 
 log = logging.getLogger(__name__)
 
-KEY_VARIABLE = "HAECHI_EVIDENCE_KEY"
 STORE_VARIABLE = "HAECHI_EVIDENCE_STORE"
 SIGNING_KEY_VARIABLE = "HAECHI_SIGNING_KEY"
 SIGNING_KEY_FILE = "signing-key.pem"
@@ -89,9 +94,6 @@ BUNDLE_MEMBERS = (*SIGNED_FILES, "manifest.json", "manifest.sig")
 # What the case's opening audit entry and case.json must agree on: who and what was found.
 IDENTITY_FIELDS = ("victim", "image_url", "page_url", "sha256")
 ANCHOR_PREFIX = "audit-anchors"
-# A sealed media copy's key: the plaintext copy's key plus this, so that it is found from the
-# store key a case, a crawl record or a match task already holds.
-SEALED_SUFFIX = ".enc"
 
 # A bundle is JSON text: a case, its audit entries (a few KB each; years of daily reminders
 # and reviewers' views stay under 2 MB) and its notice. 16 MB of JSON parses into some
@@ -110,7 +112,7 @@ READ_CHUNK = 1024 * 1024
 SNAPSHOT_ATTEMPTS = 5
 
 
-class EvidenceError(ValueError):
+class EvidenceError(SealedMediaError):
     """Evidence that cannot be read or verified; the message says why."""
 
 
@@ -120,18 +122,6 @@ class BundleError(EvidenceError):
 
 class SigningKeyError(EvidenceError):
     """The institution's signing key, or a public key given, cannot be used; says why."""
-
-
-def evidence_cipher() -> Fernet | None:
-    key = os.environ.get(KEY_VARIABLE)
-    if not key:
-        return None
-    try:
-        return Fernet(key.encode())
-    except ValueError as exc:
-        raise EvidenceError(f"{KEY_VARIABLE} is not a valid key (make one with "
-                            "`python -c 'from cryptography.fernet import Fernet; "
-                            "print(Fernet.generate_key().decode())'`)") from exc
 
 
 @functools.cache
@@ -150,7 +140,7 @@ def keep_encrypted_copy(media: ObjectStore, store_key: str | None, case_id: int)
     """Encrypt the stored file into `evidence/<case>.enc` in the evidence store (once: a case's
     copy is never rewritten), then seal the media copy; the evidence key, or None when no key
     or no file."""
-    cipher = evidence_cipher()
+    cipher = media_cipher()
     if cipher is None or not store_key:
         return None
     key = f"evidence/{case_id}.enc"
@@ -161,35 +151,8 @@ def keep_encrypted_copy(media: ObjectStore, store_key: str | None, case_id: int)
     return key
 
 
-def _decrypted(read: Callable[[], bytes], what: str) -> bytes:
-    """`read()`'s token decrypted with HAECHI_EVIDENCE_KEY (read only when the key is set)."""
-    cipher = evidence_cipher()
-    if cipher is None:
-        raise EvidenceError(f"{KEY_VARIABLE} is not set: the {what} cannot be read")
-    try:
-        return cipher.decrypt(read())
-    except InvalidToken as exc:
-        raise EvidenceError(f"the {what} does not decrypt with this key, or was "
-                            "altered") from exc
-
-
 def read_encrypted_copy(media: ObjectStore, evidence_key: str) -> bytes:
-    return _decrypted(lambda: evidence_store(media).get(evidence_key), "evidence copy")
-
-
-def sealed_key(store_key: str) -> str:
-    """Where the sealed (encrypted) form of the media copy under `store_key` is kept."""
-    return f"{store_key}{SEALED_SUFFIX}"
-
-
-def media_bytes(media: ObjectStore, store_key: str) -> bytes:
-    """The bytes of the stored file under `store_key`: its plaintext copy, or its sealed one
-    once a case has sealed it. FileNotFoundError when neither is there."""
-    sealed = sealed_key(store_key)
-    # The sealed copy is looked for first, since sealing writes it before deleting the other.
-    if media.exists(sealed) and (evidence_cipher() is not None or not media.exists(store_key)):
-        return _decrypted(lambda: media.get(sealed), "sealed media copy")
-    return media.get(store_key)
+    return decrypted(lambda: evidence_store(media).get(evidence_key), "evidence copy")
 
 
 def seal_media_copy(media: ObjectStore, store_key: str | None) -> None:
@@ -198,7 +161,7 @@ def seal_media_copy(media: ObjectStore, store_key: str | None) -> None:
     the plaintext is deleted, so the file is never in neither form; a store that refuses
     (a bucket policy without delete) leaves the plaintext, says so in the log and stops no
     case: the next event for the file tries again."""
-    cipher = evidence_cipher()
+    cipher = media_cipher()
     if cipher is None or not store_key:
         return
     try:

@@ -22,13 +22,14 @@ from cryptography.fernet import Fernet
 
 from crawler.store import LocalStore, media_key
 from haechi.home import GROUP_OTHER_BITS, data_home, open_engine
+from haechi.sealed import KEY_VARIABLE, media_bytes, sealed_key
 from haechi.synthetic import encode, synthetic_picture
 from matcher.bank import VictimBank
 from matcher.decode import decode_image
 from matcher.hasher import ImageHasher
 from takedown.cases import CaseStore
 from takedown.database import takedown_engine
-from takedown.evidence import KEY_VARIABLE, media_bytes, read_encrypted_copy, sealed_key
+from takedown.evidence import read_encrypted_copy
 from takedown.review.previews import case_picture, render_preview
 from tests.takedown_helpers import event
 from tests.test_crawl import CRAWL_ENV, HAECHI

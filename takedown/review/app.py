@@ -32,10 +32,10 @@ from sqlalchemy import Engine, select
 
 from crawler.store import ObjectStore
 from haechi.home import data_folder_key
+from haechi.sealed import SealedMediaError
 from matcher.decode import UnreadableImage
 from takedown import audit
 from takedown.cases import CaseStore, system_clock
-from takedown.evidence import EvidenceError
 from takedown.notices import (
     NoticeError,
     approve_notice,
@@ -272,7 +272,7 @@ def create_app(case_store: CaseStore, media: ObjectStore, sender: NoticeSender,
         case = load_case(case_id)
         try:
             picture = case_picture(media, case)
-        except (UnreadableImage, EvidenceError, OSError) as exc:
+        except (UnreadableImage, SealedMediaError, OSError) as exc:
             raise HTTPException(404, f"no picture to show: {exc}") from exc
         with engine.begin() as conn:
             audit.append(conn, actor=session.user, action="evidence:clear" if clear else

@@ -12,6 +12,7 @@ from typing import Any
 from PIL import Image, ImageFilter
 
 from crawler.store import ObjectStore
+from haechi.sealed import media_bytes
 from matcher.decode import UnreadableImage, decode_image
 from matcher.video import video_frames
 from takedown.evidence import read_encrypted_copy
@@ -24,7 +25,7 @@ def case_picture(store: ObjectStore, case: dict[str, Any]) -> Image.Image:
     if case.get("evidence_key"):
         data = read_encrypted_copy(store, case["evidence_key"])
     elif case.get("store_key"):
-        data = store.get(case["store_key"])
+        data = media_bytes(store, case["store_key"])
     else:
         raise UnreadableImage("no stored copy of this file")
     if case["media_type"].startswith("video/"):
