@@ -45,12 +45,14 @@ resource "aws_iam_role_policy" "execution_secrets" {
 locals {
   media_objects    = "${aws_s3_bucket.media.arn}/*"
   evidence_objects = "${aws_s3_bucket.evidence.arn}/*"
-  # What each service's task role may do in S3.
+  # What each service's task role may do in S3. The crawler reads what it writes (a file is
+  # stored once: the store asks whether it is there first). `seal`: where a matched file's
+  # plaintext media copy is replaced by its encrypted one (HAECHI_EVIDENCE_KEY).
   s3_access = {
-    crawler  = { read = [], write = [local.media_objects] }
-    worker   = { read = [local.media_objects], write = [] }
-    consumer = { read = [local.media_objects], write = [local.evidence_objects] }
-    review   = { read = [local.media_objects, local.evidence_objects], write = [local.evidence_objects] }
+    crawler  = { read = [local.media_objects], write = [local.media_objects], seal = [] }
+    worker   = { read = [local.media_objects], write = [], seal = [] }
+    consumer = { read = [local.media_objects], write = [local.evidence_objects], seal = [local.media_objects] }
+    review   = { read = [local.media_objects, local.evidence_objects], write = [local.evidence_objects], seal = [local.media_objects] }
   }
 }
 
@@ -74,6 +76,13 @@ data "aws_iam_policy_document" "task" {
     content {
       actions   = ["s3:PutObject"]
       resources = each.value.write
+    }
+  }
+  dynamic "statement" {
+    for_each = length(each.value.seal) > 0 ? [1] : []
+    content {
+      actions   = ["s3:PutObject", "s3:DeleteObject"]
+      resources = each.value.seal
     }
   }
   statement {
