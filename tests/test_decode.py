@@ -123,3 +123,26 @@ def test_a_large_sixteen_bit_picture_decodes_within_its_budget() -> None:
     assert max(decoded.size) == WORKING_SIZE
     left, right = decoded.getpixel((10, 10)), decoded.getpixel((WORKING_SIZE - 10, 10))
     assert left[0] > 200 and right[0] < 50
+
+
+BOMB_CHECK = """
+import sys
+from pathlib import Path
+from matcher.decode import UnreadableImage, decode_image
+try:
+    decode_image(Path(sys.argv[1]).read_bytes())
+    print('{"outcome": "decoded"}')
+except UnreadableImage:
+    print('{"outcome": "refused"}')
+"""
+
+
+@pytest.mark.parametrize("size", [(50_000, 50_000), (9000, 9000)], ids=["claims", "real"])
+def test_each_image_bomb_stays_under_512_mb_and_10_s(tmp_path, size) -> None:
+    from tests.test_evidence_bundle import measured
+
+    path = tmp_path / "bomb.png"
+    path.write_bytes(png_header_only(*size) if size[0] > 10_000 else png_rgba_stream(*size))
+    result = measured(BOMB_CHECK, str(path))
+    assert result["outcome"] == "refused"
+    assert result["peak"] < 512 * 1024 * 1024 and result["seconds"] < 10, result

@@ -255,7 +255,7 @@ def measured(script: str, *args: str) -> dict:
     it (measured as MEASURED_COMMAND measures, from a small parent)."""
     outer = command_measured(sys.executable, "-c", script, *args)
     assert outer["code"] == 0, outer["stderr"]
-    return {**json.loads(outer["stdout"]), "peak": outer["peak"]}
+    return {"seconds": outer["seconds"], **json.loads(outer["stdout"]), "peak": outer["peak"]}
 
 
 def command_measured(*argv: str) -> dict:
