@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import ipaddress
 import itertools
 import re
 from dataclasses import asdict
@@ -43,6 +42,7 @@ from crawler.security_txt import (
     language_tag,
 )
 from haechi.home import UtcDateTime, open_engine
+from haechi.outbound import ip_literal
 
 metadata = MetaData()
 
@@ -153,10 +153,9 @@ def site_value(value: object, field: str = "site") -> str:
     if not isinstance(value, str):
         raise UnsafeValue(f"{field}: not text")
     host = value.strip().lower().rstrip(".")
-    try:
-        return str(ipaddress.ip_address(host.removeprefix("[").removesuffix("]")))
-    except ValueError:
-        pass
+    address = ip_literal(host)
+    if address is not None:
+        return str(address)
     try:
         host = host.encode("idna").decode("ascii")
     except UnicodeError:
@@ -170,10 +169,10 @@ def ip_value(value: object) -> str | None:
     """A server's address as rows keep it (normalised), None if it is not an IP address."""
     if not isinstance(value, str):
         return None
-    try:
-        address = str(ipaddress.ip_address(value.strip().removeprefix("[").removesuffix("]")))
-    except ValueError:
+    parsed = ip_literal(value.strip())
+    if parsed is None:
         return None
+    address = str(parsed)
     return address if len(address) <= fetched_files.c.server_ip.type.length else None
 
 

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
-from haechi.commands import ConfigurationError
+from haechi.configuration import ConfigurationError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -119,7 +119,7 @@ def refusal(address: IPAddress) -> str | None:
 def ip_literal(host: str) -> IPAddress | None:
     """`host` as an address when it is written as one (`[::1]` too), else None (a name)."""
     try:
-        return ipaddress.ip_address(host.strip("[]"))
+        return ipaddress.ip_address(host.removeprefix("[").removesuffix("]"))
     except ValueError:
         return None
 

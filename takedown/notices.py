@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import ipaddress
 import json
 import logging
 import os
@@ -36,6 +35,7 @@ from sqlalchemy import Connection, Engine, select
 
 from crawler.records import CrawlRecords, sites
 from crawler.security_txt import AddressRefused, email_address, mailto_address
+from haechi.outbound import ip_literal
 from takedown import audit
 from takedown.registry import operator_address, site_override
 from takedown.schema import cases, notices
@@ -152,11 +152,9 @@ def security_txt_recipient(contacts: list[str]) -> tuple[str | None, str | None]
 def abuse_address(site: str) -> str:
     """abuse@ the site's domain, or at its address literal for a site known by its IP (RFC
     5321 section 4.1.3); AddressRefused if that is no address."""
-    host = site.strip("[]")
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return email_address(f"abuse@{host}")
+    ip = ip_literal(site)
+    if ip is None:
+        return email_address(f"abuse@{site.strip('[]')}")
     literal = f"IPv6:{ip.compressed}" if ip.version == 6 else str(ip)
     return email_address(f"abuse@[{literal}]", address_literal=True)
 

@@ -10,6 +10,11 @@ haechi/cli.py prints their message as a sentence and exits with the family's cod
 
 from __future__ import annotations
 
+from haechi.configuration import ConfigurationError
+
+__all__ = ["EXIT_CONFIGURATION", "EXIT_INPUTS_FAILED", "EXIT_USAGE", "ConfigurationError",
+           "UsageError", "require_redis_url"]
+
 # The exit code families every command shares (the matcher's contract in README.md).
 EXIT_INPUTS_FAILED = 1  # the command ran, but some of its inputs could not be processed
 EXIT_USAGE = 2  # the command line cannot be done as written (argparse uses 2 too)
@@ -18,10 +23,6 @@ EXIT_CONFIGURATION = 3  # the installation or its environment is not set up for 
 
 class UsageError(Exception):
     """The command line asks for something that cannot be done as written (exit 2)."""
-
-
-class ConfigurationError(Exception):
-    """The installation or its environment is not set up for this command (exit 3)."""
 
 
 def require_redis_url(because: str) -> str:
