@@ -26,7 +26,9 @@ if TYPE_CHECKING:
 # must reach none of them, whatever this shell has set.
 REAL_SINKS = ("HAECHI_STORE", "HAECHI_EVIDENCE_STORE", "HAECHI_ALERT_WEBHOOK",
               "HAECHI_ALERT_EMAIL", "HAECHI_SMTP_URL", "HAECHI_SITE_REGISTRY", "REDIS_URL")
-# The demo runs the crawl and the chat scan as the `haechi` command installed beside this Python.
+# The demo runs the crawl and the chat scan as the `haechi` command installed beside this Python,
+# and names it in full in its next steps: ./scripts/demo puts .venv on its own PATH, not on the
+# shell's a newcomer types into.
 HAECHI = Path(sys.executable).with_name("haechi")
 
 
@@ -186,16 +188,10 @@ def run_demo(args: argparse.Namespace) -> int:
         print(f"  {Path(chat['file']).name:<13} tier {chat['tier']:<7} score {chat['score']:<6} "
               f"stages: {stages}")
     print(f"\nThe demo's data is in {folder}. To review and approve the notices in a browser:")
-    print(f"  HAECHI_HOME={folder} {haechi_command()} users add YOUR-NAME")
-    print(f"  HAECHI_HOME={folder} {haechi_command()} review serve   "
+    print(f"  HAECHI_HOME={folder} {HAECHI} users add YOUR-NAME")
+    print(f"  HAECHI_HOME={folder} {HAECHI} review serve   "
           "# then open http://127.0.0.1:8600/")
     activate = HAECHI.with_name("activate")
     if activate.exists():
         print(f"(Or first `source {activate}`: then plain `haechi` works in that shell.)")
     return 0
-
-
-def haechi_command() -> str:
-    """The `haechi` beside this Python, in full: the README's commands install it in .venv,
-    which is on the PATH of ./scripts/demo but not of the shell a newcomer types into."""
-    return str(HAECHI)
