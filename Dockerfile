@@ -9,6 +9,7 @@ COPY crawler crawler
 COPY matcher matcher
 COPY takedown takedown
 COPY grooming grooming
+COPY engines engines
 COPY haechi haechi
 COPY docs docs
 RUN pip install --no-cache-dir . && useradd --uid 1000 --create-home haechi

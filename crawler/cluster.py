@@ -8,41 +8,13 @@ worker reads back from the object store by key.
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Any
 
 from celery import Celery
 from scrapy.crawler import Crawler
 
 from crawler.items import FetchedMedia
-from haechi.home import redis_url
-
-MATCH_TASK = "matcher.tasks.match_stored_file"
-MATCH_QUEUE = "haechi.match"
-# Seconds before a task taken by a worker that died is handed to another (Redis broker).
-VISIBILITY_TIMEOUT = int(os.environ.get("HAECHI_TASK_VISIBILITY_TIMEOUT") or 300)
-
-
-def celery_app(name: str = "haechi") -> Celery:
-    """The Celery app both sides share the configuration of (broker: REDIS_URL)."""
-    app = Celery(name)
-    app.conf.update(
-        broker_url=redis_url() or "redis://127.0.0.1:6379/0",
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
-        task_default_queue=MATCH_QUEUE,
-        task_serializer="json",
-        accept_content=["json"],
-        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
-        broker_connection_retry_on_startup=True,
-        # A crawler node keeps a stored file's task through a Redis restart or failover
-        # (about a minute of retries) instead of dropping it.
-        task_publish_retry_policy={"max_retries": 40, "interval_start": 0,
-                                   "interval_step": 0.5, "interval_max": 2},
-        task_ignore_result=True,
-    )
-    return app
+from engines.broker import MATCH_QUEUE, MATCH_TASK, celery_app
 
 
 def task_record(item: FetchedMedia) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from scrapy.exceptions import (
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
-from haechi.outbound import BLOCKED_ADDRESS, BlockedAddress
+from engines.fetch import BLOCKED_ADDRESS, BlockedAddress
 
 _KINDS: tuple[tuple[type[BaseException], str], ...] = (
     (DownloadTimeoutError, "timeout"),

@@ -1,6 +1,6 @@
 """Downloader middlewares of the crawler, and the resolver that keeps its fetches public.
 
-The outbound-fetch policy (haechi/outbound.py) is enforced twice, at the two places Scrapy
+The outbound-fetch policy (engines/fetch.py) is enforced twice, at the two places Scrapy
 decides where a request goes. GuardedResolver, installed on the reactor by the
 TWISTED_DNS_RESOLVER setting, is what Twisted asks for the address it connects to: every answer
 it gives has been checked, so the connection goes to a checked address and a rebinding name
@@ -27,7 +27,7 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.error import DNSLookupError
 
-from haechi.outbound import (
+from engines.fetch import (
     ALLOW_SETTING,
     FETCH_SCHEMES,
     BlockedAddress,

@@ -13,7 +13,7 @@ from scrapy.crawler import Crawler
 
 from crawler.items import FetchedMedia, SiteFacts
 from crawler.records import CrawlRecords
-from crawler.store import LocalStore, ObjectStore, media_key, open_store
+from engines.objects import LocalStore, ObjectStore, media_key, open_store
 
 
 class StorePipeline:

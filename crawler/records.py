@@ -41,8 +41,8 @@ from crawler.security_txt import (
     bounded_languages,
     language_tag,
 )
-from haechi.home import UtcDateTime, open_engine
-from haechi.outbound import ip_literal
+from engines.db import UtcDateTime, open_engine
+from engines.fetch import ip_literal
 
 metadata = MetaData()
 

@@ -32,7 +32,7 @@ from scrapy import Request
 from scrapy_redis.connection import get_redis_from_settings
 from scrapy_redis.dupefilter import RFPDupeFilter
 
-from haechi.home import redis_script
+from engines.broker import redis_script
 
 KEY_PREFIX = "haechi:dupefilter"
 FIRST_LAYER = 1_000_000

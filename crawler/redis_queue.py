@@ -26,7 +26,7 @@ from typing import Any
 from scrapy import Request, signals
 from scrapy_redis.queue import Base
 
-from haechi.home import redis_script
+from engines.broker import redis_script
 
 LEASE_SECONDS = 120.0
 DEFAULT_SITE_INTERVAL = 0.25

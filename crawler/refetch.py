@@ -2,7 +2,7 @@
 now? Used when a newly registered victim is found among earlier crawls (re-scan --recheck).
 
 Same limits as the crawler (size cap while streaming, timeouts, redirects, no cookies) and the
-same outbound policy (haechi/outbound.py): every hop's address is checked before connecting,
+same outbound policy (engines/fetch.py): every hop's address is checked before connecting,
 and a refused one is the answer `blocked-address: ...`. Every failure is an answer (`error`),
 never an exception.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import httpx
 
 from crawler.settings import DOWNLOAD_MAXSIZE, DOWNLOAD_TIMEOUT, REDIRECT_MAX_TIMES, USER_AGENT
-from haechi.outbound import BlockedAddress, OutboundPolicy, default_policy
+from engines.fetch import BlockedAddress, OutboundPolicy, default_policy
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import redis
 
-from haechi.home import redis_script
+from engines.broker import redis_script
 
 SCHEDULE_KEY = "haechi:schedule"
 SITES_KEY = "haechi:schedule:sites"

@@ -44,7 +44,7 @@ DOWNLOADER_MIDDLEWARES = {
     # A proxy resolves and connects in our place, to addresses the outbound policy never sees;
     # the crawler reaches sites directly (and the guard refuses a request that names a proxy).
     "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware": None,
-    # The outbound policy (haechi/outbound.py): after every middleware that can change where a
+    # The outbound policy (engines/fetch.py): after every middleware that can change where a
     # request goes, before the downloader's stats, so a refused request is not counted as made.
     "crawler.middlewares.OutboundGuardMiddleware": 800,
 }

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any, Protocol
 
+from engines.mail import SmtpServer
 from grooming.cues import STAGES
-from haechi.mail import SmtpServer
 
 SCHEMA = "haechi.grooming-alert/1"
 ATTEMPTS = 3

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Column, Float, Integer, MetaData, String, Table, delete, select
 
-from haechi.home import UtcDateTime, open_engine
+from engines.db import UtcDateTime, open_engine
 
 RETENTION_DAYS = 90.0
 metadata = MetaData()

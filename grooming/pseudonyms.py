@@ -13,7 +13,7 @@ import hmac
 import os
 import secrets
 
-from haechi.home import data_folder_key
+from engines.home import data_folder_key
 
 KEY_VARIABLE = "HAECHI_PSEUDONYM_KEY"
 

@@ -23,7 +23,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from haechi.home import data_home
+from engines.home import data_home
 
 REDIS_PORT = int(os.environ.get("HAECHI_CLUSTER_REDIS_PORT") or 6379)
 POSTGRES_PORT = int(os.environ.get("HAECHI_CLUSTER_POSTGRES_PORT") or 5432)

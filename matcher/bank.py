@@ -28,8 +28,9 @@ from sqlalchemy import (
     select,
 )
 
-from haechi.home import UtcDateTime, data_home, open_engine
-from haechi.inputs import read_csv
+from engines.db import UtcDateTime, open_engine
+from engines.home import data_home
+from engines.inputs import read_csv
 from matcher.hasher import HashRecord, unique_records
 from matcher.index import BinaryHashIndex, IndexStamp
 from matcher.signals import SIGNAL_TYPES, get_signal

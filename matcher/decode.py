@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from crawler.media import describe_non_media, sniff_media
+from engines.media import describe_non_media, sniff_media
 
 # Hashes are computed on a 64x64 (PDQ) or 32x32 (pHash) reduction, and the canonicaliser looks
 # for borders and frames; 512 pixels on the long side keep all of that accurate at a fraction

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from crawler.media import sniff_media
+from engines.media import sniff_media
 from matcher.decode import UnreadableImage, decode_image
 from matcher.signals import SIGNAL_TYPES, SignalType
 from matcher.video import video_frames

@@ -21,10 +21,10 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from haechi.home import private_folder
+from engines.home import private_folder
 from matcher.mih import MultiIndexTables, max_exact_radius
 
-# The saved index: read and written by Haechi's user alone (see haechi/home.py).
+# The saved index: read and written by Haechi's user alone (see engines/home.py).
 INDEX_FILE_MODE = 0o600
 # The fresh tier is scanned in full for every query: 10,000 hashes cost about 30 µs, small next
 # to the main tier, while merging (a table rebuild) happens only once per 10,000 registrations.

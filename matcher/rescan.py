@@ -14,10 +14,10 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from crawler.media import sniff_media
 from crawler.records import CrawlRecords
-from crawler.store import ObjectStore
-from haechi.sealed import SealedMediaError, media_bytes
+from engines.media import sniff_media
+from engines.objects import ObjectStore
+from engines.sealed import SealedMediaError, media_bytes
 from matcher.bank import VictimBank
 from matcher.decode import UnreadableImage, decode_image
 from matcher.events import MatchEvent
@@ -77,7 +77,7 @@ def recheck(events: list[MatchEvent], victim_matcher: Matcher, store: ObjectStor
     status; returns them and how many are gone (an error, a 404, or a picture that no longer
     matches)."""
     from crawler.refetch import client, refetch
-    from crawler.store import media_key
+    from engines.objects import media_key
 
     online, gone = [], 0
     with client() as http:

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from haechi.home import UtcDateTime, open_engine
+from engines.db import UtcDateTime, open_engine
 from matcher.hasher import SEEN_SIGNAL, FrameHashes
 from matcher.index import BinaryHashIndex
 from matcher.signals import get_signal

@@ -22,7 +22,7 @@ from typing import Any
 
 import redis
 
-from haechi.home import redis_client
+from engines.broker import redis_client
 from matcher.events import SCHEMA, MatchEvent
 
 STREAM = "haechi:match-events"

@@ -21,11 +21,10 @@ import numpy as np
 import redis
 from sqlalchemy.exc import SQLAlchemyError
 
-from crawler.cluster import MATCH_TASK, celery_app
 from crawler.schedule import SiteSchedule
-from crawler.store import open_store
-from haechi.home import redis_client
-from haechi.sealed import media_bytes
+from engines.broker import MATCH_TASK, celery_app, redis_client
+from engines.objects import open_store
+from engines.sealed import media_bytes
 from matcher.bank import VictimBank
 from matcher.decode import UnreadableImage
 from matcher.events import MatchEvent

@@ -59,9 +59,9 @@ def bench_workers(files: int) -> dict:
 
     import redis
 
-    from crawler.cluster import MATCH_QUEUE, MATCH_TASK, celery_app
-    from crawler.store import LocalStore, media_key
-    from haechi.testweb.model import unrelated_image
+    from engines.broker import MATCH_QUEUE, MATCH_TASK, celery_app
+    from engines.objects import LocalStore, media_key
+    from testkit.testweb.model import unrelated_image
 
     url = os.environ.get("HAECHI_BENCH_REDIS", "redis://127.0.0.1:6379/12")
     client = redis.Redis.from_url(url)
@@ -114,7 +114,7 @@ def bench_workers(files: int) -> dict:
 def _record(store, data: bytes, url: str) -> dict:
     import hashlib
 
-    from crawler.store import media_key
+    from engines.objects import media_key
 
     sha = hashlib.sha256(data).hexdigest()
     store.put(media_key(sha), data)
@@ -133,13 +133,13 @@ def bench_registration(rounds: int, workers: int = 2) -> dict:
 
     import redis
 
-    from crawler.cluster import MATCH_QUEUE, MATCH_TASK, celery_app
-    from crawler.store import LocalStore
-    from haechi.synthetic import encode, synthetic_picture
-    from haechi.testweb.model import unrelated_image
+    from engines.broker import MATCH_QUEUE, MATCH_TASK, celery_app
+    from engines.objects import LocalStore
     from matcher.bank import VictimBank
     from matcher.hasher import ImageHasher
     from matcher.tasks import BANK_SYNC_KEY
+    from testkit.synthetic import encode, synthetic_picture
+    from testkit.testweb.model import unrelated_image
 
     url = os.environ.get("HAECHI_BENCH_REDIS", "redis://127.0.0.1:6379/12")
     client = redis.Redis.from_url(url)

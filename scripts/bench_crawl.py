@@ -29,14 +29,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from haechi.synthetic import encode  # noqa: E402
-from haechi.testweb.model import (  # noqa: E402
+from testkit.synthetic import encode  # noqa: E402
+from testkit.testweb.model import (  # noqa: E402
     FETCH_ALLOW,
     WebPlan,
     victim_name,
     victim_original,
 )
-from haechi.testweb.server import start_testweb  # noqa: E402
+from testkit.testweb.server import start_testweb  # noqa: E402
 
 HAECHI = str(Path(sys.executable).with_name("haechi"))
 SCRAPY = str(Path(sys.executable).with_name("scrapy"))

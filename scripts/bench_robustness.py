@@ -2,7 +2,7 @@
 
 Corpus: Debian's mate-backgrounds and gnome-backgrounds photos (scripts/fetch_wallpapers.sh),
 each cut into a grid of non-overlapping regions. Most regions are registered as victims; the
-rest are held out. Every region is edited in every way in haechi/edits.py and matched. A hit on
+rest are held out. Every region is edited in every way in testkit/edits.py and matched. A hit on
 any victim other than the region's own is a false match: the other regions of the same photo
 are the hardest non-matches there are. Prints JSON on stdout, a table on stderr.
 
@@ -29,8 +29,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from haechi.edits import EDITS, MILD_EDITS  # noqa: E402
-from haechi.synthetic import encode  # noqa: E402
+from testkit.edits import EDITS, MILD_EDITS  # noqa: E402
+from testkit.synthetic import encode  # noqa: E402
 
 # Regions are scaled to this long side before editing: the size of a typical posted photo,
 # and it keeps the benchmark to minutes on two cores.

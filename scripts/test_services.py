@@ -14,14 +14,17 @@ import shlex
 import sys
 from pathlib import Path
 
-from haechi.local_cluster import (
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # testkit/ is not installed: it is read from the checkout
+
+from haechi.local_cluster import (  # noqa: E402
     ClusterError,
     start_postgres,
     start_redis,
     stop_postgres,
     stop_redis,
 )
-from haechi.testweb.server import free_port
+from testkit.testweb.server import free_port  # noqa: E402
 
 
 def start(folder: Path) -> dict[str, str]:

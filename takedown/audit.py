@@ -42,7 +42,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
-from haechi.home import KeySettingError, data_folder_key, data_home
+from engines.home import KeySettingError, data_folder_key, data_home
 from takedown.schema import AUDIT_HEAD_ROW, audit_head, audit_log
 
 GENESIS = "0" * 64

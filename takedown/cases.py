@@ -39,7 +39,7 @@ from crawler.records import (
     url_value,
 )
 from crawler.security_txt import CONTROL_CHARACTERS
-from crawler.store import ObjectStore
+from engines.objects import ObjectStore
 from matcher.events import MatchEvent
 from takedown import audit
 from takedown.evidence import keep_encrypted_copy, seal_media_copy
@@ -60,7 +60,7 @@ MAX_ERROR_CHARS = 500
 MAX_INTEGER = 2**31 - 1
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _MEDIA_TYPE = re.compile(r"^[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+$")
-# An object key as crawler/store.py makes them: no '..', no leading '/', nothing odd.
+# An object key as engines/objects.py makes them: no '..', no leading '/', nothing odd.
 _STORE_KEY = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9/_.-]*$")
 
 

@@ -9,7 +9,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
 
-from haechi.home import open_engine
+from engines.db import open_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _upgraded: set[str] = set()

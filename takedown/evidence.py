@@ -59,9 +59,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import Engine
 
-from crawler.store import ObjectStore, open_store
-from haechi.home import data_folder_key, data_home
-from haechi.sealed import (
+from engines.home import data_folder_key, data_home
+from engines.objects import ObjectStore, open_store
+from engines.sealed import (
     SealedMediaError,
     decrypted,
     media_bytes,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from scrapy.settings import BaseSettings
 
-from crawler.store import open_store
+from engines.objects import open_store
 from matcher.events import MatchEvent
 from takedown.cases import CaseStore
 

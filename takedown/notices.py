@@ -35,7 +35,7 @@ from sqlalchemy import Connection, Engine, select
 
 from crawler.records import CrawlRecords, sites
 from crawler.security_txt import AddressRefused, email_address, mailto_address
-from haechi.outbound import ip_literal
+from engines.fetch import ip_literal
 from takedown import audit
 from takedown.registry import operator_address, site_override
 from takedown.schema import cases, notices

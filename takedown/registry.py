@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crawler.security_txt import AddressRefused, email_address, language_tag, mailto_address
-from haechi.home import data_home
+from engines.home import data_home
 
 log = logging.getLogger(__name__)
 _COUNTRY = re.compile(r"^[A-Z]{2}$")  # ISO 3166-1 alpha-2, as legal_basis compares it

@@ -20,7 +20,7 @@ from sqlalchemy import (
     text,
 )
 
-from haechi.home import UtcDateTime
+from engines.db import UtcDateTime
 
 metadata = MetaData()
 

@@ -21,7 +21,7 @@ from email.utils import format_datetime, make_msgid
 
 from sqlalchemy import Engine, select
 
-from haechi.mail import MailConfigError, SmtpServer
+from engines.mail import MailConfigError, SmtpServer
 from takedown import audit
 from takedown.notices import UNCONFIGURED_EMAIL, UNCONFIGURED_ORG, Reporter, notice_json
 from takedown.schema import cases, notices

@@ -25,7 +25,7 @@ in takedown/status.py.
 A host that has not removed the content gets the notice again every 24 hours (RESEND_AFTER)
 and the case is escalated after HAECHI_ESCALATE_DAYS days. Requests go out like every fetch
 outside a crawl (crawler/refetch.py's client): the crawler's User-Agent and timeout, under the
-outbound policy (haechi/outbound.py).
+outbound policy (engines/fetch.py).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from sqlalchemy import Engine, select
 
 from crawler import refetch
 from crawler.settings import DOWNLOAD_MAXSIZE
-from haechi.outbound import BlockedAddress
+from engines.fetch import BlockedAddress
 from takedown.schema import cases
 from takedown.sending import NoticeSender, SendError
 from takedown.status import transition

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from haechi.outbound import ALLOW_SETTING
-from haechi.synthetic import encode, synthetic_picture
-from haechi.testweb.model import FETCH_ALLOW
+from engines.fetch import ALLOW_SETTING
 from matcher.bank import VictimBank
+from testkit.synthetic import encode, synthetic_picture
+from testkit.testweb.model import FETCH_ALLOW
 
 PDQ_REFERENCE = Path(__file__).resolve().parent / "data" / "pdq-reference"
 

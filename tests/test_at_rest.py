@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from crawler.store import LocalStore, media_key
-from haechi.home import GROUP_OTHER_BITS, data_home, open_engine
-from haechi.sealed import KEY_VARIABLE, media_bytes, sealed_key
-from haechi.synthetic import encode, synthetic_picture
+from engines.db import open_engine
+from engines.home import GROUP_OTHER_BITS, data_home
+from engines.objects import LocalStore, media_key
+from engines.sealed import KEY_VARIABLE, media_bytes, sealed_key
 from matcher.bank import VictimBank
 from matcher.decode import decode_image
 from matcher.hasher import ImageHasher
@@ -31,6 +31,7 @@ from takedown.cases import CaseStore
 from takedown.database import takedown_engine
 from takedown.evidence import read_encrypted_copy
 from takedown.review.previews import case_picture, render_preview
+from testkit.synthetic import encode, synthetic_picture
 from tests.takedown_helpers import event
 from tests.test_crawl import CRAWL_ENV, HAECHI
 from tests.test_tracking_honest import SITE, Site, site  # noqa: F401 (fixture)
@@ -191,7 +192,7 @@ def test_an_old_data_folder_is_closed_and_a_shared_one_left_with_a_warning(
     shared.mkdir()
     shared.chmod(0o1777)  # like /tmp: not Haechi's to change
     monkeypatch.setenv("HAECHI_HOME", str(shared))
-    with caplog.at_level(logging.WARNING, logger="haechi.home"):
+    with caplog.at_level(logging.WARNING, logger="engines.home"):
         data_home()
     assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
     assert "shared folder" in caplog.text

@@ -21,8 +21,8 @@ from alembic import command
 from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.exc import IntegrityError
 
-from crawler.store import LocalStore
-from haechi.home import data_folder_key
+from engines.home import data_folder_key
+from engines.objects import LocalStore
 from takedown import audit
 from takedown.cases import CaseStore
 from takedown.database import alembic_config, takedown_engine

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from haechi.edits import EDITS
-from haechi.synthetic import encode, synthetic_picture
 from matcher.bank import BankError, VictimBank, victim_hashes
 from matcher.hasher import ImageHasher
 from matcher.match import Matcher
+from testkit.edits import EDITS
+from testkit.synthetic import encode, synthetic_picture
 
 
 def register(bank: VictimBank, victim: str, seed: int) -> bytes:

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from haechi.edits import caption_bar, letterbox, screenshot
-from haechi.synthetic import synthetic_picture
 from matcher.canonical import peeled_views, trim_borders
 from matcher.signals import SIGNAL_TYPES
 from matcher.views import query_views, registration_views
+from testkit.edits import caption_bar, letterbox, screenshot
+from testkit.synthetic import synthetic_picture
 
 pdq = SIGNAL_TYPES["pdq"]
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from haechi.edits import EDITS
-from haechi.synthetic import encode, synthetic_picture
+from testkit.edits import EDITS
+from testkit.synthetic import encode, synthetic_picture
 from tests.conftest import PDQ_REFERENCE
 
 HAECHI = str(Path(sys.executable).with_name("haechi"))

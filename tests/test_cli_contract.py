@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from haechi.inputs import case_id
-from haechi.synthetic import encode, synthetic_picture
+from engines.inputs import case_id
+from testkit.synthetic import encode, synthetic_picture
 from tests.takedown_helpers import event
 
 HAECHI = str(Path(sys.executable).with_name("haechi"))
@@ -38,7 +38,7 @@ def assert_sentence(result: subprocess.CompletedProcess, exit_code: int, *words:
 @pytest.fixture
 def case(haechi_home: Path) -> int:
     """One drafted case, opened the way a match opens it."""
-    from crawler.store import LocalStore
+    from engines.objects import LocalStore
     from takedown.cases import CaseStore
     from takedown.database import takedown_engine
 

@@ -16,15 +16,15 @@ import numpy as np
 import pytest
 import redis
 
-from crawler.cluster import MATCH_QUEUE, MATCH_TASK, celery_app
-from crawler.store import LocalStore, media_key
-from haechi.edits import MILD_EDITS
-from haechi.synthetic import encode, synthetic_picture
-from haechi.testweb.server import free_port
+from engines.broker import MATCH_QUEUE, MATCH_TASK, celery_app
+from engines.objects import LocalStore, media_key
 from matcher.streams import STREAM, RedisStreamSink, StreamConsumer
 from takedown.cases import CaseStore
 from takedown.consumer import GROUP, consume
 from takedown.database import takedown_engine
+from testkit.edits import MILD_EDITS
+from testkit.synthetic import encode, synthetic_picture
+from testkit.testweb.server import free_port
 from tests.takedown_helpers import event
 
 HAECHI = str(Path(sys.executable).with_name("haechi"))
@@ -203,8 +203,8 @@ def _write(path: Path, seed: int) -> Path:
 
 def test_two_crawler_nodes_and_two_workers_find_every_planted_picture_once(
         redis_env, haechi_home, tmp_path) -> None:
-    from haechi.testweb.model import WebPlan
-    from haechi.testweb.server import start_testweb
+    from testkit.testweb.model import WebPlan
+    from testkit.testweb.server import start_testweb
     from tests.test_crawl import CRAWL_ENV, register_test_victims
 
     # Every fourth site answers a second late, so the crawl lasts long enough for both nodes.
@@ -233,7 +233,7 @@ def test_two_crawler_nodes_and_two_workers_find_every_planted_picture_once(
     from sqlalchemy import func, select
 
     from crawler.records import fetched_files
-    from haechi.home import open_engine
+    from engines.db import open_engine
 
     with open_engine().connect() as conn:
         repeats = conn.execute(select(fetched_files.c.url, func.count()).group_by(
@@ -242,8 +242,8 @@ def test_two_crawler_nodes_and_two_workers_find_every_planted_picture_once(
 
 
 def test_a_crawler_node_killed_mid_run_loses_no_site(redis_env, haechi_home, tmp_path) -> None:
-    from haechi.testweb.model import WebPlan
-    from haechi.testweb.server import start_testweb
+    from testkit.testweb.model import WebPlan
+    from testkit.testweb.server import start_testweb
     from tests.test_crawl import CRAWL_ENV, register_test_victims
 
     plan = WebPlan(sites=12, seed=13, pages=4, images_per_page=2, traps=False, hostile=False,
@@ -260,7 +260,7 @@ def test_a_crawler_node_killed_mid_run_loses_no_site(redis_env, haechi_home, tmp
         from sqlalchemy import func, select
 
         from crawler.records import fetched_files
-        from haechi.home import open_engine
+        from engines.db import open_engine
 
         def fetched() -> int:
             with open_engine().connect() as conn:
@@ -317,8 +317,8 @@ def _fetched_rows() -> list[dict]:
 
 
 def test_a_redis_restart_mid_crawl_loses_nothing(haechi_home, tmp_path, monkeypatch) -> None:
-    from haechi.testweb.model import WebPlan
-    from haechi.testweb.server import start_testweb
+    from testkit.testweb.model import WebPlan
+    from testkit.testweb.server import start_testweb
     from tests.test_crawl import CRAWL_ENV, register_test_victims
 
     server = OwnRedis(tmp_path)
@@ -363,8 +363,8 @@ def test_a_redis_restart_mid_crawl_loses_nothing(haechi_home, tmp_path, monkeypa
 
 
 def test_a_very_slow_site_does_not_hold_back_the_others(redis_env, haechi_home, tmp_path):
-    from haechi.testweb.model import WebPlan
-    from haechi.testweb.server import start_testweb
+    from testkit.testweb.model import WebPlan
+    from testkit.testweb.server import start_testweb
 
     # The last of nine sites answers every request three seconds late and has as many pages
     # and pictures as the others.

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from crawler.cluster import MATCH_QUEUE, celery_app
 from crawler.schedule import SiteSchedule
+from engines.broker import MATCH_QUEUE, celery_app
 from tests.test_cluster import haechi, redis_env  # noqa: F401 (fixture)
 from tests.test_store import s3_endpoint, s3_env  # noqa: F401 (fixtures)
 
@@ -64,8 +64,8 @@ def test_cluster_up_starts_its_own_servers_finds_every_picture_and_down_stops_al
     """No Redis or PostgreSQL on the ports it looks at: `up` starts both (PostgreSQL made with
     initdb), the services crawl, match and open cases in PostgreSQL, and `down` stops it all."""
     from haechi.local_cluster import postgres_dir
-    from haechi.testweb.model import WebPlan
-    from haechi.testweb.server import free_port, start_testweb
+    from testkit.testweb.model import WebPlan
+    from testkit.testweb.server import free_port, start_testweb
     from tests.test_crawl import CRAWL_ENV, register_test_victims
 
     home = Path(tempfile.mkdtemp(prefix="haechi-cluster-up-"))

@@ -18,9 +18,9 @@ import pytest
 from sqlalchemy import create_engine, select
 
 from crawler.records import fetched_files, sites
-from haechi.synthetic import encode
-from haechi.testweb.model import MARKUPS, WebPlan, site_address, victim_name, victim_original
-from haechi.testweb.server import free_port, start_testweb
+from testkit.synthetic import encode
+from testkit.testweb.model import MARKUPS, WebPlan, site_address, victim_name, victim_original
+from testkit.testweb.server import free_port, start_testweb
 
 HAECHI = str(Path(sys.executable).with_name("haechi"))
 PLAN = WebPlan(sites=2 * len(MARKUPS), seed=7, victims=3, pages=3, images_per_page=3)

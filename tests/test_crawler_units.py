@@ -8,10 +8,10 @@ from scrapy.http import HtmlResponse
 
 from crawler.discovery import media_urls, page_language, page_urls
 from crawler.failures import failure_kind
-from crawler.media import sniff_media
 from crawler.run import crawl_settings
 from crawler.security_txt import parse_security_txt
 from crawler.urls import TrapGuard, canonical_url, on_site, site_of
+from engines.media import sniff_media
 
 
 def test_canonical_url_drops_sessions_tracking_and_fragments() -> None:

@@ -9,8 +9,8 @@ import zlib
 import pytest
 from PIL import Image
 
-from haechi.synthetic import encode, synthetic_picture
 from matcher.decode import MAX_PIXELS, WORKING_SIZE, UnreadableImage, decode_image, sniff_format
+from testkit.synthetic import encode, synthetic_picture
 
 
 def png_header_only(width: int, height: int) -> bytes:

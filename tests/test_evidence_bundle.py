@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from crawler.store import LocalStore
+from engines.objects import LocalStore
 from takedown import audit
 from takedown.cases import CaseStore
 from takedown.database import takedown_engine

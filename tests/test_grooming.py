@@ -22,7 +22,7 @@ from grooming.importers import ChatImportError, load
 from grooming.normalise import normalise
 from grooming.pseudonyms import Pseudonymiser
 from grooming.scan import default_scorer
-from haechi.testweb.server import free_port
+from testkit.testweb.server import free_port
 from tests.grooming_suite.build import load as load_suite
 from tests.takedown_helpers import start_smtp
 

@@ -26,8 +26,7 @@ from crawler.security_txt import (
     mailto_address,
     parse_security_txt,
 )
-from haechi.mail import SmtpServer
-from haechi.testweb.server import free_port
+from engines.mail import SmtpServer
 from matcher.streams import (
     DEAD_LETTERS,
     STREAM,
@@ -43,6 +42,7 @@ from takedown.database import alembic_config, takedown_engine
 from takedown.notices import approve_notice, choose_recipient, notice_for_case, notice_json
 from takedown.schema import audit_log, cases
 from takedown.sending import NoticeSender
+from testkit.testweb.server import free_port
 from tests.takedown_helpers import FakeClock, event, postgres_database, start_smtp
 
 HOSTILE = "hostile.example"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from haechi.testweb.server import free_port
+from testkit.testweb.server import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("haechi", "matcher", "crawler", "takedown", "grooming")

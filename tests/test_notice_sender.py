@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from crawler.store import LocalStore
-from haechi.mail import SmtpServer
-from haechi.testweb.server import free_port
+from engines.mail import SmtpServer
+from engines.objects import LocalStore
 from takedown.cases import CaseStore
 from takedown.database import takedown_engine
 from takedown.notices import (
@@ -32,6 +31,7 @@ from takedown.notices import (
 )
 from takedown.sending import NoticeSender, SendError
 from takedown.tracking import Fetched, Tracker
+from testkit.testweb.server import free_port
 from tests.takedown_helpers import FakeClock, event, site_facts, start_smtp
 
 HAECHI = str(Path(sys.executable).with_name("haechi"))

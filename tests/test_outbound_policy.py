@@ -1,4 +1,4 @@
-"""The outbound-fetch policy (haechi/outbound.py) against a hostile site, with real servers.
+"""The outbound-fetch policy (engines/fetch.py) against a hostile site, with real servers.
 
 An "internal service" (HTTP servers on 127.0.0.1 and [::1], standing in for the metadata
 service, a database or an admin page inside the VPC) counts every request it receives. A
@@ -32,8 +32,7 @@ import pytest
 from crawler.failures import failure_kind
 from crawler.refetch import client as refetch_client
 from crawler.refetch import refetch
-from haechi.commands import ConfigurationError, demo
-from haechi.outbound import (
+from engines.fetch import (
     ALLOW_SETTING,
     BLOCKED_ADDRESS,
     BlockedAddress,
@@ -42,9 +41,10 @@ from haechi.outbound import (
     default_policy,
     parse_allow,
 )
-from haechi.synthetic import encode, synthetic_picture
-from haechi.testweb.model import CDN_ADDRESS, FETCH_ALLOW, site_address
+from haechi.commands import ConfigurationError, demo
 from takedown.tracking import fetch as tracker_fetch
+from testkit.synthetic import encode, synthetic_picture
+from testkit.testweb.model import CDN_ADDRESS, FETCH_ALLOW, site_address
 from tests.test_crawl import CRAWL_ENV, HAECHI
 
 # The hostile site's own addresses: the only ones this module's policy allows.

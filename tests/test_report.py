@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from crawler.store import LocalStore
-from haechi.mail import SmtpServer
-from haechi.testweb.server import free_port
+from engines.mail import SmtpServer
+from engines.objects import LocalStore
 from takedown.cases import CaseStore
 from takedown.database import takedown_engine
 from takedown.notices import approve_notice, notice_for_case
 from takedown.report import build_report, human_duration, render_html, render_text
 from takedown.sending import NoticeSender
 from takedown.tracking import Fetched, Tracker
+from testkit.testweb.server import free_port
 from tests.takedown_helpers import START, FakeClock, event, site_facts, start_smtp
 
 # A zero percentage, not the end of "100%".

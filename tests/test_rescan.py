@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import os
 
-from haechi.synthetic import encode
-from haechi.testweb.model import MARKUPS, WebPlan, victim_name, victim_original
-from haechi.testweb.server import start_testweb
+from testkit.synthetic import encode
+from testkit.testweb.model import MARKUPS, WebPlan, victim_name, victim_original
+from testkit.testweb.server import start_testweb
 from tests.test_crawl import CRAWL_ENV, run_haechi
 
 

@@ -23,12 +23,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from crawler.store import LocalStore, media_key
-from haechi.synthetic import encode, synthetic_picture
-from haechi.testweb.server import free_port
+from engines.objects import LocalStore, media_key
 from takedown import audit
 from takedown.cases import CaseStore
 from takedown.database import takedown_engine
+from testkit.synthetic import encode, synthetic_picture
+from testkit.testweb.server import free_port
 from tests.takedown_helpers import event, site_facts, start_smtp
 
 if TYPE_CHECKING:

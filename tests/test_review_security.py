@@ -36,11 +36,9 @@ from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, func, select, text
 
-from crawler.store import LocalStore, media_key
+from engines.mail import SmtpServer
+from engines.objects import LocalStore, media_key
 from haechi.commands.review import DEFAULT_ROLE_NAME, ROLE_NAMES
-from haechi.mail import SmtpServer
-from haechi.synthetic import encode, synthetic_picture
-from haechi.testweb.server import free_port
 from takedown.cases import CaseStore, system_clock
 from takedown.database import alembic_config, takedown_engine
 from takedown.notices import (
@@ -64,6 +62,8 @@ from takedown.review.security import ReviewSettings
 from takedown.review.throttle import address_subject
 from takedown.schema import audit_log, login_throttle, notices, reviewers
 from takedown.sending import NoticeSender
+from testkit.synthetic import encode, synthetic_picture
+from testkit.testweb.server import free_port
 from tests.takedown_helpers import FakeClock, event, postgres_database, site_facts, start_smtp
 
 HAECHI = str(Path(sys.executable).with_name("haechi"))

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from haechi.edits import EDITS
-from haechi.synthetic import encode
 from matcher.bank import VictimBank
 from matcher.hasher import ImageHasher
 from matcher.match import Matcher
+from testkit.edits import EDITS
+from testkit.synthetic import encode
 from tests.conftest import wallpapers_dir
 
 PHOTOS = ("nature/Garden.jpg", "nature/TwoWings.jpg", "nature/LadyBird.jpg")

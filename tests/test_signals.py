@@ -79,9 +79,9 @@ def test_low_quality_pdq_hash_of_flat_image_is_under_the_floor():
 def test_phash_orientations_from_one_dct_equal_imagehash_on_each_orientation() -> None:
     import imagehash
 
-    from haechi.synthetic import synthetic_picture
     from matcher.signals.base import DIHEDRAL_TRANSPOSES
     from matcher.signals.phash import PhashSignal
+    from testkit.synthetic import synthetic_picture
 
     signal = PhashSignal()
     for seed in range(12):

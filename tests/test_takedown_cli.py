@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from crawler.store import LocalStore
-from haechi.synthetic import encode, synthetic_picture
-from haechi.testweb.server import free_port
+from engines.objects import LocalStore
 from takedown.cases import CaseStore
 from takedown.database import takedown_engine
 from takedown.notices import approve_notice, notice_for_case
+from testkit.synthetic import encode, synthetic_picture
+from testkit.testweb.server import free_port
 from tests.takedown_helpers import event, site_facts, start_smtp
 
 HAECHI = str(Path(sys.executable).with_name("haechi"))

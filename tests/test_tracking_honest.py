@@ -29,11 +29,9 @@ from PIL import Image
 from crawler.refetch import client as refetch_client
 from crawler.refetch import refetch
 from crawler.settings import USER_AGENT
-from crawler.store import LocalStore
-from haechi.mail import SmtpServer
-from haechi.outbound import ALLOW_SETTING
-from haechi.synthetic import encode, synthetic_picture
-from haechi.testweb.server import free_port
+from engines.fetch import ALLOW_SETTING
+from engines.mail import SmtpServer
+from engines.objects import LocalStore
 from matcher.bank import VictimBank
 from matcher.decode import UnreadableImage
 from matcher.hasher import ImageHasher
@@ -44,6 +42,8 @@ from takedown.database import takedown_engine
 from takedown.notices import approve_notice, notice_for_case
 from takedown.sending import NoticeSender
 from takedown.tracking import Tracker
+from testkit.synthetic import encode, synthetic_picture
+from testkit.testweb.server import free_port
 from tests.takedown_helpers import FakeClock, event, start_smtp
 
 HAECHI = str(Path(sys.executable).with_name("haechi"))

@@ -8,11 +8,11 @@ import av
 import pytest
 from PIL import Image
 
-from haechi.synthetic import synthetic_picture
 from matcher.decode import UnreadableImage
 from matcher.hasher import ImageHasher
 from matcher.match import Matcher
 from matcher.video import video_frames
+from testkit.synthetic import synthetic_picture
 
 
 def make_video(scenes: list[tuple[Image.Image, float]], size=(320, 240), fps=10,

@@ -14,13 +14,13 @@ from pathlib import Path
 
 from scrapy.utils.test import get_crawler
 
-from haechi.synthetic import encode, synthetic_picture
-from haechi.testweb.model import WebPlan, victim_name, victim_original
-from haechi.testweb.server import start_testweb
 from matcher.bank import VictimBank
 from matcher.match import Matcher
 from matcher.pipeline import WORKER_LOST, MatchPipeline, _hash_in_worker
 from matcher.seen import SeenIndex
+from testkit.synthetic import encode, synthetic_picture
+from testkit.testweb.model import WebPlan, victim_name, victim_original
+from testkit.testweb.server import start_testweb
 
 POISON = b"a file that kills the process hashing it"
 

@@ -22,10 +22,10 @@ from twisted.python.failure import Failure
 from crawler.discovery import media_urls, page_language, page_urls
 from crawler.failures import failure_kind
 from crawler.items import FetchedMedia, SiteFacts
-from crawler.media import describe_non_media, looks_like_html, sniff_media
 from crawler.security_txt import parse_security_txt
 from crawler.urls import TrapGuard, canonical_url, on_site, site_of
-from haechi.outbound import BLOCKED_ADDRESS
+from engines.fetch import BLOCKED_ADDRESS
+from engines.media import describe_non_media, looks_like_html, sniff_media
 
 # Media are fetched before further pages, so a match is found seconds after its page is read.
 MEDIA_PRIORITY = 10

@@ -1,7 +1,7 @@
 """Subcommands of `haechi`, one module per area, each exposing add_commands(subparsers).
 
 `haechi --help` builds every module's parsers, so a module's top level defines arguments with
-the standard library and haechi.inputs only; whatever running a command needs (Scrapy,
+the standard library and engines.inputs only; whatever running a command needs (Scrapy,
 SQLAlchemy, FAISS, the takedown app...) is imported inside the function that runs it.
 
 A command says which exit code family its failure is in with the exceptions below;
@@ -10,7 +10,7 @@ haechi/cli.py prints their message as a sentence and exits with the family's cod
 
 from __future__ import annotations
 
-from haechi.configuration import ConfigurationError
+from engines.settings import ConfigurationError
 
 __all__ = ["EXIT_CONFIGURATION", "EXIT_INPUTS_FAILED", "EXIT_USAGE", "ConfigurationError",
            "UsageError", "require_redis_url"]
@@ -28,7 +28,7 @@ class UsageError(Exception):
 def require_redis_url(because: str) -> str:
     """REDIS_URL, which a cluster-mode command needs `because` (said in its error); unset is
     a configuration error."""
-    from haechi.home import redis_url
+    from engines.broker import redis_url
 
     url = redis_url()
     if url is None:

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from haechi.inputs import InputFileError, read_csv, walk_files
+from engines.inputs import InputFileError, read_csv, walk_files
 from haechi.progress import progress
 
 if TYPE_CHECKING:
@@ -139,8 +139,8 @@ def rescan_registered(bank: VictimBank, pictures: dict[str, list[Path]],
     the match-event stream for the takedown consumers.
     """
     from crawler.records import CrawlRecords
-    from crawler.store import open_store
-    from haechi.home import redis_url
+    from engines.broker import redis_url
+    from engines.objects import open_store
     from matcher.match import Matcher
     from matcher.rescan import recheck, rescan
     from matcher.seen import SeenIndex
@@ -158,7 +158,7 @@ def rescan_registered(bank: VictimBank, pictures: dict[str, list[Path]],
     if not events:
         return 0, gone
     if redis_url():
-        from haechi.home import redis_client
+        from engines.broker import redis_client
         from matcher.streams import RedisStreamSink
 
         RedisStreamSink(redis_client()).deliver(events)

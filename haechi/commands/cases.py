@@ -12,8 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from engines.inputs import case_id
 from haechi.commands import EXIT_INPUTS_FAILED, ConfigurationError, UsageError
-from haechi.inputs import case_id
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -94,7 +94,7 @@ def _case_or_exit(case: int) -> dict:
 
 def _default_bundle(reference: str) -> Path:
     """Where `haechi cases export` writes a case's bundle unless told otherwise."""
-    from haechi.home import data_home
+    from engines.home import data_home
 
     return data_home() / "exports" / f"{reference}.zip"
 
@@ -110,7 +110,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from haechi.home import KeySettingError
+    from engines.home import KeySettingError
     from takedown.audit import entries_for_case
     from takedown.cases import CaseStore
     from takedown.evidence import (
@@ -259,8 +259,8 @@ def run_consume(args: argparse.Namespace) -> int:
     import os
     import socket
 
-    from crawler.store import open_store
-    from haechi.home import redis_client
+    from engines.broker import redis_client
+    from engines.objects import open_store
     from matcher.streams import StreamConsumer
     from takedown.cases import CaseStore
     from takedown.consumer import GROUP, consume

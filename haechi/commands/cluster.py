@@ -13,8 +13,8 @@ import json
 import os
 import secrets
 
+from engines.inputs import port_number, positive_int
 from haechi.commands import require_redis_url
-from haechi.inputs import port_number, positive_int
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -54,7 +54,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 def _check_database() -> dict:
     from sqlalchemy import text
 
-    from haechi.home import database_url, open_engine
+    from engines.db import database_url, open_engine
 
     url = database_url()
     with open_engine(url).connect() as conn:
@@ -63,7 +63,7 @@ def _check_database() -> dict:
 
 
 def _check_redis() -> dict:
-    from haechi.home import redis_client, redis_url
+    from engines.broker import redis_client, redis_url
 
     url = redis_url()
     if url is None:
@@ -73,7 +73,7 @@ def _check_redis() -> dict:
 
 
 def _check_store() -> dict:
-    from crawler.store import open_store
+    from engines.objects import open_store
 
     store = open_store()
     key = f"healthcheck/{secrets.token_hex(8)}"
@@ -115,10 +115,9 @@ def run_worker(args: argparse.Namespace) -> int:
 def cluster_metrics() -> dict[str, int]:
     """How much work waits in the cluster, read from Redis. The AWS deployment scales crawler
     nodes on sites_due and workers on files_queued (infra/terraform/scaling.tf)."""
-    from crawler.cluster import MATCH_QUEUE
     from crawler.schedule import SiteSchedule
     from crawler.spiders.cluster import ClusterSiteSpider
-    from haechi.home import redis_client
+    from engines.broker import MATCH_QUEUE, redis_client
     from matcher.streams import STREAM, dead_letter_count
     from takedown.consumer import GROUP
 
@@ -164,7 +163,7 @@ def run_metrics(args: argparse.Namespace) -> int:
 
 
 def run_up(args: argparse.Namespace) -> int:
-    from haechi.home import data_home
+    from engines.home import data_home
     from haechi.local_cluster import ClusterError, up
 
     try:

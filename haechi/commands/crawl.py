@@ -10,8 +10,8 @@ import json
 import os
 from typing import Any
 
+from engines.inputs import http_url, positive_int
 from haechi.commands import EXIT_INPUTS_FAILED, require_redis_url
-from haechi.inputs import http_url, positive_int
 
 # The embedded default wires the whole chain into the crawl process: store (crawler), hash and
 # match (matcher), cases (takedown). Cluster mode replaces the last two with queues.
@@ -91,7 +91,7 @@ def describe(summary: dict[str, Any]) -> str:
 
 def cluster_overrides(idle_exit: int) -> dict[str, Any]:
     """The crawl settings of a cluster node: shared frontier, matching by Celery workers."""
-    from haechi.home import redis_params, redis_url
+    from engines.broker import redis_params, redis_url
 
     return {
         **embedded_overrides(),
@@ -129,7 +129,7 @@ def push_seeds(urls: list[str], max_pages: int) -> int:
     """Register the sites in the cluster's schedule, due now (and again every cycle)."""
     from crawler.schedule import SiteSchedule
     from crawler.urls import canonical_url, site_of
-    from haechi.home import redis_client
+    from engines.broker import redis_client
 
     schedule = SiteSchedule.from_env(redis_client())
     for url in urls:

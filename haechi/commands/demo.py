@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from haechi.testweb.model import WebPlan
+    from testkit.testweb.model import WebPlan
 
 # Where a real installation sends or keeps things: the demo's made-up cases, chats and evidence
 # must reach none of them, whatever this shell has set.
@@ -32,12 +32,34 @@ REAL_SINKS = ("HAECHI_STORE", "HAECHI_EVIDENCE_STORE", "HAECHI_ALERT_WEBHOOK",
 HAECHI = Path(sys.executable).with_name("haechi")
 
 
+def need_testkit() -> None:
+    """Make the test fixtures (testkit/) importable from the source tree Haechi runs from.
+
+    They stay out of the wheel, so an installed Haechi has no test web; the demo is a source-tree
+    command (./scripts/demo installs the checkout in editable mode). Where there is no checkout
+    beside the installed code, a clear error instead of an ImportError.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("testkit") is not None:
+        return
+    checkout = Path(__file__).resolve().parents[2]
+    if not (checkout / "testkit" / "__init__.py").is_file():
+        from engines.settings import ConfigurationError
+
+        raise ConfigurationError("the demo runs from Haechi's source tree (its test web, "
+                                 "testkit/, is not installed with the package): run "
+                                 "./scripts/demo in a checkout")
+    sys.path.insert(0, str(checkout))
+
+
 def demo_crawl_env() -> dict[str, str]:
     """The demo crawl's settings. The slow-response trap should cost seconds, not the
     production timeout; a timeout on a loaded machine is tried three more times, each after a
     longer wait, before it counts. The outbound policy refuses loopback: the crawl may reach
     the test web's addresses, no others."""
-    from haechi.testweb.model import FETCH_ALLOW
+    need_testkit()
+    from testkit.testweb.model import FETCH_ALLOW
 
     return {"HAECHI_SCRAPY_DOWNLOAD_TIMEOUT": "5", "HAECHI_SCRAPY_RETRY_TIMES": "3",
             "HAECHI_SCRAPY_RETRY_BACKOFF_BASE": "0.5", "HAECHI_FETCH_ALLOW": FETCH_ALLOW}
@@ -46,7 +68,8 @@ def demo_crawl_env() -> dict[str, str]:
 def demo_plan() -> WebPlan:
     """The demo's test web: one site per markup. (Imported here, not at the top: building the
     command line must not load the test web, the bank or the cases.)"""
-    from haechi.testweb.model import MARKUPS, WebPlan
+    need_testkit()
+    from testkit.testweb.model import MARKUPS, WebPlan
 
     return WebPlan(sites=len(MARKUPS), seed=2026, victims=3, pages=2, images_per_page=3)
 
@@ -96,14 +119,15 @@ def scan_demo_chats(folder: Path, env: dict[str, str]) -> list[dict]:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from haechi.home import data_home
-    from haechi.synthetic import encode
-    from haechi.testweb.model import MARKUPS, victim_name, victim_original
-    from haechi.testweb.server import start_testweb
+    need_testkit()
+    from engines.home import data_home
     from matcher.bank import VictimBank
     from matcher.hasher import ImageHasher
     from takedown.cases import CaseStore
     from takedown.notices import notice_json
+    from testkit.synthetic import encode
+    from testkit.testweb.model import MARKUPS, victim_name, victim_original
+    from testkit.testweb.server import start_testweb
 
     plan = demo_plan()
     folder = data_home() / "demo"

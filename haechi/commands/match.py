@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from haechi.inputs import walk_files
+from engines.inputs import walk_files
 from haechi.progress import progress
 
 if TYPE_CHECKING:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from engines.inputs import case_id
 from haechi.commands import ConfigurationError
-from haechi.inputs import case_id
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:

@@ -11,8 +11,8 @@ import argparse
 import getpass
 import sys
 
+from engines.inputs import port_number
 from haechi.commands import ConfigurationError
-from haechi.inputs import port_number
 
 # takedown/review/roles.py's ROLES and DEFAULT_ROLE, without importing the review app.
 ROLE_NAMES = ("caseworker", "reviewer", "sender", "auditor", "admin")

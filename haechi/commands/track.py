@@ -63,7 +63,7 @@ def run_track(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from haechi.home import data_home
+    from engines.home import data_home
     from takedown.database import takedown_engine
     from takedown.report import build_report, render_html, render_text
 

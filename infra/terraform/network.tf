@@ -114,7 +114,7 @@ locals {
   # "the web but not the VPC" is this list of what is left (40 rules, under the 60 a group
   # holds); tests/test_outbound_policy.py checks it is exactly that. A hostile page can then
   # not make a task reach RDS, Redis or any other host inside, whatever the application does;
-  # the application's outbound policy (haechi/outbound.py) refuses these ranges too, plus the
+  # the application's outbound policy (engines/fetch.py) refuses these ranges too, plus the
   # finer special-purpose ones and link-local (the metadata endpoints, which security groups
   # never filter).
   internet_ipv4 = [

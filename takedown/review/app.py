@@ -30,9 +30,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine, select
 
-from crawler.store import ObjectStore
-from haechi.home import data_folder_key
-from haechi.sealed import SealedMediaError
+from engines.home import data_folder_key
+from engines.objects import ObjectStore
+from engines.sealed import SealedMediaError
 from matcher.decode import UnreadableImage
 from takedown import audit
 from takedown.cases import CaseStore, system_clock
@@ -368,7 +368,7 @@ def create_app(case_store: CaseStore, media: ObjectStore, sender: NoticeSender,
 
 def default_app() -> FastAPI:
     """The app on this installation's database, object store and SMTP server."""
-    from crawler.store import open_store
+    from engines.objects import open_store
     from takedown.database import takedown_engine
 
     media = open_store()

@@ -11,8 +11,8 @@ from typing import Any
 
 from PIL import Image, ImageFilter
 
-from crawler.store import ObjectStore
-from haechi.sealed import media_bytes
+from engines.objects import ObjectStore
+from engines.sealed import media_bytes
 from matcher.decode import UnreadableImage, decode_image
 from matcher.video import video_frames
 from takedown.evidence import read_encrypted_copy

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
-from haechi.configuration import ConfigurationError
+from engines.settings import ConfigurationError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -15,7 +15,6 @@ having to say so.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import functools
 import logging
 import os
@@ -23,13 +22,8 @@ import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import platformdirs
-from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event
-
-if TYPE_CHECKING:
-    from redis import Redis
 
 log = logging.getLogger(__name__)
 
@@ -133,104 +127,3 @@ def data_folder_key(name: str, make: Callable[[], bytes]) -> bytes:
         raise KeySettingError(f"{path} is empty: remove it and a new key is made (what the "
                               "old one made will no longer verify)")
     return kept
-
-
-def database_url() -> str:
-    """DATABASE_URL if set (PostgreSQL in cluster mode), else SQLite inside the data folder."""
-    return os.environ.get("DATABASE_URL") or f"sqlite:///{data_home() / 'haechi.sqlite3'}"
-
-
-def _private_sqlite_file(engine: Engine) -> None:
-    """Create a SQLite database file mode 600 before SQLite does (it would use the umask's
-    mode); its WAL and shared-memory files take the database file's mode. A missing folder is
-    not made: a database URL naming one is a configuration error, which SQLite reports."""
-    database = engine.url.database
-    if database and database != ":memory:" and not database.startswith("file:"):
-        path = Path(database)
-        with contextlib.suppress(FileExistsError, FileNotFoundError):
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
-
-
-@functools.cache
-def _engine_for(url: str) -> Engine:
-    engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
-    if engine.dialect.name == "sqlite":
-        _private_sqlite_file(engine)
-
-        # Crawling, matching and case intake write from several threads of one process: WAL
-        # lets readers go on while one writes, and the busy timeout queues writers instead of
-        # failing them.
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.close()
-
-    return engine
-
-
-def open_engine(url: str | None = None) -> Engine:
-    """The one SQLAlchemy engine of this process for `url` (default: `database_url()`)."""
-    return _engine_for(url or database_url())
-
-
-def redis_url() -> str | None:
-    """REDIS_URL when Haechi runs as a cluster; None on the embedded default."""
-    return os.environ.get("REDIS_URL") or None
-
-
-# A Redis restart or failover (ElastiCache promotes a replica in well under a minute) must not
-# stop a crawler node, a worker or a consumer: every command is retried on a lost connection
-# with backoff up to REDIS_RETRY_SECONDS in all.
-REDIS_RETRIES = 12
-REDIS_RETRY_CAP_SECONDS = 8.0
-# A retried command may have run before its reply was lost; Haechi's Lua scripts remember a
-# call token this long (longer than the ~80 s a client keeps retrying) to answer the repeat.
-REDIS_CALL_TOKEN_SECONDS = 120
-
-
-def redis_params() -> dict[str, Any]:
-    """Keyword arguments of every Redis client Haechi makes (scrapy-redis's REDIS_PARAMS too)."""
-    from redis.backoff import ExponentialBackoff
-    from redis.exceptions import ConnectionError, TimeoutError
-    from redis.retry import Retry
-
-    return {"retry": Retry(ExponentialBackoff(cap=REDIS_RETRY_CAP_SECONDS, base=0.25),
-                           REDIS_RETRIES),
-            "retry_on_error": [ConnectionError, TimeoutError],
-            "health_check_interval": 30}
-
-
-def redis_script(client: Redis, source: str) -> Any:
-    """Register a Lua script whose source names TOKEN_SECONDS (how long it remembers a call
-    token); see REDIS_CALL_TOKEN_SECONDS."""
-    return client.register_script(source.replace("TOKEN_SECONDS", str(REDIS_CALL_TOKEN_SECONDS)))
-
-
-def redis_client(url: str | None = None) -> Redis:
-    """A client of the cluster's Redis (REDIS_URL unless `url`), riding out restarts."""
-    from redis import Redis
-
-    url = url or redis_url()
-    if not url:
-        raise ValueError("REDIS_URL is not set: cluster mode needs a Redis server")
-    return Redis.from_url(url, **redis_params())
-
-
-class UtcDateTime(TypeDecorator):
-    """A timestamp column that always reads back as an aware UTC datetime.
-
-    Every time Haechi stores is UTC, but SQLite keeps no zone and hands datetimes back naive,
-    and PostgreSQL hands them back in the session's zone; reading them through this type means
-    no caller has to repair them.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_result_value(self, value: dt.datetime | None, dialect) -> dt.datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
-from haechi.home import data_home, private_folder
+from engines.home import data_home, private_folder
 
 if TYPE_CHECKING:
     from botocore.exceptions import ClientError

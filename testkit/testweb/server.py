@@ -2,7 +2,7 @@
 
 The server listens on every local address and tells sites apart by the loopback address a
 connection was made to (127.10.0.1 is site 0, and so on); connections from anywhere but
-loopback are refused. Run it with `python -m haechi.testweb`, or `start_testweb()` in a test.
+loopback are refused. Run it with `python -m testkit.testweb`, or `start_testweb()` in a test.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 from aiohttp import web
 from PIL import Image
 
-from haechi.testweb.model import (
+from testkit.testweb.model import (
     CDN_ADDRESS,
     TITLES,
     SiteSpec,
@@ -328,7 +328,7 @@ def start_testweb(plan: WebPlan, served_log: Path | None = None,
                   timeout: float = 60.0) -> RunningWeb:
     """Start the test web in a child process and wait until it answers."""
     port = free_port()
-    args = [sys.executable, "-m", "haechi.testweb", "--port", str(port)]
+    args = [sys.executable, "-m", "testkit.testweb", "--port", str(port)]
     for key, value in asdict(plan).items():
         flag = "--" + key.replace("_", "-")
         if isinstance(value, bool):

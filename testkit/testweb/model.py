@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from haechi.edits import MILD_EDITS
-from haechi.synthetic import encode, synthetic_picture
+from testkit.edits import MILD_EDITS
+from testkit.synthetic import encode, synthetic_picture
 
 # Each way a gallery can show a picture; site i uses MARKUPS[i % len(MARKUPS)] for its
 # planted picture, so a few dozen sites cover every pattern.

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from cryptography.fernet import Fernet, InvalidToken
 
 if TYPE_CHECKING:
-    from crawler.store import ObjectStore
+    from engines.objects import ObjectStore
 
 KEY_VARIABLE = "HAECHI_EVIDENCE_KEY"
 # A sealed media copy's key: the plaintext copy's key plus this, so that it is found from the

@@ -1,4 +1,4 @@
-"""`python -m haechi.testweb`: serve a test web until killed."""
+"""`python -m testkit.testweb`: serve a test web until killed."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import argparse
 from dataclasses import fields
 from pathlib import Path
 
-from haechi.testweb.model import WebPlan
-from haechi.testweb.server import serve
+from testkit.testweb.model import WebPlan
+from testkit.testweb.server import serve
 
 
 def main() -> None:
