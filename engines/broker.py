@@ -5,8 +5,9 @@ REDIS_URL switches cluster mode on; unset, Haechi runs embedded and nothing here
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
+
+from engines.settings import current
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -15,12 +16,13 @@ if TYPE_CHECKING:
 
 def redis_url() -> str | None:
     """REDIS_URL when Haechi runs as a cluster; None on the embedded default."""
-    return os.environ.get("REDIS_URL") or None
+    return current().redis_url
 
 
 # A Redis restart or failover (ElastiCache promotes a replica in well under a minute) must not
 # stop a crawler node, a worker or a consumer: every command is retried on a lost connection
-# with backoff up to REDIS_RETRY_SECONDS in all.
+# with a backoff doubling from 0.5 s to REDIS_RETRY_CAP_SECONDS, REDIS_RETRIES times: about 70 s
+# in all before a command fails.
 REDIS_RETRIES = 12
 REDIS_RETRY_CAP_SECONDS = 8.0
 # A retried command may have run before its reply was lost; Haechi's Lua scripts remember a
@@ -56,12 +58,15 @@ def redis_client(url: str | None = None) -> Redis:
     return Redis.from_url(url, **redis_params())
 
 
+# The stream of match events (matcher/streams.py writes it, the takedown consumer reads it) and
+# where an event no consumer can handle goes instead of holding the group up.
+MATCH_EVENTS_STREAM = "haechi:match-events"
+MATCH_EVENTS_DEAD_LETTERS = f"{MATCH_EVENTS_STREAM}:dead"
+
 # The Celery task a crawler node sends for each stored file, by name: the crawler does not import
 # the matcher that defines it (data flows one way).
 MATCH_TASK = "matcher.tasks.match_stored_file"
 MATCH_QUEUE = "haechi.match"
-# Seconds before a task taken by a worker that died is handed to another (Redis broker).
-VISIBILITY_TIMEOUT = int(os.environ.get("HAECHI_TASK_VISIBILITY_TIMEOUT") or 300)
 
 
 def celery_app(name: str = "haechi") -> Celery:
@@ -77,7 +82,8 @@ def celery_app(name: str = "haechi") -> Celery:
         task_default_queue=MATCH_QUEUE,
         task_serializer="json",
         accept_content=["json"],
-        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
+        # Seconds before a task taken by a worker that died is handed to another.
+        broker_transport_options={"visibility_timeout": current().task_visibility_timeout},
         broker_connection_retry_on_startup=True,
         # A crawler node keeps a stored file's task through a Redis restart or failover
         # (about a minute of retries) instead of dropping it.

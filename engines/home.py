@@ -25,6 +25,8 @@ from pathlib import Path
 
 import platformdirs
 
+from engines.settings import current
+
 log = logging.getLogger(__name__)
 
 # Folders Haechi makes: its user may list, enter and write them; nobody else may even enter.
@@ -86,7 +88,7 @@ def _opened(home: Path) -> None:
 def data_home() -> Path:
     """The data folder: HAECHI_HOME if set, else the per-user data folder of the platform;
     made (or tightened to) PRIVATE_FOLDER_MODE, see the module docstring."""
-    configured = os.environ.get("HAECHI_HOME")
+    configured = current().home
     if configured:
         home = Path(configured).expanduser()
     else:

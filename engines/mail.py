@@ -6,12 +6,13 @@ The server is named by HAECHI_SMTP_URL: `smtp://host:port` (plain, STARTTLS when
 
 from __future__ import annotations
 
-import os
 import smtplib
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
 from urllib.parse import unquote, urlsplit
+
+from engines.settings import current
 
 
 class MailConfigError(ValueError):
@@ -28,7 +29,7 @@ class SmtpServer:
 
     @classmethod
     def from_url(cls, url: str | None = None) -> SmtpServer:
-        url = url or os.environ.get("HAECHI_SMTP_URL") or "smtp://127.0.0.1:25"
+        url = url or current().smtp_url
         parts = urlsplit(url)
         if parts.scheme not in ("smtp", "smtps"):
             raise MailConfigError(f"HAECHI_SMTP_URL must start with smtp:// or smtps://: {url!r}")

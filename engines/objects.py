@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 from engines.home import data_home, private_folder
+from engines.settings import current
 
 if TYPE_CHECKING:
     from botocore.exceptions import ClientError
@@ -156,7 +157,7 @@ STORES: dict[str, type] = {"": LocalStore, "file": LocalStore, "s3": S3Store}
 
 def store_uri() -> str:
     """HAECHI_STORE if set, else the `objects` folder in the data folder."""
-    return os.environ.get("HAECHI_STORE") or str(data_home() / "objects")
+    return current().store or str(data_home() / "objects")
 
 
 def open_store(uri: str | None = None) -> ObjectStore:

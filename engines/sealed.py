@@ -6,11 +6,12 @@ none of them has to know whether a case has sealed the copy yet.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cryptography.fernet import Fernet, InvalidToken
+
+from engines.settings import current
 
 if TYPE_CHECKING:
     from engines.objects import ObjectStore
@@ -27,7 +28,7 @@ class SealedMediaError(ValueError):
 
 def media_cipher() -> Fernet | None:
     """The Fernet cipher of HAECHI_EVIDENCE_KEY, or None when it is not set."""
-    key = os.environ.get(KEY_VARIABLE)
+    key = current().evidence_key
     if not key:
         return None
     try:

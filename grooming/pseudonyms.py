@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 
 from engines.home import data_folder_key
-
-KEY_VARIABLE = "HAECHI_PSEUDONYM_KEY"
+from engines.settings import current
 
 
 def _key() -> bytes:
-    configured = os.environ.get(KEY_VARIABLE)
+    configured = current().pseudonym_key
     if configured:
         return configured.encode()
     return data_folder_key("pseudonym.key", lambda: secrets.token_hex(32).encode()).strip()

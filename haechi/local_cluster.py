@@ -24,9 +24,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from engines.home import data_home
+from engines.settings import current
 
-REDIS_PORT = int(os.environ.get("HAECHI_CLUSTER_REDIS_PORT") or 6379)
-POSTGRES_PORT = int(os.environ.get("HAECHI_CLUSTER_POSTGRES_PORT") or 5432)
 DATABASE = "haechi"
 START_TIMEOUT = 30.0
 
@@ -91,16 +90,17 @@ def _alive(pid: int) -> bool:
 # --- the servers -------------------------------------------------------------------------
 
 def ensure_redis(state: ClusterState | None = None) -> tuple[str, str | None]:
-    """REDIS_URL if set, else a server on REDIS_PORT, else one started here.
+    """REDIS_URL if set, else a server on HAECHI_CLUSTER_REDIS_PORT, else one started here.
     Returns the URL and, when started here, its folder."""
-    configured = os.environ.get("REDIS_URL")
-    if configured:
-        return configured, None
-    if _answers(REDIS_PORT):
-        return f"redis://127.0.0.1:{REDIS_PORT}/0", None
+    settings = current()
+    if settings.redis_url:
+        return settings.redis_url, None
+    port = settings.cluster_redis_port
+    if _answers(port):
+        return f"redis://127.0.0.1:{port}/0", None
     folder = cluster_dir() / "redis"
-    start_redis(REDIS_PORT, folder)
-    return f"redis://127.0.0.1:{REDIS_PORT}/0", str(folder)
+    start_redis(port, folder)
+    return f"redis://127.0.0.1:{port}/0", str(folder)
 
 
 def start_redis(port: int, folder: Path, persist: bool = True) -> None:
@@ -155,17 +155,19 @@ def _create_database(port: int) -> None:
 
 
 def ensure_postgres() -> tuple[str, str | None]:
-    """DATABASE_URL if set, else a server on POSTGRES_PORT, else one made and started here."""
-    configured = os.environ.get("DATABASE_URL")
-    if configured:
-        return configured, None
-    url = f"postgresql+psycopg://postgres@127.0.0.1:{POSTGRES_PORT}/{DATABASE}"
-    if _answers(POSTGRES_PORT):
-        _create_database(POSTGRES_PORT)
+    """DATABASE_URL if set, else a server on HAECHI_CLUSTER_POSTGRES_PORT, else one made and
+    started here."""
+    settings = current()
+    if settings.database_url:
+        return settings.database_url, None
+    port = settings.cluster_postgres_port
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/{DATABASE}"
+    if _answers(port):
+        _create_database(port)
         return url, None
     folder = postgres_dir()
-    start_postgres(POSTGRES_PORT, folder)
-    _create_database(POSTGRES_PORT)
+    start_postgres(port, folder)
+    _create_database(port)
     return url, str(folder)
 
 

@@ -22,14 +22,14 @@ from typing import Any
 
 import redis
 
-from engines.broker import redis_client
+from engines.broker import MATCH_EVENTS_DEAD_LETTERS, MATCH_EVENTS_STREAM, redis_client
 from matcher.events import SCHEMA, MatchEvent
 
-STREAM = "haechi:match-events"
+STREAM = MATCH_EVENTS_STREAM
 # Entries kept in the stream; consumers lagging further behind than this lose the oldest.
 STREAM_MAXLEN = 1_000_000
 CLAIM_IDLE_MS = 60_000
-DEAD_LETTERS = f"{STREAM}:dead"
+DEAD_LETTERS = MATCH_EVENTS_DEAD_LETTERS
 # Dead letters kept; each one is an event someone must look at, so more than this many means
 # the consumer is broken, not the entries, and the oldest are then the least useful to keep.
 DEAD_LETTER_MAXLEN = 100_000

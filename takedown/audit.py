@@ -34,7 +34,6 @@ import functools
 import hashlib
 import hmac
 import json
-import os
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 
 from engines.home import KeySettingError, data_folder_key, data_home
+from engines.settings import current
 from takedown.schema import AUDIT_HEAD_ROW, audit_head, audit_log
 
 GENESIS = "0" * 64
@@ -77,7 +77,7 @@ def audit_key() -> bytes:
     Every process that appends must use the same key: in cluster mode set HAECHI_AUDIT_KEY
     (the services do not share a data folder).
     """
-    configured = os.environ.get(KEY_VARIABLE)
+    configured = current().audit_key
     if configured:
         if len(configured) < MIN_KEY_CHARS:
             raise AuditKeyError(f"{KEY_VARIABLE} is {len(configured)} characters: it must be "

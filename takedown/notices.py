@@ -23,7 +23,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import os
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from sqlalchemy import Connection, Engine, select
 from crawler.records import CrawlRecords, sites
 from crawler.security_txt import AddressRefused, email_address, mailto_address
 from engines.fetch import ip_literal
+from engines.settings import current
 from takedown import audit
 from takedown.registry import operator_address, site_override
 from takedown.schema import cases, notices
@@ -45,8 +45,6 @@ log = logging.getLogger(__name__)
 
 LANGUAGES = ("ko", "en", "zh", "ja", "ru", "vi", "es", "de")
 DEFAULT_LANGUAGE = "en"
-# Hours a host is given to remove the content, counted from the notice's drafting.
-DEADLINE_HOURS = int(os.environ.get("HAECHI_NOTICE_DEADLINE_HOURS", "48"))
 # Case statuses whose URLs a new or refreshed draft lists.
 DRAFTABLE = ("detected", "drafted")
 # Hex digits of a draft's version (draft_version): 64 bits, enough that a change is never
@@ -82,9 +80,9 @@ class Reporter:
     @classmethod
     def from_environment(cls) -> Reporter:
         """HAECHI_ORG_NAME and HAECHI_FROM, or the not-configured placeholders."""
-        org = os.environ.get("HAECHI_ORG_NAME", "").strip()
-        email = os.environ.get("HAECHI_FROM", "").strip()
-        return cls(org or UNCONFIGURED_ORG, email or UNCONFIGURED_EMAIL)
+        settings = current()
+        return cls(settings.org_name or UNCONFIGURED_ORG,
+                   settings.notice_from or UNCONFIGURED_EMAIL)
 
     @property
     def missing_settings(self) -> list[str]:
@@ -246,7 +244,7 @@ class NoticeDrafter:
         recipient, source = choose_recipient(site, facts.contacts if facts else [],
                                              override.contact)
         legal = legal_basis(site, override.country)
-        deadline = at + dt.timedelta(hours=DEADLINE_HOURS)
+        deadline = at + dt.timedelta(hours=current().notice_deadline_hours)
         subject, body = render(language, site=site, reporter=self.reporter, legal=legal,
                                reference=reference_of(rows[0]["id"]), deadline=deadline,
                                rows=rows)

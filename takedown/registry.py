@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from pathlib import Path
 
 from crawler.security_txt import AddressRefused, email_address, language_tag, mailto_address
 from engines.home import data_home
+from engines.settings import current
 
 log = logging.getLogger(__name__)
 _COUNTRY = re.compile(r"^[A-Z]{2}$")  # ISO 3166-1 alpha-2, as legal_basis compares it
@@ -35,7 +35,7 @@ class SiteOverride:
 
 
 def registry_path() -> Path:
-    return Path(os.environ.get("HAECHI_SITE_REGISTRY") or data_home() / "sites.csv")
+    return Path(current().site_registry or data_home() / "sites.csv")
 
 
 def site_override(site: str) -> SiteOverride:

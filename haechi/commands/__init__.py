@@ -28,9 +28,9 @@ class UsageError(Exception):
 def require_redis_url(because: str) -> str:
     """REDIS_URL, which a cluster-mode command needs `because` (said in its error); unset is
     a configuration error."""
-    from engines.broker import redis_url
+    from engines.settings import current
 
-    url = redis_url()
+    url = current().redis_url
     if url is None:
         raise ConfigurationError(f"REDIS_URL is not set: {because}")
     return url

@@ -14,6 +14,7 @@ import os
 import secrets
 
 from engines.inputs import port_number, positive_int
+from engines.settings import current
 from haechi.commands import require_redis_url
 
 
@@ -153,7 +154,7 @@ def run_metrics(args: argparse.Namespace) -> int:
     require_redis_url("the queues are in Redis")
     metrics = cluster_metrics()
     if args.cloudwatch:
-        publish_to_cloudwatch(metrics, os.environ.get("HAECHI_CLUSTER_NAME") or "haechi")
+        publish_to_cloudwatch(metrics, current().cluster_name)
     if args.json:
         print(json.dumps(metrics))
     else:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from typing import Any
 
 from engines.inputs import http_url, positive_int
@@ -55,14 +54,17 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def embedded_overrides() -> dict[str, Any]:
+    from engines.settings import current
+
+    settings = current()
     return {
         "ITEM_PIPELINES": EMBEDDED_PIPELINES,
         "MATCH_EVENT_SINKS": EMBEDDED_SINKS,
         "HAECHI_PROGRESS": True,
         "EXTENSIONS": {"crawler.progress.ProgressExtension": 900},
-        "HAECHI_STORE": os.environ.get("HAECHI_STORE", ""),
-        "DATABASE_URL": os.environ.get("DATABASE_URL", ""),
-        "LOG_LEVEL": os.environ.get("HAECHI_LOG_LEVEL", "ERROR"),
+        "HAECHI_STORE": settings.store or "",
+        "DATABASE_URL": settings.database_url or "",
+        "LOG_LEVEL": settings.log_level,
     }
 
 

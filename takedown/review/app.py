@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -33,6 +32,7 @@ from sqlalchemy import Engine, select
 from engines.home import data_folder_key
 from engines.objects import ObjectStore
 from engines.sealed import SealedMediaError
+from engines.settings import current
 from matcher.decode import UnreadableImage
 from takedown import audit
 from takedown.cases import CaseStore, system_clock
@@ -85,7 +85,7 @@ def session_secret() -> str:
     """The key the login form's CSRF token is signed with (sessions themselves are rows in the
     database): HAECHI_SECRET_KEY, shared by every review task so a form shown by one is
     accepted by another, else a random key kept (mode 600) in the data folder."""
-    configured = os.environ.get("HAECHI_SECRET_KEY")
+    configured = current().secret_key
     if configured:
         return configured
     return data_folder_key("review-secret", lambda: secrets.token_urlsafe(32).encode()

@@ -60,7 +60,6 @@ ROLES: dict[str, frozenset[str]] = {
 # reject) without sending or reading the audit log, so that giving either is a decision.
 DEFAULT_ROLE = "reviewer"
 
-FOUR_EYES_SETTING = "HAECHI_FOUR_EYES"
 
 # The audit actions that mean a person saw a case's picture clearly (the click, the picture).
 CLEAR_VIEW_ACTIONS = ("evidence:reveal", "evidence:clear")

@@ -19,28 +19,15 @@ are throttled per client and not for everyone at once.
 from __future__ import annotations
 
 import ipaddress
-import os
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
 
-from takedown.review.roles import FOUR_EYES_SETTING
+from engines.settings import current
 
-HTTPS_SETTING = "HAECHI_REVIEW_HTTPS"
-TRUST_PROXY_SETTING = "HAECHI_REVIEW_TRUST_PROXY"
 # A year of HTTPS only, once a browser has seen the app over HTTPS (sent only then).
 HSTS_SECONDS = 365 * 24 * 3600
-
-
-def flag(name: str) -> bool:
-    """A 0/1 setting; anything else is refused with a sentence naming it."""
-    value = os.environ.get(name, "").strip().lower()
-    if value in ("", "0", "false", "no", "off"):
-        return False
-    if value in ("1", "true", "yes", "on"):
-        return True
-    raise ValueError(f"{name} is {value!r}: set it to 1 or 0")
 
 
 @dataclass(frozen=True)
@@ -51,8 +38,9 @@ class ReviewSettings:
 
     @classmethod
     def from_environment(cls) -> ReviewSettings:
-        return cls(https=flag(HTTPS_SETTING), trust_proxy=flag(TRUST_PROXY_SETTING),
-                   four_eyes=flag(FOUR_EYES_SETTING))
+        settings = current()
+        return cls(https=settings.review_https, trust_proxy=settings.review_trust_proxy,
+                   four_eyes=settings.four_eyes)
 
     def cookie_name(self, name: str) -> str:
         return f"__Host-{name}" if self.https else name
