@@ -1,8 +1,8 @@
 """The interface every signal type (hash algorithm) implements.
 
-Copied from python-threatexchange's SignalType: the bank, the index, the CLI and the matcher
-only talk to this interface, so adding an algorithm means adding one module in this package
-and one line in its registry.
+Shaped after python-threatexchange's SignalType (written here, not copied): the bank, the
+index, the CLI and the matcher only talk to this interface, so adding an algorithm means adding
+one module in this package and one line in its registry.
 """
 
 from __future__ import annotations
