@@ -154,6 +154,56 @@ def dead_letter_count(client: redis.Redis) -> int:
     return int(client.xlen(DEAD_LETTERS))
 
 
+# The fields a writer of the stream gave an entry; a dead letter adds its own beside them.
+ORIGINAL_FIELDS = (b"schema", b"event")
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A buried entry as an operator sees it: why it died, and what it was."""
+
+    id: str
+    error: str
+    attempts: int
+    dead_at: str
+    fields: dict[bytes, bytes]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "error": self.error, "attempts": self.attempts,
+                "dead_at": self.dead_at,
+                "event": self.fields.get(b"event", b"").decode("utf-8", "replace")}
+
+
+def dead_letters(client: redis.Redis, count: int = 1000) -> list[DeadLetter]:
+    """The oldest `count` dead letters."""
+    def text(fields: dict[bytes, bytes], name: bytes) -> str:
+        return fields.get(name, b"").decode("utf-8", "replace")
+
+    return [DeadLetter(letter_id.decode(), text(fields, b"error"),
+                       int(fields.get(b"attempts") or 0), text(fields, b"dead_at"), fields)
+            for letter_id, fields in client.xrange(DEAD_LETTERS, count=count)]
+
+
+def replay_dead_letters(client: redis.Redis, letter_ids: list[str]) -> list[str]:
+    """Put the named dead letters back on the stream as their writer sent them, once the cause
+    is fixed; each is moved in one MULTI (added to the stream and deleted from the dead
+    letters), so a replay is neither lost nor doubled. Returns the ids replayed; an id that is
+    not a dead letter (already replayed, or never one) is left out, not an error."""
+    replayed = []
+    for letter_id in letter_ids:
+        found = client.xrange(DEAD_LETTERS, letter_id, letter_id)
+        if not found:
+            continue
+        original = {name: value for name, value in found[0][1].items()
+                    if name in ORIGINAL_FIELDS}
+        with client.pipeline(transaction=True) as pipe:
+            pipe.xadd(STREAM, original, maxlen=STREAM_MAXLEN, approximate=True)
+            pipe.xdel(DEAD_LETTERS, letter_id)
+            pipe.execute()
+        replayed.append(letter_id)
+    return replayed
+
+
 def _entry(entry_id: bytes, fields: dict[bytes, bytes]) -> StreamEntry:
     try:
         return StreamEntry(entry_id, fields, MatchEvent.from_json(json.loads(fields[b"event"])))

@@ -13,7 +13,12 @@ import sys
 from pathlib import Path
 
 from engines.inputs import case_id
-from haechi.commands import EXIT_INPUTS_FAILED, ConfigurationError, UsageError
+from haechi.commands import (
+    EXIT_INPUTS_FAILED,
+    ConfigurationError,
+    UsageError,
+    require_redis_url,
+)
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -37,6 +42,18 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                          help="stop when the stream is drained instead of waiting for more")
     consume.add_argument("--name", default=None, help="consumer name (default: host and pid)")
     consume.set_defaults(run=run_consume)
+    dead = commands.add_parser(
+        "dead-letters", help="match events no case could be opened for, with why (cluster mode)")
+    dead.add_argument("--json", action="store_true")
+    dead.set_defaults(run=run_dead_letters)
+    replay = commands.add_parser(
+        "replay", help="put dead letters back on the match-event stream once their cause is "
+                       "fixed (cluster mode)")
+    replay.add_argument("letter_ids", nargs="*", metavar="ID",
+                        help="dead letters by id, as `haechi cases dead-letters` lists them")
+    replay.add_argument("--all", action="store_true", help="every dead letter")
+    replay.add_argument("--json", action="store_true")
+    replay.set_defaults(run=run_replay)
     verify = commands.add_parser("verify", help="check an evidence bundle was not altered")
     verify.add_argument("bundle", type=Path,
                         help="the bundle's zip file, or the case whose bundle `haechi cases "
@@ -253,6 +270,43 @@ def _bundle_path(given: Path) -> Path:
     from takedown.notices import reference_of
 
     return _default_bundle(reference_of(case))
+
+
+def run_dead_letters(args: argparse.Namespace) -> int:
+    require_redis_url("dead letters are kept in Redis")
+    from engines.broker import redis_client
+    from matcher.streams import dead_letters
+
+    letters = dead_letters(redis_client())
+    if args.json:
+        print(json.dumps([letter.to_json() for letter in letters]))
+    elif not letters:
+        print("no dead letters: every match event was handled")
+    else:
+        for letter in letters:
+            print(f"{letter.id}  {letter.dead_at}  after {letter.attempts} attempt(s): "
+                  f"{letter.error}")
+    return 0
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    if args.all == bool(args.letter_ids):
+        raise UsageError("name the dead letters to replay, or --all (not both)")
+    require_redis_url("dead letters are kept in Redis")
+    from engines.broker import redis_client
+    from matcher.streams import dead_letters, replay_dead_letters
+
+    client = redis_client()
+    wanted = [letter.id for letter in dead_letters(client, count=10**9)] if args.all \
+        else args.letter_ids
+    replayed = replay_dead_letters(client, wanted)
+    missing = sorted(set(wanted) - set(replayed))
+    if args.json:
+        print(json.dumps({"replayed": replayed, "not_found": missing}))
+    else:
+        print(f"{len(replayed)} dead letter(s) back on the match-event stream"
+              + (f"; not dead letters: {', '.join(missing)}" if missing else ""))
+    return EXIT_INPUTS_FAILED if missing else 0
 
 
 def run_consume(args: argparse.Namespace) -> int:
