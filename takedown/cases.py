@@ -40,6 +40,7 @@ from crawler.records import (
 )
 from crawler.security_txt import CONTROL_CHARACTERS
 from engines.objects import ObjectStore
+from engines.sealed import KEY_VARIABLE, SealedMediaError, media_cipher, sealed_key
 from matcher.events import MatchEvent
 from takedown import audit
 from takedown.evidence import keep_encrypted_copy, seal_media_copy
@@ -273,6 +274,40 @@ class CaseStore:
                              [{"evidence_key": evidence}])
         else:
             seal_media_copy(self.store, event.store_key)
+
+    def seal_earlier(self) -> dict[str, int]:
+        """Once HAECHI_EVIDENCE_KEY is set: give every case opened before it its encrypted
+        evidence copy and seal its media copy, so no matched file stays in the clear until a
+        re-crawl happens to meet it again. Safe to run again (each step is done once). Counts:
+        `copied` evidence copies made, `sealed` cases whose media copy is sealed now,
+        `missing` cases whose stored file is gone (nothing left to seal or copy)."""
+        if media_cipher() is None:
+            raise SealedMediaError(f"{KEY_VARIABLE} is not set: there is no key to seal with")
+        if self.store is None:
+            return {"copied": 0, "sealed": 0, "missing": 0}
+        counts = {"copied": 0, "sealed": 0, "missing": 0}
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(cases.c.id, cases.c.store_key, cases.c.evidence_key)
+                                .where(cases.c.store_key.is_not(None))
+                                .order_by(cases.c.id)).all()
+        for row in rows:
+            if not (self.store.exists(row.store_key)
+                    or self.store.exists(sealed_key(row.store_key))):
+                counts["missing"] += 1
+                continue
+            with self.engine.begin() as conn:
+                if row.evidence_key is None:
+                    evidence = keep_encrypted_copy(self.store, row.store_key, row.id)
+                    conn.execute(cases.update().where(cases.c.id == row.id),
+                                 [{"evidence_key": evidence}])
+                    audit.append(conn, actor="system", action="evidence:sealed",
+                                 at=self.clock(), case_id=row.id,
+                                 detail={"evidence_key": evidence})
+                    counts["copied"] += 1
+                else:
+                    seal_media_copy(self.store, row.store_key)
+            counts["sealed"] += not self.store.exists(row.store_key)
+        return counts
 
     def redraft(self, site: str, at: dt.datetime, actor: str = "system") -> str | None:
         """Bring the site's draft notice up to date in a transaction of its own; None, or why

@@ -42,6 +42,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                          help="stop when the stream is drained instead of waiting for more")
     consume.add_argument("--name", default=None, help="consumer name (default: host and pid)")
     consume.set_defaults(run=run_consume)
+    seal = commands.add_parser(
+        "seal", help="encrypt the evidence and media copies of cases opened before "
+                     "HAECHI_EVIDENCE_KEY was set (safe to run again)")
+    seal.add_argument("--json", action="store_true")
+    seal.set_defaults(run=run_seal)
     dead = commands.add_parser(
         "dead-letters", help="match events no case could be opened for, with why (cluster mode)")
     dead.add_argument("--json", action="store_true")
@@ -270,6 +275,23 @@ def _bundle_path(given: Path) -> Path:
     from takedown.notices import reference_of
 
     return _default_bundle(reference_of(case))
+
+
+def run_seal(args: argparse.Namespace) -> int:
+    from engines.objects import open_store
+    from engines.sealed import SealedMediaError
+    from takedown.cases import CaseStore
+
+    try:
+        counts = CaseStore.open(store=open_store()).seal_earlier()
+    except SealedMediaError as exc:
+        raise ConfigurationError(str(exc)) from None
+    if args.json:
+        print(json.dumps(counts))
+    else:
+        print(f"{counts['copied']} evidence copies made; {counts['sealed']} cases' media copies "
+              f"sealed; {counts['missing']} cases without a stored file")
+    return 0
 
 
 def run_dead_letters(args: argparse.Namespace) -> int:
