@@ -44,6 +44,10 @@ class ObjectStore(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
+    def replace(self, key: str, data: bytes) -> None:
+        """Store `data` under `key` whether or not it was there, atomically (a reader sees the
+        old bytes or the new, whole): re-encryption under a rotated key."""
+
     def delete(self, key: str) -> None:
         """Remove `key` (nothing when it is not there): an encrypted case's plaintext copy."""
 
@@ -74,6 +78,14 @@ class LocalStore:
         path = self._path(key)
         if path.exists():
             return False
+        self._write(path, data)
+        return True
+
+    def replace(self, key: str, data: bytes) -> None:
+        self._write(self._path(key), data)
+
+    @staticmethod
+    def _write(path: Path, data: bytes) -> None:
         private_folder(path.parent)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")  # mode 600
         try:
@@ -83,7 +95,6 @@ class LocalStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        return True
 
     def get(self, key: str) -> bytes:
         return self._path(key).read_bytes()
@@ -127,8 +138,12 @@ class S3Store:
     def put(self, key: str, data: bytes) -> bool:
         if self.exists(key):
             return False
-        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+        self.replace(key, data)
         return True
+
+    def replace(self, key: str, data: bytes) -> None:
+        """In a versioned bucket (Object Lock) the old version is kept until it may expire."""
+        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
 
     def get(self, key: str) -> bytes:
         from botocore.exceptions import ClientError

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from engines.settings import current
 
@@ -26,13 +26,18 @@ class SealedMediaError(ValueError):
     """An encrypted copy that cannot be read (no key, a wrong key, altered); says why."""
 
 
-def media_cipher() -> Fernet | None:
-    """The Fernet cipher of HAECHI_EVIDENCE_KEY, or None when it is not set."""
-    key = current().evidence_key
-    if not key:
+def media_cipher() -> MultiFernet | None:
+    """The cipher of HAECHI_EVIDENCE_KEY, or None when it is not set.
+
+    The setting may name several keys, comma-separated, to rotate them: the first encrypts,
+    every one decrypts, and `haechi cases rekey` re-encrypts what is kept under the first, after
+    which the others can be dropped (Fernet's MultiFernet).
+    """
+    keys = [key.strip() for key in (current().evidence_key or "").split(",") if key.strip()]
+    if not keys:
         return None
     try:
-        return Fernet(key.encode())
+        return MultiFernet([Fernet(key.encode()) for key in keys])
     except ValueError as exc:
         raise SealedMediaError(f"{KEY_VARIABLE} is not a valid key (make one with "
                                "`python -c 'from cryptography.fernet import Fernet; "
@@ -49,6 +54,23 @@ def decrypted(read: Callable[[], bytes], what: str) -> bytes:
     except InvalidToken as exc:
         raise SealedMediaError(f"the {what} does not decrypt with this key, or was "
                                "altered") from exc
+
+
+def rekeyed(media: ObjectStore, key: str) -> bool:
+    """Re-encrypt the token kept under `key` in `media` with the first HAECHI_EVIDENCE_KEY
+    (written over the old one); False when there is none there. A token no key reads is a
+    SealedMediaError, and nothing is written."""
+    cipher = media_cipher()
+    if cipher is None:
+        raise SealedMediaError(f"{KEY_VARIABLE} is not set: there is no key to rotate to")
+    if not media.exists(key):
+        return False
+    try:
+        media.replace(key, cipher.rotate(media.get(key)))
+    except InvalidToken as exc:
+        raise SealedMediaError(f"{key} does not decrypt with any key of {KEY_VARIABLE}, or was "
+                               "altered") from exc
+    return True
 
 
 def sealed_key(store_key: str) -> str:

@@ -40,10 +40,10 @@ from crawler.records import (
 )
 from crawler.security_txt import CONTROL_CHARACTERS
 from engines.objects import ObjectStore
-from engines.sealed import KEY_VARIABLE, SealedMediaError, media_cipher, sealed_key
+from engines.sealed import KEY_VARIABLE, SealedMediaError, media_cipher, rekeyed, sealed_key
 from matcher.events import MatchEvent
 from takedown import audit
-from takedown.evidence import keep_encrypted_copy, seal_media_copy
+from takedown.evidence import evidence_store, keep_encrypted_copy, seal_media_copy
 from takedown.notices import NoticeDrafter, reference_of
 from takedown.schema import cases, false_matches
 from takedown.status import OPEN, transition
@@ -307,6 +307,27 @@ class CaseStore:
                 else:
                     seal_media_copy(self.store, row.store_key)
             counts["sealed"] += not self.store.exists(row.store_key)
+        return counts
+
+    def rekey(self) -> dict[str, int]:
+        """After a new key is put first in HAECHI_EVIDENCE_KEY: re-encrypt every evidence copy
+        and sealed media copy under it, so the old keys can be dropped. Counts `evidence` and
+        `media` copies rewritten; one that no key opens raises (SealedMediaError) before
+        anything else is written for it."""
+        counts = {"evidence": 0, "media": 0}
+        if self.store is None:
+            return counts
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(cases.c.store_key, cases.c.evidence_key)
+                                .order_by(cases.c.id)).all()
+        evidence = evidence_store(self.store)
+        for key in dict.fromkeys(row.evidence_key for row in rows if row.evidence_key):
+            counts["evidence"] += rekeyed(evidence, key)
+        for key in dict.fromkeys(row.store_key for row in rows if row.store_key):
+            counts["media"] += rekeyed(self.store, sealed_key(key))
+        with self.engine.begin() as conn:
+            audit.append(conn, actor="system", action="evidence:rekeyed", at=self.clock(),
+                         detail=counts)
         return counts
 
     def redraft(self, site: str, at: dt.datetime, actor: str = "system") -> str | None:

@@ -64,6 +64,8 @@ def test_local_store_is_content_addressed_and_atomic(tmp_path: Path) -> None:
     assert store.put(key, b"abc") is True
     assert store.put(key, b"abc") is False  # stored once
     assert store.get(key) == b"abc"
+    store.replace(key, b"rotated")  # only re-encryption overwrites a key
+    assert store.get(key) == b"rotated"
     assert not list((tmp_path / "objects").rglob(".part-*"))
     with pytest.raises(ValueError, match="escapes"):
         store.put("../outside", b"x")
@@ -83,6 +85,8 @@ def test_s3_store_round_trip_over_http(s3_env) -> None:
     assert store.put(key, b"bytes") is True
     assert store.put(key, b"bytes") is False
     assert store.get(key) == b"bytes"
+    store.replace(key, b"rotated")
+    assert store.get(key) == b"rotated"
     import boto3
 
     listed = boto3.client("s3").list_objects_v2(Bucket="unit-bucket")["Contents"]

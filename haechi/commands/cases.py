@@ -47,6 +47,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                      "HAECHI_EVIDENCE_KEY was set (safe to run again)")
     seal.add_argument("--json", action="store_true")
     seal.set_defaults(run=run_seal)
+    rekey = commands.add_parser(
+        "rekey", help="re-encrypt every evidence and sealed media copy under the first key of "
+                      "HAECHI_EVIDENCE_KEY (key rotation: new key first, old keys after it)")
+    rekey.add_argument("--json", action="store_true")
+    rekey.set_defaults(run=run_rekey)
     dead = commands.add_parser(
         "dead-letters", help="match events no case could be opened for, with why (cluster mode)")
     dead.add_argument("--json", action="store_true")
@@ -291,6 +296,25 @@ def run_seal(args: argparse.Namespace) -> int:
     else:
         print(f"{counts['copied']} evidence copies made; {counts['sealed']} cases' media copies "
               f"sealed; {counts['missing']} cases without a stored file")
+    return 0
+
+
+def run_rekey(args: argparse.Namespace) -> int:
+    from engines.objects import open_store
+    from engines.sealed import SealedMediaError, media_cipher
+    from takedown.cases import CaseStore
+
+    if media_cipher() is None:
+        raise ConfigurationError("HAECHI_EVIDENCE_KEY is not set: there is no key to rotate to")
+    try:
+        counts = CaseStore.open(store=open_store()).rekey()
+    except SealedMediaError as exc:
+        raise SystemExit(f"haechi cases rekey: {exc}") from None
+    if args.json:
+        print(json.dumps(counts))
+    else:
+        print(f"{counts['evidence']} evidence copies and {counts['media']} sealed media copies "
+              "now under the first key; the others can be removed from HAECHI_EVIDENCE_KEY")
     return 0
 
 
