@@ -8,10 +8,13 @@ honours `<base>`. What a URL really holds is decided later from its bytes.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 
 from scrapy.http import HtmlResponse
+
+from crawler.appdata import AppData, app_data
 
 # File extensions that mark a link as media to fetch rather than a page to parse.
 MEDIA_EXTENSIONS = (
@@ -91,8 +94,11 @@ def media_urls(response: HtmlResponse) -> list[str]:
     for href in response.xpath("//a/@href | //area/@href").getall():
         if _has_extension(href, MEDIA_EXTENSIONS):
             found.append(href)
-    # Galleries built by scripts keep their list in inline JSON or JS arrays.
-    for script in response.xpath("//script[not(@src)]/text()").getall():
+    # Galleries built by scripts keep their list in app state (crawler/appdata.py) or, in
+    # plain JS arrays that are no JSON, as quoted root-relative paths.
+    scripts = _inline_scripts(response)
+    found.extend(_script_data(scripts).media)
+    for _, script in scripts:
         found.extend(m.group("url").replace("\\/", "/") for m in _JSON_MEDIA_URL.finditer(script))
     return _absolute_unique(response, found)
 
@@ -103,8 +109,21 @@ def page_urls(response: HtmlResponse) -> list[str]:
         "//a/@href | //area/@href | //link[@rel='next' or @rel='prev']/@href | "
         "//iframe/@src | //frame/@src"
     ).getall()
+    found.extend(_script_data(_inline_scripts(response)).pages)
     pages = [u for u in found if not _has_extension(u, MEDIA_EXTENSIONS + SKIP_EXTENSIONS)]
     return _absolute_unique(response, pages)
+
+
+def _inline_scripts(response: HtmlResponse) -> tuple[tuple[str, str], ...]:
+    """(type attribute, text) of each inline script."""
+    return tuple((script.attrib.get("type", ""), script.xpath("string()").get() or "")
+                 for script in response.xpath("//script[not(@src)]"))
+
+
+@functools.lru_cache(maxsize=8)
+def _script_data(scripts: tuple[tuple[str, str], ...]) -> AppData:
+    """Cached: media_urls and page_urls of one page both ask, and decoding is the dear part."""
+    return app_data(list(scripts))
 
 
 def _has_extension(url: str, extensions: tuple[str, ...]) -> bool:
