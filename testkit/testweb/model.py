@@ -22,6 +22,9 @@ MARKUPS = (
     "img", "srcset", "lazy", "picture", "inline-css", "style-block", "og-image",
     "twitter-image", "link", "video-poster", "base-href", "protocol-relative", "redirect",
     "no-extension", "script-json", "data-bg", "cdn", "video",
+    # App state that a script turns into markup (crawler/appdata.py): Next.js data with
+    # \u002F escapes and a relative path, an assignment holding an extension-less URL, JSON-LD.
+    "next-data", "app-state", "json-ld",
 )
 LANGUAGES = (("ko", "euc-kr"), ("en", "utf-8"), ("zh", "gb2312"), ("ja", "shift_jis"),
              ("ru", "windows-1251"), ("vi", "utf-8"), ("es", "iso-8859-1"), ("de", "utf-8"))

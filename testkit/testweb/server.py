@@ -81,12 +81,22 @@ _MARKUP: dict[str, tuple[str, str]] = {
     "redirect": ("", '<img src="/r/{name}" alt="">'),
     "no-extension": ("", '<img src="/media?id={name}" alt="">'),
     "cdn": ("", '<img src="http://{cdn}/cdn/{site}/{name}.jpg" alt="">'),
+    "next-data": ("", '<div id="__next"></div><script id="__NEXT_DATA__" type="application/json">'
+                      '{{"props":{{"pageProps":{{"photos":[{{"id":7,"thumbnailUrl":'
+                      '"{relative_u002f}","w":320}}]}}}},"page":"/gallery"}}</script>'),
+    "app-state": ("", '<div id="app"></div><script>window.__INITIAL_STATE__ = {{"gallery":'
+                      '{{"items":[{{"id":"{name}","full":"\\/r\\/{name}"}}]}}}};'
+                      "window.render && render();</script>"),
+    "json-ld": ('<script type="application/ld+json">{{"@context":"https://schema.org",'
+                '"@type":"ImageObject","contentUrl":"http://{host}/r/{name}",'
+                '"url":"http://{host}/gallery"}}</script>', ""),
 }
 
 
 def media_markup(markup: str, **fields: str) -> tuple[str, str]:
     """(head, body) HTML showing one picture in the style `markup`."""
     fields["escaped"] = fields.get("url", "").replace("/", "\\/")
+    fields["relative_u002f"] = fields.get("url", "").lstrip("/").replace("/", "\\u002F")
     fields["css"] = "t" + hashlib.sha256(fields.get("url", "").encode()).hexdigest()[:8]
     head, body = _MARKUP[markup]
     return head.format(**fields), body.format(**fields)
