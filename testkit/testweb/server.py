@@ -8,8 +8,10 @@ loopback are refused. Run it with `python -m testkit.testweb`, or `start_testweb
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import functools
+import gzip
 import hashlib
 import io
 import secrets
@@ -27,8 +29,10 @@ from typing import Any
 from aiohttp import web
 from PIL import Image
 
+from testkit.testweb import streams
 from testkit.testweb.model import (
     CDN_ADDRESS,
+    MODERN_MARKUPS,
     TITLES,
     SiteSpec,
     TestWeb,
@@ -90,6 +94,24 @@ _MARKUP: dict[str, tuple[str, str]] = {
     "json-ld": ('<script type="application/ld+json">{{"@context":"https://schema.org",'
                 '"@type":"ImageObject","contentUrl":"http://{host}/r/{name}",'
                 '"url":"http://{host}/gallery"}}</script>', ""),
+    # The players of tube sites: video.js loading an HLS master, dash.js an MPD.
+    "hls": ("", '<video id="player" class="video-js vjs-default-skin" controls preload="none" '
+                'poster="{extra}"></video><script src="/static/video.min.js"></script>'
+                '<script>var player = videojs("player", {{"fluid": true}});'
+                'player.src({{"src": "/stream/{site}/master.m3u8", '
+                '"type": "application/x-mpegURL"}});</script>'),
+    "hls-aes": ("", '<div class="player" data-config=\'{{"playlist": [{{"file": '
+                    '"/stream-aes/{site}/master.m3u8", "image": "{extra}"}}]}}\'></div>'
+                    '<script src="/static/jwplayer.js"></script>'),
+    "dash": ("", '<video id="v" controls></video><script src="/static/dash.all.min.js">'
+                 '</script><script>var url = "/dash/{site}/manifest.mpd";'
+                 'var p = dashjs.MediaPlayer().create();'
+                 'p.initialize(document.querySelector("#v"), url, true);</script>'),
+    # Nothing on the pages a link leads to: only the sitemap lists the picture's page.
+    "sitemap-only": ("", ""),
+    # The gallery itself is behind the gate (site_response); once through, a plain picture.
+    "age-gate": ("", '<img src="{url}" alt="">'),
+    "data-uri": ("", '<img src="{data_uri}" alt="" width="320" height="240">'),
 }
 
 
@@ -124,6 +146,7 @@ class TestWebServer:
     def app(self) -> web.Application:
         application = web.Application()
         application.router.add_route("GET", "/{tail:.*}", self.handle)
+        application.router.add_route("POST", "/{tail:.*}", self.handle)
         return application
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -183,10 +206,121 @@ class TestWebServer:
                                 content_type="video/mp4")
         if path.startswith("/hostile/"):
             return await self.hostile(request, path.removeprefix("/hostile/"))
+        if site.markup in MODERN_MARKUPS and site.planted is not None:
+            modern = await self.modern(request, site)
+            if modern is not None:
+                return modern
+        if request.method != "GET":
+            raise web.HTTPMethodNotAllowed(request.method, ["GET"])
         if path in ("/", "/gallery", "/list", "/calendar") or path.startswith(
                 ("/more/", "/gallery;")):
             return self.page(request, site)
         raise web.HTTPNotFound()
+
+    async def modern(self, request: web.Request, site: SiteSpec) -> web.StreamResponse | None:
+        """The answers of the ways today's sites deliver media (MODERN_MARKUPS); None where
+        the site answers as any other."""
+        planted, path, host = site.planted, request.path, request.host
+        assert planted is not None
+        markup = planted.markup
+        if markup == "age-gate":
+            return await self.age_gate(request, site)
+        if markup == "sitemap-only":
+            if path == "/robots.txt":
+                return web.Response(text=f"User-agent: *\nDisallow: /admin/\n\n"
+                                         f"Sitemap: http://{host}/sitemap_index.xml\n")
+            if path == "/sitemap_index.xml":
+                return web.Response(content_type="application/xml", text=(
+                    '<?xml version="1.0" encoding="UTF-8"?><sitemapindex xmlns="http://www.'
+                    'sitemaps.org/schemas/sitemap/0.9"><sitemap><loc>'
+                    f"http://{host}/sitemaps/posts-1.xml.gz</loc></sitemap></sitemapindex>"))
+            if path == "/sitemaps/posts-1.xml.gz":
+                page = f"http://{host}/p/{site.index}-p"
+                return web.Response(content_type="application/gzip", body=gzip.compress((
+                    '<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.'
+                    'org/schemas/sitemap/0.9" xmlns:image="http://www.google.com/schemas/'
+                    f'sitemap-image/1.1"><url><loc>{page}</loc><image:image><image:loc>'
+                    f"http://{host}/img/{site.index}-p.jpg</image:loc></image:image></url>"
+                    "</urlset>").encode()))
+            if path == f"/p/{site.index}-p":
+                return web.Response(content_type="text/html", text=(
+                    f'<html><body><img src="/img/{site.index}-p.jpg" alt=""></body></html>'))
+            return None
+        if markup in ("hls", "hls-aes") and path.startswith(("/stream/", "/stream-aes/")):
+            return await self.hls(request, site, encrypted=markup == "hls-aes")
+        if markup == "dash" and path.startswith("/dash/"):
+            return await self.dash(request, site)
+        return None
+
+    async def age_gate(self, request: web.Request, site: SiteSpec
+                       ) -> web.StreamResponse | None:
+        """Pages behind a form that sets a cookie; pictures ungated, as on most such sites."""
+        if request.path == "/age":
+            if request.method == "POST":
+                form = await request.post()
+                if form.get("choice") != "enter" or form.get("confirm") != "1":
+                    raise web.HTTPFound("https://www.example.org/")
+                target = str(form.get("next") or "/")
+                passed = web.HTTPFound(target if target.startswith("/") else "/")
+                passed.set_cookie("age_ok", "1", path="/", httponly=True)
+                raise passed
+            target = escape(request.query.get("next", "/"))
+            return web.Response(content_type="text/html", text=(
+                f"<html lang=\"{site.language}\"><head><title>Age verification</title></head>"
+                "<body><h2>This website contains adult content</h2><p>You must be 18 years or "
+                f'older to enter.</p><form method="post" action="/age"><input type="hidden" '
+                f'name="next" value="{target}"><label><input type="checkbox" name="confirm" '
+                'value="1"> I confirm</label><button type="submit" name="choice" '
+                'value="leave">Leave</button><button type="submit" name="choice" '
+                'value="enter">I am 18 or older - Enter</button></form></body></html>'))
+        page = request.path in ("/", "/gallery") or request.path.startswith("/gallery;")
+        if page and request.cookies.get("age_ok") != "1":
+            raise web.HTTPFound(f"/age?next={request.path_qs}")
+        return None
+
+    async def hls(self, request: web.Request, site: SiteSpec, encrypted: bool
+                  ) -> web.Response:
+        planted = site.planted
+        assert planted is not None
+        parts = request.path.strip("/").split("/")  # stream, site, [variant], file
+        if len(parts) == 3 and parts[2] == "master.m3u8":
+            return web.Response(text=streams.hls_master(f"/{parts[0]}/{parts[1]}"),
+                                content_type="application/vnd.apple.mpegurl")
+        if len(parts) == 3 and parts[2] == "key.bin" and encrypted:
+            return web.Response(body=stream_key(site.index),
+                                content_type="application/octet-stream")
+        if len(parts) != 4 or parts[2] not in dict((v[0], v) for v in streams.VARIANTS):
+            raise web.HTTPNotFound()
+        package = await off_loop(self.web.planted_stream, planted, "hls", parts[2])
+        if parts[3] == "index.m3u8":
+            key = f"/{parts[0]}/{parts[1]}/key.bin" if encrypted else None
+            return web.Response(text=streams.hls_media(len(package.segments), key),
+                                content_type="application/vnd.apple.mpegurl")
+        number = _segment_number(parts[3], "seg-", ".ts")
+        if number is None or number >= len(package.segments):
+            raise web.HTTPNotFound()
+        body = package.segments[number]
+        if encrypted:
+            body = streams.encrypt_segment(body, stream_key(site.index), number)
+        return web.Response(body=body, content_type="video/mp2t")
+
+    async def dash(self, request: web.Request, site: SiteSpec) -> web.Response:
+        planted = site.planted
+        assert planted is not None
+        parts = request.path.strip("/").split("/")  # dash, site, [variant], file
+        if len(parts) == 3 and parts[2] == "manifest.mpd":
+            count = streams.SEGMENTS
+            return web.Response(text=streams.dash_mpd(f"/dash/{parts[1]}", count),
+                                content_type="application/dash+xml")
+        if len(parts) != 4 or parts[2] not in dict((v[0], v) for v in streams.VARIANTS):
+            raise web.HTTPNotFound()
+        package = await off_loop(self.web.planted_stream, planted, "dash", parts[2])
+        if parts[3] == "init.mp4":
+            return web.Response(body=package.init, content_type="video/mp4")
+        number = _segment_number(parts[3], "chunk-", ".m4s")
+        if number is None or not 1 <= number <= len(package.segments):
+            raise web.HTTPNotFound()
+        return web.Response(body=package.segments[number - 1], content_type="video/iso.segment")
 
     async def hostile(self, request: web.Request, name: str) -> web.StreamResponse:
         if name == "bomb.png":
@@ -273,10 +407,14 @@ class TestWebServer:
         planted = site.planted
         assert planted is not None
         url = planted.path if planted.markup == "video" else f"/img/{site.index}-p.jpg"
+        inline = ""
+        if planted.markup == "data-uri":
+            encoded = base64.b64encode(self.web.planted_image(planted)).decode()
+            inline = f"data:image/jpeg;base64,{encoded}"
         return media_markup(
             planted.markup, url=url, absolute=base + url, extra=f"/img/{site.index}-777.jpg",
             name=f"{site.index}-p", host=f"{site_address(site.index)}:{self.web.port}",
-            cdn=f"{CDN_ADDRESS}:{self.web.port}", site=str(site.index))
+            cdn=f"{CDN_ADDRESS}:{self.web.port}", site=str(site.index), data_uri=inline)
 
     def trap_links(self, site: SiteSpec, request: web.Request) -> Iterator[str]:
         token = secrets.token_urlsafe(8)
@@ -301,6 +439,18 @@ class TestWebServer:
                  "gzip-bomb": "gzip.jpg", "huge": "huge.mp4"}
         for kind in site.hostile:
             yield f'<img src="/hostile/{files[kind]}" alt="">'
+
+
+def stream_key(site: int) -> bytes:
+    """The AES-128 key of a site's encrypted HLS stream (fetchable, as players need it)."""
+    return hashlib.sha256(f"haechi-test-key-{site}".encode()).digest()[:16]
+
+
+def _segment_number(name: str, prefix: str, suffix: str) -> int | None:
+    digits = name.removeprefix(prefix).removesuffix(suffix)
+    if not (name.startswith(prefix) and name.endswith(suffix) and digits.isdigit()):
+        return None
+    return int(digits)
 
 
 def serve(plan: WebPlan, port: int, served_log: Path | None = None) -> None:
