@@ -10,6 +10,7 @@ below it or from a stage to its left, never from its right or from above; the te
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,3 +71,18 @@ def test_every_package_of_the_wheel_is_placed_on_a_floor_and_the_fixtures_stay_o
     shipped = {name.strip().rstrip("*")
                for name in setup["options.packages.find"]["include"].split() if name.strip()}
     assert shipped == set(ALLOWED) - {"testkit"}
+
+
+def test_the_readme_layout_table_names_every_folder_and_its_floor() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = text[text.index("| folder | what lives there | may import |"):]
+    rows = [row.split("|") for row in table[:table.index("\n\n")].splitlines()[2:]]
+    folders = {row[1].strip().strip("`").rstrip("/"): row[3] for row in rows}
+    tracked = {path.name for path in ROOT.iterdir() if path.is_dir()
+               and not path.name.startswith((".", "__")) and not path.name.endswith(".egg-info")}
+    assert set(folders) == tracked
+    for package, allowed in ALLOWED.items():
+        said = set(re.findall(r"`(\w+)/`", folders[package]))
+        if "everything" in folders[package] or "the stages" in folders[package]:
+            continue
+        assert said == allowed, (package, said, allowed)
