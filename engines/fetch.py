@@ -1,4 +1,5 @@
-"""The one outbound-fetch policy: which addresses a fetch of a site's URL may connect to.
+"""The one outbound fetch: which addresses a fetch of a site's URL may connect to, and the
+one way a URL is fetched outside a crawl.
 
 Every URL Haechi fetches was written by the people it acts against: a page's `<img>`, a
 redirect, a security.txt, a URL kept from an earlier crawl. Without a guard, a hostile site
@@ -15,13 +16,17 @@ through is HAECHI_FETCH_ALLOW, a comma-separated list of CIDRs that tests and th
 their own test web's addresses and production never sets.
 
 The Scrapy side (a resolver and a downloader middleware) is in crawler/middlewares.py; the
-httpx side (a transport whose connections are made here) is below. This module imports no
-stage of Haechi: every stage may import it.
+httpx side (a transport whose connections are made here) is below, and so is `Fetcher`, the
+GET that the re-check and the tracker make outside a crawl: limits, User-Agent, redirects
+followed hop by hop under the policy, a byte cap, and an answer (`Fetched`) in place of every
+exception. This module imports no stage of Haechi: every stage may import it.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import http.cookiejar
 import ipaddress
 import os
 import socket
@@ -200,14 +205,6 @@ class OutboundPolicy:
         addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
         return [self.check(address, host) for address in addresses]
 
-    def client(self, *, timeout: float, max_redirects: int,
-               headers: dict[str, str] | None = None) -> httpx.Client:
-        """An httpx client whose every connection, redirects included, goes through this
-        policy; proxies from the environment are not used (they would connect in our place)."""
-        return httpx.Client(transport=GuardedTransport(self), timeout=timeout,
-                            follow_redirects=True, max_redirects=max_redirects,
-                            headers=headers, trust_env=False)
-
 
 @functools.lru_cache(maxsize=8)
 def _policy_for(value: str | None) -> OutboundPolicy:
@@ -265,3 +262,111 @@ class GuardedTransport(httpx.HTTPTransport):
             keepalive_expiry=limits.keepalive_expiry,
             network_backend=GuardedBackend(policy),
         )
+
+
+@dataclass(frozen=True)
+class FetchLimits:
+    """How far one fetch may go. The values are the caller's (crawler/refetch.py gives the
+    crawler's own), so that a site sees one Haechi however it is reached."""
+
+    timeout: float
+    max_bytes: int
+    max_redirects: int
+    user_agent: str
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What one GET got, after its redirects.
+
+    `status` is None when nothing answered: refused by the policy, no connection, a timeout,
+    too many redirects; `error` says why. A body over the cap is an answer without its body:
+    `status` is set, `body` is empty and `error` says so, because a judge must not mistake
+    the first 200 MB for the file.
+    """
+
+    status: int | None
+    body: bytes = b""
+    error: str | None = None
+    final_url: str | None = None
+
+    @property
+    def whole(self) -> bool:
+        """A 2xx answer with all of its body: the only answer that shows what a URL serves."""
+        return self.status is not None and 200 <= self.status < 300 and self.error is None
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.body).hexdigest()
+
+
+def _no_cookies() -> http.cookiejar.CookieJar:
+    """A jar that keeps nothing: a cookie one site sets must not ride along to the next URL
+    (the crawler runs without cookies too)."""
+    return http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+
+
+class Fetcher:
+    """GETs under `policy` (by default the process's) within `limits`, over one pool:
+    `with Fetcher(limits) as fetch: fetch(url)`.
+
+    Redirects are followed here, one hop at a time, rather than by httpx: each hop's URL is
+    checked by the policy before it is requested (a redirect to file: or to an internal
+    address is refused with its reason), and a redirect's own body is never read (httpx reads
+    it whole, with no cap). Proxies from the environment are not used: they would connect in
+    our place, to addresses the policy never sees. A malformed HAECHI_FETCH_ALLOW is raised
+    when the Fetcher is made (configuration); every other failure is an answer.
+    """
+
+    def __init__(self, limits: FetchLimits, policy: OutboundPolicy | None = None) -> None:
+        self.limits = limits
+        self.policy = policy or default_policy()
+        self._client = httpx.Client(
+            transport=GuardedTransport(self.policy), timeout=limits.timeout,
+            follow_redirects=False, headers={"User-Agent": limits.user_agent},
+            cookies=_no_cookies(), trust_env=False)
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __call__(self, url: str) -> Fetched:
+        try:
+            request = self._client.build_request("GET", url)
+            for _hop in range(self.limits.max_redirects + 1):
+                self.policy.check_url(str(request.url))
+                response = self._client.send(request, stream=True)
+                try:
+                    if response.next_request is None:
+                        return self._read(response)
+                    request = response.next_request
+                finally:
+                    response.close()
+            return Fetched(None, error=f"TooManyRedirects: more than "
+                           f"{self.limits.max_redirects} redirects", final_url=str(request.url))
+        except BlockedAddress as exc:
+            return Fetched(None, error=str(exc))
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            return Fetched(None, error=f"{type(exc).__name__}: {exc}")
+
+    def _read(self, response: httpx.Response) -> Fetched:
+        """The body of the last hop, up to the cap, counted as it is decoded (so a gzip bomb
+        stops at the cap too)."""
+        body = bytearray()
+        for chunk in response.iter_bytes():
+            body.extend(chunk)
+            if len(body) > self.limits.max_bytes:
+                return Fetched(response.status_code, final_url=str(response.url),
+                               error=f"larger than {self.limits.max_bytes} bytes")
+        return Fetched(response.status_code, bytes(body), final_url=str(response.url))
+
+
+def fetch(url: str, limits: FetchLimits, policy: OutboundPolicy | None = None) -> Fetched:
+    """One GET on a pool of its own, for a caller that fetches one URL at a time."""
+    with Fetcher(limits, policy) as fetcher:
+        return fetcher(url)

@@ -76,14 +76,15 @@ def recheck(events: list[MatchEvent], victim_matcher: Matcher, store: ObjectStor
     picture (the same file, or another that still matches), with this fetch's time and
     status; returns them and how many are gone (an error, a 404, or a picture that no longer
     matches)."""
-    from crawler.refetch import client, refetch
+    from crawler.refetch import LIMITS
+    from engines.fetch import Fetcher
     from engines.objects import media_key
 
     online, gone = [], 0
-    with client() as http:
+    with Fetcher(LIMITS) as fetch:
         for event in events:
-            answer = refetch(event.image_url, http)
-            if answer.body is None:
+            answer = fetch(event.image_url)
+            if answer.status != 200 or not answer.whole:
                 gone += 1
                 continue
             sha256 = answer.sha256

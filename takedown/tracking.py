@@ -24,12 +24,13 @@ in takedown/status.py.
 
 A host that has not removed the content gets the notice again every 24 hours (RESEND_AFTER)
 and the case is escalated after HAECHI_ESCALATE_DAYS days. Requests go out like every fetch
-outside a crawl (crawler/refetch.py's client): the crawler's User-Agent and timeout, under the
-outbound policy (engines/fetch.py).
+outside a crawl (engines/fetch.py, with crawler/refetch.py's limits): the crawler's User-Agent,
+timeout and size cap, under the outbound policy.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 import hashlib
@@ -39,12 +40,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 from sqlalchemy import Engine, select
 
 from crawler import refetch
-from crawler.settings import DOWNLOAD_MAXSIZE
-from engines.fetch import BlockedAddress
+from engines import fetch as outbound
+from engines.fetch import Fetched
 from takedown.schema import cases
 from takedown.sending import NoticeSender, SendError
 from takedown.status import transition
@@ -53,36 +53,15 @@ RESEND_AFTER = dt.timedelta(hours=24)
 ESCALATE_AFTER = dt.timedelta(days=float(os.environ.get("HAECHI_ESCALATE_DAYS") or 7))
 # httpx's default, which the tracker has always followed: a host may move its files around.
 MAX_REDIRECTS = 20
+LIMITS = dataclasses.replace(refetch.LIMITS, max_redirects=MAX_REDIRECTS)
 # Statuses that say the file is gone from this URL, whatever the victim's registration.
 GONE_STATUSES = (404, 410)
 
 
-@dataclass(frozen=True)
-class Fetched:
-    status: int | None
-    body: bytes = b""
-    error: str | None = None
-
-
 def fetch(url: str) -> Fetched:
-    """GET `url` with the crawler's size cap, under the outbound policy (the address of every
-    hop checked before connecting); a failure, a refused address included
-    (`blocked-address: ...`), is a Fetched with its error, never an exception."""
-    # A malformed HAECHI_FETCH_ALLOW is raised: configuration.
-    http = refetch.client(max_redirects=MAX_REDIRECTS)
-    try:
-        with http, http.stream("GET", url) as response:
-            body = bytearray()
-            for chunk in response.iter_bytes():
-                body.extend(chunk)
-                if len(body) > DOWNLOAD_MAXSIZE:  # not the case's file, and too big to judge
-                    return Fetched(response.status_code,
-                                   error=f"larger than {DOWNLOAD_MAXSIZE} bytes")
-            return Fetched(response.status_code, bytes(body))
-    except BlockedAddress as exc:
-        return Fetched(None, error=str(exc))
-    except httpx.HTTPError as exc:
-        return Fetched(None, error=f"{type(exc).__name__}: {exc}")
+    """The tracker's GET of one case's URL (engines/fetch.py): a failure is an answer, a
+    malformed HAECHI_FETCH_ALLOW is raised (configuration)."""
+    return outbound.fetch(url, LIMITS)
 
 
 def everyone_registered(victim: str) -> bool:

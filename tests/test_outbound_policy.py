@@ -30,13 +30,13 @@ import hcl2
 import pytest
 
 from crawler.failures import failure_kind
-from crawler.refetch import client as refetch_client
-from crawler.refetch import refetch
+from crawler.refetch import LIMITS as REFETCH_LIMITS
 from engines.fetch import (
     ALLOW_SETTING,
     BLOCKED_ADDRESS,
     BlockedAddress,
     FetchAllowError,
+    Fetcher,
     OutboundPolicy,
     default_policy,
     parse_allow,
@@ -238,11 +238,11 @@ def test_the_tracker_never_reaches_the_internal_service(web, hostile_allowed) ->
 
 
 def test_the_recheck_never_reaches_the_internal_service(web, hostile_allowed) -> None:
-    with refetch_client() as http:
+    with Fetcher(REFETCH_LIMITS) as fetch:
         for url in _attacks(web):
-            got = refetch(url, http)
-            assert got.body is None and got.error.startswith(f"{BLOCKED_ADDRESS}: "), (url, got)
-        own = refetch(web.site_url("/own.jpg"), http)
+            got = fetch(url)
+            assert got.status is None and got.error.startswith(f"{BLOCKED_ADDRESS}: "), (url, got)
+        own = fetch(web.site_url("/own.jpg"))
     assert web.internal_hits == []
     assert own.status == 200 and own.body == PICTURE
 
@@ -251,8 +251,8 @@ def test_control_with_the_internal_service_allowed_the_tracker_reaches_it(
         web, monkeypatch) -> None:
     monkeypatch.setenv(ALLOW_SETTING, f"{HOSTILE_ALLOW},127.0.0.1/32,::1/128")
     assert tracker_fetch(web.site_url("/to-internal-v6.jpg")).status == 200
-    with refetch_client() as http:
-        assert refetch(web.site_url("/to-internal.jpg"), http).status == 200
+    with Fetcher(REFETCH_LIMITS) as fetch:
+        assert fetch(web.site_url("/to-internal.jpg")).status == 200
     assert web.internal.hits == ["/media.jpg"] and web.internal_v6.hits == ["/media.jpg"]
 
 

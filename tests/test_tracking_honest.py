@@ -26,10 +26,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from crawler.refetch import client as refetch_client
-from crawler.refetch import refetch
+from crawler.refetch import LIMITS as REFETCH_LIMITS
 from crawler.settings import USER_AGENT
-from engines.fetch import ALLOW_SETTING
+from engines.fetch import ALLOW_SETTING, Fetcher
 from engines.mail import SmtpServer
 from engines.objects import LocalStore
 from matcher.bank import VictimBank
@@ -227,7 +226,7 @@ def test_what_the_tracker_decides_for_withdrawn_and_registered_victims(
 
 def test_the_recheck_says_it_is_haechi_too(site: Site) -> None:
     site.files["/file.jpg"] = b"\xff\xd8\xff" + bytes(100)
-    with refetch_client() as http:
-        answer = refetch(site.url("/file.jpg"), http)
+    with Fetcher(REFETCH_LIMITS) as fetch:
+        answer = fetch(site.url("/file.jpg"))
     assert answer.sha256 == hashlib.sha256(site.files["/file.jpg"]).hexdigest()
     assert site.requests == [("/file.jpg", USER_AGENT)]
