@@ -1,17 +1,24 @@
-"""What the spider hands to the item pipelines."""
+"""What the spider hands to the item pipelines: fetched files and what was learnt of sites."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
-class FetchedMedia:
-    """One image or video as fetched: the evidence record, plus the bytes until stored.
+class FetchRecord:
+    """The evidence of one fetched image or video: where and when it was seen, and what it was.
 
-    `body` is dropped by the store pipeline once the bytes are in the object store, so the
-    items that travel further (and any queue in cluster mode) stay small.
+    One shape the whole way from crawl to match event: the store pipeline writes it as a
+    fetched_files row, a cluster node sends `to_json()` as the match task's argument and the
+    worker reads it back with `from_json()`, and the matcher builds its match events from it.
+    The JSON's field names are the task's wire format, shared by crawler nodes and workers of
+    different releases during an upgrade: a field may be added, never renamed or dropped, and
+    `from_json` passes over fields it does not know.
     """
 
     url: str
@@ -25,8 +32,31 @@ class FetchedMedia:
     size: int
     headers: dict[str, list[str]]
     server_ip: str | None
-    body: bytes | None = field(default=None, repr=False)
     store_key: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The record's fields alone (never a subclass's, such as FetchedMedia's bytes)."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(FetchRecord)}
+        data["fetched_at"] = self.fetched_at.isoformat()
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FetchRecord:
+        known = {f.name for f in dataclasses.fields(FetchRecord)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["fetched_at"] = dt.datetime.fromisoformat(data["fetched_at"])
+        return cls(**values)
+
+
+@dataclass
+class FetchedMedia(FetchRecord):
+    """A fetch record as the spider yields it, with the file's bytes until they are stored.
+
+    `body` is dropped once the bytes are in the object store and hashed, so the items that
+    travel further (and any queue in cluster mode) stay small.
+    """
+
+    body: bytes | None = field(default=None, repr=False)
 
 
 @dataclass

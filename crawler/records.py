@@ -18,7 +18,7 @@ import datetime as dt
 import hashlib
 import itertools
 import re
-from dataclasses import asdict
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import (
@@ -34,7 +34,7 @@ from sqlalchemy import (
     select,
 )
 
-from crawler.items import FetchedMedia, SiteFacts
+from crawler.items import FetchRecord, SiteFacts
 from crawler.security_txt import (
     MAX_LANGUAGE_TAG_CHARS,
     bounded_contacts,
@@ -218,12 +218,22 @@ def _site_values(facts: SiteFacts) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v not in (None, [])}
 
 
-def _file_row(item: FetchedMedia) -> dict[str, Any]:
-    row = {k: v for k, v in asdict(item).items() if k not in ("body", "kind")}
-    row.update(url=url_value(item.url, "url"), page_url=url_value(item.page_url, "page_url"),
-               site=site_value(item.site), server_ip=ip_value(item.server_ip),
-               headers=headers_value(item.headers))
+def _file_row(record: FetchRecord) -> dict[str, Any]:
+    """The fetched_files row of `record`, each site-written value checked. Its `kind` has no
+    column: it is the media type's first part, which `fetch_record` reads back."""
+    row = record.to_json()
+    del row["kind"]
+    row.update(fetched_at=record.fetched_at, url=url_value(record.url, "url"),
+               page_url=url_value(record.page_url, "page_url"), site=site_value(record.site),
+               server_ip=ip_value(record.server_ip), headers=headers_value(record.headers))
     return row
+
+
+def fetch_record(row: Mapping[str, Any]) -> FetchRecord:
+    """The fetch record a fetched_files row keeps."""
+    return FetchRecord.from_json({**row, "fetched_at": row["fetched_at"].isoformat(),
+                                  "kind": row["media_type"].partition("/")[0]})
+
 
 class CrawlRecords:
     """Writes and reads the crawler's tables."""
@@ -236,10 +246,10 @@ class CrawlRecords:
     def open(cls, url: str | None = None) -> CrawlRecords:
         return cls(open_engine(url))
 
-    def record_files(self, items: list[FetchedMedia]) -> None:
-        if not items:
+    def record_files(self, records: list[FetchRecord]) -> None:
+        if not records:
             return
-        rows = [_file_row(item) for item in items]
+        rows = [_file_row(record) for record in records]
         with self.engine.begin() as conn:
             conn.execute(fetched_files.insert(), rows)
 

@@ -13,6 +13,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from crawler.items import FetchRecord
+from crawler.records import fetch_record
+
 SCHEMA = "haechi.match-event/1"
 
 
@@ -43,20 +46,21 @@ class MatchEvent:
         return {"schema": SCHEMA, **data}
 
     @classmethod
-    def of_fetch(cls, fetch: Mapping[str, Any], match: Any, detected_at: dt.datetime
-                 ) -> MatchEvent:
-        """The event of `match` (victim, algorithm, distance, second) in a fetched file,
-        described by its fetch record: a FetchedMedia's fields, a worker's task record or a
-        fetched_files row (one way to build an event from each)."""
-        fetched_at = fetch["fetched_at"]
-        if isinstance(fetched_at, str):
-            fetched_at = dt.datetime.fromisoformat(fetched_at)
+    def of_fetch(cls, fetch: FetchRecord | Mapping[str, Any], match: Any,
+                 detected_at: dt.datetime) -> MatchEvent:
+        """The event of `match` (victim, algorithm, distance, second) in the fetched file.
+
+        A fetched_files row is still taken for re-scan (matcher/rescan.py), which reads rows,
+        until it reads fetch records; it is turned into one here, so there is one way from a
+        fetch to its event."""
+        if not isinstance(fetch, FetchRecord):
+            fetch = fetch_record(fetch)
         return cls(victim=match.victim, algorithm=match.algorithm, distance=match.distance,
-                   second=match.second, image_url=fetch["url"], page_url=fetch["page_url"],
-                   site=fetch["site"], sha256=fetch["sha256"], media_type=fetch["media_type"],
-                   fetched_at=fetched_at, detected_at=detected_at,
-                   server_ip=fetch.get("server_ip"), status=fetch.get("status"),
-                   store_key=fetch.get("store_key"), headers=fetch.get("headers") or {})
+                   second=match.second, image_url=fetch.url, page_url=fetch.page_url,
+                   site=fetch.site, sha256=fetch.sha256, media_type=fetch.media_type,
+                   fetched_at=fetch.fetched_at, detected_at=detected_at,
+                   server_ip=fetch.server_ip, status=fetch.status, store_key=fetch.store_key,
+                   headers=fetch.headers)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> MatchEvent:

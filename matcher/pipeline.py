@@ -151,7 +151,7 @@ class MatchPipeline:
             return item
         now = dt.datetime.now(dt.UTC)
         events = [
-            MatchEvent.of_fetch(vars(item), m, now) for m in self.matcher.match_frames(hashed)
+            MatchEvent.of_fetch(item, m, now) for m in self.matcher.match_frames(hashed)
         ]
         if events:
             for _ in events:

@@ -21,6 +21,7 @@ import numpy as np
 import redis
 from sqlalchemy.exc import SQLAlchemyError
 
+from crawler.items import FetchRecord
 from crawler.schedule import SiteSchedule
 from engines.broker import MATCH_TASK, celery_app, redis_client
 from engines.objects import open_store
@@ -118,21 +119,23 @@ def worker_state() -> WorkerState:
           autoretry_for=(OSError, redis.RedisError, SQLAlchemyError),
           retry_backoff=True, retry_backoff_max=300, max_retries=10)
 def match_stored_file(self: Any, record: dict[str, Any]) -> int:
-    """Match one stored file; returns how many match events it emitted."""
+    """Match one stored file (`record` is its FetchRecord as JSON); returns how many match
+    events it emitted."""
+    fetch = FetchRecord.from_json(record)
     state = worker_state()
     state.refresh_bank_if_due()
-    url_digest = hashlib.sha256(record["url"].encode()).hexdigest()[:32]
-    done = f"haechi:matched:{record['sha256']}:{url_digest}"
+    url_digest = hashlib.sha256(fetch.url.encode()).hexdigest()[:32]
+    done = f"haechi:matched:{fetch.sha256}:{url_digest}"
     if state.redis.exists(done):
         return 0
-    frames = state.hashes(record["sha256"], record["store_key"])
+    frames = state.hashes(fetch.sha256, fetch.store_key)
     events = []
     if not isinstance(frames, str):
         now = dt.datetime.now(dt.UTC)
-        events = [MatchEvent.of_fetch(record, m, now)
+        events = [MatchEvent.of_fetch(fetch, m, now)
                   for m in state.matcher.match_frames(frames)]
         if events:
             state.sink.deliver(events)
-            state.schedule.matched(record["site"])
+            state.schedule.matched(fetch.site)
     state.redis.set(done, 1, ex=MATCHED_SECONDS)
     return len(events)
