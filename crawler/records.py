@@ -41,7 +41,7 @@ from crawler.security_txt import (
     bounded_languages,
     language_tag,
 )
-from engines.db import UtcDateTime, open_engine
+from engines.db import UtcDateTime, open_engine, upgrade
 from engines.fetch import ip_literal
 
 metadata = MetaData()
@@ -240,7 +240,7 @@ class CrawlRecords:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        metadata.create_all(engine)
+        upgrade(engine)
 
     @classmethod
     def open(cls, url: str | None = None) -> CrawlRecords:

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Column, Float, Integer, MetaData, String, Table, delete, select
 
-from engines.db import UtcDateTime, open_engine
+from engines.db import UtcDateTime, open_engine, upgrade
 
 RETENTION_DAYS = 90.0
 metadata = MetaData()
@@ -40,7 +40,7 @@ def retention() -> dt.timedelta:
 class ExcerptStore:
     def __init__(self, url: str | None = None) -> None:
         self.engine = open_engine(url)
-        metadata.create_all(self.engine)
+        upgrade(self.engine)
 
     def purge(self, now: dt.datetime | None = None) -> int:
         now = now or dt.datetime.now(dt.UTC)

@@ -21,9 +21,10 @@ from haechi.commands import (
     UsageError,
 )
 
-# In the order of the chain: bank and match, crawl, cases and notices, review, tracking.
+# In the order of the chain: bank and match, crawl, cases and notices, review, tracking; then
+# the installation's own (cluster, database).
 COMMAND_MODULES = ("bank", "match", "crawl", "cases", "notices", "review", "track", "cluster",
-                   "chats", "demo")
+                   "db", "chats", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

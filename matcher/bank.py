@@ -28,7 +28,7 @@ from sqlalchemy import (
     select,
 )
 
-from engines.db import UtcDateTime, open_engine
+from engines.db import UtcDateTime, open_engine, upgrade
 from engines.home import data_home
 from engines.inputs import read_csv
 from matcher.hasher import HashRecord, unique_records
@@ -76,7 +76,7 @@ class VictimBank:
     def __init__(self, engine: Engine, index_dir: Path) -> None:
         self.engine = engine
         self.index_dir = index_dir
-        metadata.create_all(engine)
+        upgrade(engine)
         self._indexes: dict[str, BinaryHashIndex] = {}
         self._indexed_up_to: dict[str, int] = {}
 

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from engines.db import UtcDateTime, open_engine
+from engines.db import UtcDateTime, open_engine, upgrade
 from matcher.hasher import SEEN_SIGNAL, FrameHashes
 from matcher.index import BinaryHashIndex
 from matcher.signals import get_signal
@@ -53,7 +53,7 @@ class SeenIndex:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        metadata.create_all(engine)
+        upgrade(engine)
         self.signal = get_signal(SEEN_SIGNAL)
         self.index = BinaryHashIndex(self.signal.bits)
         self.up_to = 0

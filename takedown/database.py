@@ -1,42 +1,11 @@
-"""The takedown database: this installation's engine, upgraded to the newest schema on open."""
+"""The takedown stage's name for the database engine with every table at head: the migrations
+and the machinery that applies them are on the ground floor now (engines/db.py), one history
+for every stage's tables."""
 
 from __future__ import annotations
 
-import threading
-from pathlib import Path
+from engines.db import MIGRATIONS, alembic_config, migrated_engine, upgrade
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine
+__all__ = ["MIGRATIONS", "alembic_config", "takedown_engine", "upgrade"]
 
-from engines.db import open_engine
-
-MIGRATIONS = Path(__file__).with_name("migrations")
-_upgraded: set[str] = set()
-_lock = threading.Lock()
-
-
-def alembic_config() -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    return config
-
-
-def upgrade(engine: Engine) -> None:
-    """Bring the takedown tables of `engine` to the newest revision (once per process)."""
-    key = engine.url.render_as_string(hide_password=False)
-    with _lock:
-        if key in _upgraded:
-            return
-        config = alembic_config()
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
-        _upgraded.add(key)
-
-
-def takedown_engine(url: str | None = None) -> Engine:
-    """The engine for `url` (default: this installation's database), schema up to date."""
-    engine = open_engine(url)
-    upgrade(engine)
-    return engine
+takedown_engine = migrated_engine

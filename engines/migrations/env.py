@@ -1,10 +1,14 @@
-"""Alembic environment for the takedown tables (its own version table, so other areas of
-Haechi can keep their own schema history)."""
+"""Alembic environment of every table Haechi keeps (engines/db.py runs it on open).
+
+The revisions define their tables themselves, with plain `op.create_table` and `sa.table`,
+never by importing a stage's metadata: the ground floor imports no stage, and a revision must
+mean what it meant when it was written, whatever the stage's code becomes.
+"""
 
 from alembic import context
 from sqlalchemy import create_engine
 
-VERSION_TABLE = "alembic_version_takedown"
+from engines.db import VERSION_TABLE
 
 
 def run_migrations() -> None:
