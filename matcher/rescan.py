@@ -19,6 +19,7 @@ from engines.media import sniff_media
 from engines.objects import ObjectStore
 from engines.sealed import SealedMediaError, media_bytes
 from matcher.bank import VictimBank
+from matcher.confirm import Showing, judge_with, still_shows
 from matcher.decode import UnreadableImage, decode_image
 from matcher.events import MatchEvent
 from matcher.hasher import SEEN_SIGNAL
@@ -72,34 +73,28 @@ def rescan(victim: str, pictures: Iterable[bytes], bank: VictimBank, seen: SeenI
 
 def recheck(events: list[MatchEvent], victim_matcher: Matcher, store: ObjectStore
             ) -> tuple[list[MatchEvent], int]:
-    """Fetch each earlier copy again: keep the events whose URL still serves the victim's
-    picture (the same file, or another that still matches), with this fetch's time and
-    status; returns them and how many are gone (an error, a 404, or a picture that no longer
+    """Fetch each earlier copy again: keep the events whose URL is still seen serving the
+    victim's picture (matcher/confirm.py: the same file, or another that still matches, kept
+    in the store like a crawled one), with this fetch's time and status; returns them and
+    how many were not seen (no answer, any status but 2xx, or a picture that no longer
     matches)."""
     from crawler.refetch import LIMITS
     from engines.fetch import Fetcher
     from engines.objects import media_key
 
+    judge = judge_with(victim_matcher)
     online, gone = [], 0
     with Fetcher(LIMITS) as fetch:
         for event in events:
-            answer = fetch(event.image_url)
-            if answer.status != 200 or not answer.whole:
+            seen = still_shows(event.image_url, event.victim, event.sha256, judge, fetch)
+            if not seen.shows:
                 gone += 1
                 continue
-            sha256 = answer.sha256
-            if sha256 != event.sha256:
-                try:
-                    still = any(m.victim == event.victim
-                                for m in victim_matcher.match_bytes(answer.body))
-                except UnreadableImage:
-                    still = False
-                if not still:
-                    gone += 1
-                    continue
-                store.put(media_key(sha256), answer.body)
+            got, store_key = seen.fetched, event.store_key
+            if seen.showing is Showing.MATCHES:
+                store_key = media_key(got.sha256)
+                store.put(store_key, got.body)
             online.append(dataclasses.replace(
-                event, sha256=sha256, status=answer.status,
-                fetched_at=dt.datetime.now(dt.UTC),
-                store_key=media_key(sha256) if sha256 != event.sha256 else event.store_key))
+                event, sha256=got.sha256, status=got.status,
+                fetched_at=dt.datetime.now(dt.UTC), store_key=store_key))
     return online, gone

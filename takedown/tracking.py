@@ -1,21 +1,19 @@
 """Tracking sent cases until the content is gone: re-check, remind, escalate.
 
-What the tracker decides about a sent case's URL, and on whose word:
+What the tracker decides about a sent case's URL, from what matcher/confirm.py finds it shows:
 
-- **404 or 410**: removed.
-- **No answer** (a connection failure, a refused address): recorded as unreachable, decides
-  nothing: a host that is down today may serve the file tomorrow.
-- **2xx with the very file the case was opened on** (the case's SHA-256): still online. The file
-  is its own proof; the bank is not asked, so this holds after the victim's hashes are gone.
-- **2xx with other bytes, the victim still registered**: the bank decides (`still_matches`): a
-  copy that still matches (re-encoded, resized) is online; anything else (replaced, a page
-  instead of the file) is removed.
-- **2xx with other bytes, the victim withdrawn** (`registered` says their hashes are gone):
-  *changed*. Without the victim's hashes Haechi cannot tell whether it is still their picture,
-  so the case is not called removed: it stays open, is listed under `changed`, and is checked
-  again on the next pass (a later 404 or 410 still removes it).
-- **Any other status** (403, 5xx), or a body over the crawler's size cap (so not the case's
-  file, and too big to judge): still online.
+- **gone** (404 or 410), or **other bytes the bank no longer matches** to the victim (replaced,
+  a page instead of the file): removed.
+- **unreachable** (a connection failure, a refused address): recorded, decides nothing: a host
+  that is down today may serve the file tomorrow.
+- **the very file** the case was opened on (its SHA-256), **a copy the bank still matches**
+  (re-encoded, resized), or **nothing to judge by** (403, 5xx, a body over the crawler's size
+  cap): still online. The case's own file is its own proof, so this holds after the victim's
+  hashes are gone.
+- **other bytes, the victim withdrawn** (`registered` says their hashes are gone): *changed*.
+  Without the victim's hashes Haechi cannot tell whether it is still their picture, so the
+  case is not called removed: it stays open, is listed under `changed`, and is checked again
+  on the next pass (a later 404 or 410 still removes it).
 
 Withdrawal is consent withdrawn, so Haechi stops acting for that victim: their cases get no
 reminders and no escalation (they are listed under `withdrawn`), but they are still checked,
@@ -33,7 +31,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
-import hashlib
 import os
 from collections import defaultdict
 from collections.abc import Callable
@@ -45,6 +42,7 @@ from sqlalchemy import Engine, select
 from crawler import refetch
 from engines import fetch as outbound
 from engines.fetch import Fetched
+from matcher.confirm import Judge, Showing, still_shows
 from takedown.schema import cases
 from takedown.sending import NoticeSender, SendError
 from takedown.status import transition
@@ -54,8 +52,6 @@ ESCALATE_AFTER = dt.timedelta(days=float(os.environ.get("HAECHI_ESCALATE_DAYS") 
 # httpx's default, which the tracker has always followed: a host may move its files around.
 MAX_REDIRECTS = 20
 LIMITS = dataclasses.replace(refetch.LIMITS, max_redirects=MAX_REDIRECTS)
-# Statuses that say the file is gone from this URL, whatever the victim's registration.
-GONE_STATUSES = (404, 410)
 
 
 def fetch(url: str) -> Fetched:
@@ -76,6 +72,18 @@ class Verdict(enum.StrEnum):
     ONLINE = "online"
     CHANGED = "changed"
     UNREACHABLE = "unreachable"
+
+
+# What each thing a URL may show means for its case (the rule is in the module docstring).
+VERDICTS = {
+    Showing.UNREACHABLE: Verdict.UNREACHABLE,
+    Showing.GONE: Verdict.REMOVED,
+    Showing.NO_LONGER: Verdict.REMOVED,
+    Showing.UNJUDGED: Verdict.ONLINE,
+    Showing.SAME_FILE: Verdict.ONLINE,
+    Showing.MATCHES: Verdict.ONLINE,
+    Showing.CHANGED: Verdict.CHANGED,
+}
 
 
 @dataclass
@@ -105,7 +113,7 @@ class Tracker:
     VictimBank.is_registered; the default knows of no withdrawal).
     """
 
-    def __init__(self, engine: Engine, still_matches: Callable[[bytes, str], bool],
+    def __init__(self, engine: Engine, still_matches: Judge,
                  sender: NoticeSender, clock: Callable[[], dt.datetime],
                  fetcher: Callable[[str], Fetched] = fetch,
                  escalate_after: dt.timedelta = ESCALATE_AFTER,
@@ -118,20 +126,6 @@ class Tracker:
         self.escalate_after = escalate_after
         self.registered = registered
 
-    def verdict(self, case: Any, got: Fetched, registered: bool) -> Verdict:
-        """What `got`, the answer of `case`'s URL, says about it."""
-        if got.status is None:
-            return Verdict.UNREACHABLE
-        if got.status in GONE_STATUSES:
-            return Verdict.REMOVED
-        if not 200 <= got.status < 300 or got.error is not None:
-            return Verdict.ONLINE  # nothing to judge the file by: not removed
-        if hashlib.sha256(got.body).hexdigest() == case["sha256"]:
-            return Verdict.ONLINE
-        if not registered:
-            return Verdict.CHANGED
-        return Verdict.ONLINE if self.still_matches(got.body, case["victim"]) else Verdict.REMOVED
-
     def run(self) -> TrackReport:
         report = TrackReport()
         with self.engine.connect() as conn:
@@ -142,17 +136,18 @@ class Tracker:
         for row in rows:
             report.checked += 1
             now = self.clock()
-            got = self.fetcher(row["image_url"])
             victim = row["victim"]
             if victim not in registered:
                 registered[victim] = self.registered(victim)
-            verdict = self.verdict(row, got, registered[victim])
+            seen = still_shows(row["image_url"], victim, row["sha256"], self.still_matches,
+                               self.fetcher, registered[victim])
+            verdict = VERDICTS[seen.showing]
             with self.engine.begin() as conn:
                 conn.execute(cases.update().where(cases.c.id == row["id"]),
                              [{"last_checked_at": now}])
                 if verdict is Verdict.REMOVED:
                     transition(conn, row["id"], "removed", actor="tracker", at=now,
-                               detail={"http_status": got.status}, removed_at=now)
+                               detail={"http_status": seen.fetched.status}, removed_at=now)
                     report.removed.append(row["id"])
                     continue
                 if verdict is Verdict.UNREACHABLE:

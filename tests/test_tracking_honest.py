@@ -32,7 +32,7 @@ from engines.fetch import ALLOW_SETTING, Fetcher
 from engines.mail import SmtpServer
 from engines.objects import LocalStore
 from matcher.bank import VictimBank
-from matcher.decode import UnreadableImage
+from matcher.confirm import judge_with
 from matcher.hasher import ImageHasher
 from matcher.match import Matcher
 from takedown import audit
@@ -195,15 +195,7 @@ def test_what_the_tracker_decides_for_withdrawn_and_registered_victims(
     del site.files["/gone.jpg"]
     site.files["/reencoded.jpg"] = reencoded(registered_picture)
     site.files["/replaced.jpg"] = other_picture
-    matcher = Matcher(VictimBank.open())
-
-    def still_matches(body: bytes, victim: str) -> bool:
-        try:
-            return victim in {m.victim for m in matcher.match_bytes(body)}
-        except UnreadableImage:
-            return False
-
-    tracker = Tracker(store.engine, still_matches,
+    tracker = Tracker(store.engine, judge_with(Matcher(VictimBank.open())),
                       NoticeSender(store.engine, smtp, clock=clock, backoff=0), clock,
                       escalate_after=dt.timedelta(days=3), registered=bank.is_registered)
     clock.advance(hours=25)

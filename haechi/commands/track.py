@@ -27,7 +27,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 def run_track(args: argparse.Namespace) -> int:
     from matcher.bank import VictimBank
-    from matcher.decode import UnreadableImage
+    from matcher.confirm import judge_with
     from matcher.match import Matcher
     from takedown.cases import system_clock
     from takedown.database import takedown_engine
@@ -35,18 +35,10 @@ def run_track(args: argparse.Namespace) -> int:
     from takedown.tracking import Tracker
 
     bank = VictimBank.open()
-    matcher = Matcher(bank)
-
-    def still_matches(body: bytes, victim: str) -> bool:
-        try:
-            return victim in {m.victim for m in matcher.match_bytes(body)}
-        except UnreadableImage:
-            return False
-
     engine = takedown_engine()
     # A withdrawn victim's sent cases are still checked, but a changed file is not called
     # removed without their hashes (takedown/tracking.py says the rule).
-    result = Tracker(engine, still_matches, NoticeSender(engine), system_clock,
+    result = Tracker(engine, judge_with(Matcher(bank)), NoticeSender(engine), system_clock,
                      registered=bank.is_registered).run()
     if args.json:
         print(json.dumps(result.as_json()))
