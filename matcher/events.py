@@ -11,10 +11,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from crawler.items import FetchRecord
 from crawler.records import fetch_record
+
+if TYPE_CHECKING:
+    from scrapy.settings import BaseSettings
 
 SCHEMA = "haechi.match-event/1"
 
@@ -77,3 +80,15 @@ class MatchEventSink(Protocol):
     """Receives match events; built with `from_settings(settings)`."""
 
     def deliver(self, events: list[MatchEvent]) -> None: ...
+
+
+def load_sinks(settings: BaseSettings) -> list[MatchEventSink]:
+    """The sinks the MATCH_EVENT_SINKS setting names by dotted path, each built from
+    `settings`: by name, so the matcher never imports its consumers (the case intake, the
+    crawler's re-crawl schedule)."""
+    # Imported here: Scrapy takes half a second to import, which readers of events (the
+    # takedown side) need not pay.
+    from scrapy.utils.misc import load_object
+
+    return [load_object(path).from_settings(settings)
+            for path in settings.getlist("MATCH_EVENT_SINKS")]

@@ -2,7 +2,9 @@
 
 Runs after the crawler's store pipeline (crawl → store → hash). Hashing is CPU work, so it runs
 in a pool of worker processes while the crawl goes on; the bank search is fast and stays in
-this process, next to the index. A file fetched again (same SHA-256) is not hashed again.
+this process, next to the index. What is done with the hashes (cache, seen index, match,
+events) is the match step a cluster's workers take too (matcher/step.py); a file fetched again
+(same SHA-256) is not hashed again.
 
 A hashing process can die (the OOM killer, a crash in a decoder): the pool is then broken for
 every file in it. The pool is rebuilt and each of those files is hashed again alone, in a
@@ -13,25 +15,23 @@ an error (`worker-lost`), while the others are matched as if nothing happened.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import multiprocessing
 import os
-from collections import OrderedDict
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from scrapy.crawler import Crawler
-from scrapy.utils.misc import load_object
 
 from crawler.items import FetchedMedia
 from matcher.bank import VictimBank
 from matcher.decode import UnreadableImage
-from matcher.events import MatchEvent, MatchEventSink
-from matcher.hasher import FrameHashes, ImageHasher
+from matcher.events import MatchEventSink, load_sinks
+from matcher.hasher import ImageHasher
 from matcher.match import Matcher
 from matcher.seen import SeenIndex
+from matcher.step import Hashed, MatchStep, MemoryHashCache
 
 # Hashes of this many recent files are kept, so a file seen on many pages is hashed once.
 HASH_CACHE_SIZE = 50_000
@@ -42,7 +42,7 @@ _worker_hasher: ImageHasher | None = None
 WORKER_LOST = "the hashing process died on this file twice (killed, or out of memory)"
 
 
-def _hash_in_worker(data: bytes) -> list[FrameHashes] | str:
+def _hash_in_worker(data: bytes) -> Hashed:
     """Runs in a pool process: the file's hashes, or the sentence saying why there are none."""
     global _worker_hasher
     if _worker_hasher is None:
@@ -56,7 +56,7 @@ def _hash_in_worker(data: bytes) -> list[FrameHashes] | str:
 
 
 class MatchPipeline:
-    """Hashes FetchedMedia items, matches them and hands match events to the sinks."""
+    """Hashes FetchedMedia items in its pool and counts what the match step makes of them."""
 
     # What runs in the pool processes (a module-level function, as "spawn" needs).
     hash_file = staticmethod(_hash_in_worker)
@@ -64,23 +64,18 @@ class MatchPipeline:
     def __init__(self, crawler: Crawler, matcher: Matcher, sinks: list[MatchEventSink],
                  workers: int, seen: SeenIndex) -> None:
         self.crawler = crawler
-        self.matcher = matcher
-        self.seen = seen
-        self.sinks = sinks
+        self.step = MatchStep(matcher, seen, MemoryHashCache(HASH_CACHE_SIZE), sinks)
         self.workers = workers
         self.pool: ProcessPoolExecutor | None = None
         self.quarantine: ProcessPoolExecutor | None = None
         self.quarantine_lock = asyncio.Lock()
-        self.cache: OrderedDict[str, list[FrameHashes] | str] = OrderedDict()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> MatchPipeline:
         settings = crawler.settings
         bank = VictimBank.open(settings.get("DATABASE_URL") or None)
-        sinks = [load_object(path).from_settings(settings)
-                 for path in settings.getlist("MATCH_EVENT_SINKS")]
         workers = settings.getint("HASH_WORKERS") or os.cpu_count() or 1
-        return cls(crawler, Matcher(bank), sinks, workers,
+        return cls(crawler, Matcher(bank), load_sinks(settings), workers,
                    SeenIndex.open(settings.get("DATABASE_URL") or None))
 
     def _new_pool(self, workers: int) -> ProcessPoolExecutor:
@@ -104,7 +99,7 @@ class MatchPipeline:
             broken.shutdown(wait=False, cancel_futures=True)
             self.pool = self._new_pool(self.workers)
 
-    async def _hash(self, data: bytes) -> list[FrameHashes] | str:
+    async def _hash(self, data: bytes) -> Hashed:
         """The file's hashes (or why there are none), surviving the death of a worker."""
         loop = asyncio.get_running_loop()
         pool = self.pool
@@ -124,38 +119,26 @@ class MatchPipeline:
                 self.count("errors/worker-lost")
                 return WORKER_LOST
 
-    def count(self, key: str) -> None:
-        self.crawler.stats.inc_value(f"haechi/{key}")
+    def count(self, key: str, amount: int = 1) -> None:
+        self.crawler.stats.inc_value(f"haechi/{key}", amount)
 
     async def process_item(self, item: Any) -> Any:
         if not isinstance(item, FetchedMedia):
             return item
-        hashed = self.cache.get(item.sha256)
+        hashed = self.step.known(item.sha256)
         if hashed is None:
             hashed = await self._hash(item.body or b"")
-            self.cache[item.sha256] = hashed
-            if len(self.cache) > HASH_CACHE_SIZE:
-                self.cache.popitem(last=False)
             self.count("files_hashed")
-            if not isinstance(hashed, str):
-                self.seen.record(item.sha256, hashed)
-        else:
-            self.cache.move_to_end(item.sha256)
+            self.step.learn(item.sha256, hashed)
         item.body = None
-        if hashed is WORKER_LOST:
+        if hashed == WORKER_LOST:
             logger.error("worker lost: %s (%s)", item.url, hashed)
             return item
         if isinstance(hashed, str):
             self.count("errors/unreadable")
             self.crawler.spider.logger.warning("unreadable: %s (%s)", item.url, hashed)
             return item
-        now = dt.datetime.now(dt.UTC)
-        events = [
-            MatchEvent.of_fetch(item, m, now) for m in self.matcher.match_frames(hashed)
-        ]
+        events = self.step.match(item, hashed)
         if events:
-            for _ in events:
-                self.count("matches")
-            for sink in self.sinks:
-                sink.deliver(events)
+            self.count("matches", len(events))
         return item

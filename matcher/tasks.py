@@ -5,19 +5,17 @@ task to another worker after the visibility timeout. A task is idempotent by the
 SHA-256: hashes are cached in Redis under the SHA-256 (a file seen on many sites is hashed
 once for the whole cluster) and a (file, URL) pair already matched is not matched again.
 Each worker takes in newly registered victims within BANK_REFRESH_SECONDS, incrementally.
+What is done with the hashes is the embedded crawl's match step (matcher/step.py).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
-import json
 import os
 import socket
 import time
 from typing import Any
 
-import numpy as np
 import redis
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -28,10 +26,10 @@ from engines.objects import open_store
 from engines.sealed import media_bytes
 from matcher.bank import VictimBank
 from matcher.decode import UnreadableImage
-from matcher.events import MatchEvent
-from matcher.hasher import FrameHashes, ImageHasher, QueryHashes
+from matcher.hasher import ImageHasher
 from matcher.match import Matcher
 from matcher.seen import SeenIndex
+from matcher.step import Hashed, MatchStep, RedisHashCache
 from matcher.streams import RedisStreamSink
 
 app = celery_app("haechi-matcher")
@@ -43,30 +41,6 @@ CACHE_SECONDS = 30 * 24 * 3600
 MATCHED_SECONDS = 6 * 3600
 
 
-def _encode(frames: list[FrameHashes] | str) -> str:
-    if isinstance(frames, str):
-        return json.dumps({"error": frames})
-    return json.dumps({"frames": [
-        {"second": f.second, "sha256": f.hashes.sha256,
-         "codes": {alg: codes.tobytes().hex() + ":" + str(codes.shape[1])
-                   for alg, codes in f.hashes.codes.items()}}
-        for f in frames]})
-
-
-def _decode(text: str) -> list[FrameHashes] | str:
-    data = json.loads(text)
-    if "error" in data:
-        return data["error"]
-    frames = []
-    for frame in data["frames"]:
-        codes = {}
-        for alg, packed in frame["codes"].items():
-            hexdata, width = packed.rsplit(":", 1)
-            codes[alg] = np.frombuffer(bytes.fromhex(hexdata), np.uint8).reshape(-1, int(width))
-        frames.append(FrameHashes(frame["second"], QueryHashes(frame["sha256"], codes)))
-    return frames
-
-
 class WorkerState:
     """What one worker process keeps between tasks."""
 
@@ -74,9 +48,10 @@ class WorkerState:
         self.redis = redis_client()
         self.store = open_store()
         self.bank = VictimBank.open()
-        self.matcher = Matcher(self.bank, ImageHasher())
-        self.sink = RedisStreamSink(self.redis)
-        self.seen = SeenIndex.open()
+        self.hasher = ImageHasher()
+        self.step = MatchStep(Matcher(self.bank, self.hasher), SeenIndex.open(),
+                              RedisHashCache(self.redis, CACHE_SECONDS),
+                              [RedisStreamSink(self.redis)])
         self.schedule = SiteSchedule.from_env(self.redis)
         self.refreshed = float("-inf")  # refresh (and report) with the first task
         self.name = f"{socket.gethostname()}:{os.getpid()}"
@@ -89,20 +64,14 @@ class WorkerState:
             # of registration-to-every-worker delay.
             self.redis.hset(BANK_SYNC_KEY, self.name, f"{self.bank.taken_in()} {time.time():.3f}")
 
-    def hashes(self, sha256: str, store_key: str) -> list[FrameHashes] | str:
-        key = f"haechi:hashes:{sha256}"
-        cached = self.redis.get(key)
-        if cached is not None:
-            return _decode(cached)
+    def hash_stored(self, fetch: FetchRecord) -> Hashed:
+        """The hashes of the fetched file's stored copy, or why it has none."""
+        if fetch.store_key is None:  # the crawler dispatches stored files only
+            raise ValueError(f"no stored copy of {fetch.url} to match")
         try:
-            frames: list[FrameHashes] | str = self.matcher.hasher.media_hashes(
-                media_bytes(self.store, store_key))
+            return self.hasher.media_hashes(media_bytes(self.store, fetch.store_key))
         except UnreadableImage as exc:
-            frames = str(exc)
-        else:
-            self.seen.record(sha256, frames)
-        self.redis.set(key, _encode(frames), ex=CACHE_SECONDS)
-        return frames
+            return str(exc)
 
 
 _state: WorkerState | None = None
@@ -128,14 +97,12 @@ def match_stored_file(self: Any, record: dict[str, Any]) -> int:
     done = f"haechi:matched:{fetch.sha256}:{url_digest}"
     if state.redis.exists(done):
         return 0
-    frames = state.hashes(fetch.sha256, fetch.store_key)
-    events = []
-    if not isinstance(frames, str):
-        now = dt.datetime.now(dt.UTC)
-        events = [MatchEvent.of_fetch(fetch, m, now)
-                  for m in state.matcher.match_frames(frames)]
-        if events:
-            state.sink.deliver(events)
-            state.schedule.matched(fetch.site)
+    hashed = state.step.known(fetch.sha256)
+    if hashed is None:
+        hashed = state.hash_stored(fetch)
+        state.step.learn(fetch.sha256, hashed)
+    events = state.step.match(fetch, hashed)
+    if events:
+        state.schedule.matched(fetch.site)
     state.redis.set(done, 1, ex=MATCHED_SECONDS)
     return len(events)
