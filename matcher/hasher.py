@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from engines.media import sniff_media
 from matcher.decode import UnreadableImage, decode_image
 from matcher.signals import SIGNAL_TYPES, SignalType
-from matcher.video import video_frames
+from matcher.video import stills
 from matcher.views import query_views, registration_views
 
 
@@ -76,13 +75,10 @@ class ImageHasher:
         ]
         if not self.pixel_signals:
             return records
-        media = sniff_media(data)
-        if media is not None and media.kind == "video":
-            pixel_records = []
-            for second, frame in video_frames(data):
-                pixel_records.extend(self._registration_pixels(frame, prefix=f"t{second:g}:"))
-        else:
-            pixel_records = self._registration_pixels(decode_image(data))
+        pixel_records = []
+        for second, image in stills(data):
+            prefix = "" if second is None else f"t{second:g}:"
+            pixel_records.extend(self._registration_pixels(image, prefix))
         if not pixel_records:
             raise UnreadableImage(
                 "image is too plain or unstable to register: its hashes score under the "
@@ -128,15 +124,19 @@ class ImageHasher:
 
         Raises UnreadableImage when the file is neither a readable image nor a readable video.
         """
-        media = sniff_media(data)
-        if media is None or media.kind != "video":
-            return [FrameHashes(None, self.query_hashes(data))]
         whole = self._byte_hashes(data)
-        frames = [FrameHashes(None, whole)] if whole.codes else []
-        for second, frame in video_frames(data):
-            codes, seen_code = self._pixel_hashes(frame)
-            frames.append(FrameHashes(second, QueryHashes(whole.sha256, codes, seen_code)))
-        return frames
+        if not self.pixel_signals:
+            return [FrameHashes(None, whole)]
+        frames = []
+        for second, image in stills(data):
+            codes, seen_code = self._pixel_hashes(image)
+            if second is None:  # an image: its picture is the file, one entry for both
+                whole.codes.update(codes)
+                whole.seen_code = seen_code
+            else:
+                frames.append(FrameHashes(second, QueryHashes(whole.sha256, codes, seen_code)))
+        # A video's byte hashes are an entry of their own, before its frames.
+        return ([FrameHashes(None, whole)] if whole.codes or not frames else []) + frames
 
     def _byte_hashes(self, data: bytes) -> QueryHashes:
         byte_signal = next((s for s in self.signals if s.name == "sha256"), None)

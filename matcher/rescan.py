@@ -15,28 +15,25 @@ from collections.abc import Iterable
 import numpy as np
 
 from crawler.records import CrawlRecords
-from engines.media import sniff_media
 from engines.objects import ObjectStore
 from engines.sealed import SealedMediaError, media_bytes
 from matcher.bank import VictimBank
 from matcher.confirm import Showing, judge_with, still_shows
-from matcher.decode import UnreadableImage, decode_image
+from matcher.decode import UnreadableImage
 from matcher.events import MatchEvent
 from matcher.hasher import SEEN_SIGNAL
 from matcher.match import Matcher
 from matcher.seen import SeenIndex
 from matcher.signals import get_signal
-from matcher.video import video_frames
+from matcher.video import stills
 
 
 def victim_codes(bank: VictimBank, victim: str, pictures: Iterable[bytes]) -> np.ndarray:
     signal = get_signal(SEEN_SIGNAL)
     rows = [bytes(row) for row in bank.codes(victim, SEEN_SIGNAL)]
     for data in pictures:
-        media = sniff_media(data)
         try:
-            images = ([image for _, image in video_frames(data)]
-                      if media is not None and media.kind == "video" else [decode_image(data)])
+            images = [still.image for still in stills(data)]
         except UnreadableImage:
             continue
         for image in images:

@@ -1,9 +1,13 @@
-"""Sampling a video into the still frames that are hashed like images.
+"""The stills of a file, the pictures that are hashed: an image's one picture, or a video
+sampled into frames.
 
 Frames are taken at about one per second of presentation time, not at keyframes: a re-encode
 moves the keyframes, but the picture at second 12 stays the picture at second 12. Neighbouring
 samples that look the same (a still scene) are dropped, so a ten-minute static clip costs a
 handful of hashes. Every failure is an UnreadableImage with a sentence, like images.
+
+`stills` is the one place that tells the two apart (by the file's magic bytes), so that
+registering, matching, re-scanning and the review previews all see a file alike.
 """
 
 from __future__ import annotations
@@ -11,12 +15,14 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import av
 import numpy as np
 from PIL import Image
 
-from matcher.decode import WORKING_SIZE, UnreadableImage
+from engines.media import sniff_media
+from matcher.decode import WORKING_SIZE, UnreadableImage, decode_image
 
 SAMPLE_INTERVAL = 1.0
 # Three hours of video is more than any re-upload; longer streams are cut there.
@@ -87,3 +93,23 @@ def video_frames(
             # A truncated video still yields the frames before the damage.
         if not produced:
             raise UnreadableImage("video has no decodable frames")
+
+
+class Still(NamedTuple):
+    """One picture of a file: `second` is None for an image (the picture is the file) and the
+    presentation time for a video frame."""
+
+    second: float | None
+    image: Image.Image
+
+
+def stills(data: bytes) -> Iterator[Still]:
+    """The pictures of `data`, each within the decode budgets of decode.py and above:
+    one for an image, about one a second for a video. Lazy, like `video_frames`: an
+    UnreadableImage is raised on the way through, not when called."""
+    media = sniff_media(data)
+    if media is not None and media.kind == "video":
+        for second, frame in video_frames(data):
+            yield Still(second, frame)
+    else:
+        yield Still(None, decode_image(data))

@@ -8,11 +8,11 @@ import av
 import pytest
 from PIL import Image
 
-from matcher.decode import UnreadableImage
+from matcher.decode import UnreadableImage, decode_image
 from matcher.hasher import ImageHasher
 from matcher.match import Matcher
-from matcher.video import video_frames
-from testkit.synthetic import synthetic_picture
+from matcher.video import stills, video_frames
+from testkit.synthetic import encode, synthetic_picture
 
 
 def make_video(scenes: list[tuple[Image.Image, float]], size=(320, 240), fps=10,
@@ -38,6 +38,16 @@ def test_frames_are_sampled_about_once_a_second_and_still_scenes_collapse() -> N
     assert seconds[0] == 0
     assert len(seconds) == 2  # two still scenes, not six samples
     assert 2.5 <= seconds[1] <= 3.5
+
+
+def test_an_image_has_one_still_and_a_video_its_sampled_frames() -> None:
+    picture = encode(synthetic_picture(3))
+    (only,) = stills(picture)
+    assert only.second is None and only.image.size == decode_image(picture).size
+    data = make_video([(synthetic_picture(1), 2.0), (synthetic_picture(2), 2.0)])
+    assert [still.second for still in stills(data)] == [s for s, _ in video_frames(data)]
+    with pytest.raises(UnreadableImage):
+        list(stills(b"<html>not a picture</html>"))
 
 
 def test_registered_video_matches_a_reencoded_resized_copy_and_says_when(bank) -> None:

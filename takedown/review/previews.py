@@ -1,7 +1,7 @@
 """What a reviewer sees of a matched file: blurred and grey by default, clear on request.
 
 The picture comes from the case's encrypted evidence copy when there is one, else from the
-crawl's object store; a video shows the frame at the matched second.
+crawl's object store; a video shows its still nearest the matched second.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from PIL import Image, ImageFilter
 
 from engines.objects import ObjectStore
 from engines.sealed import media_bytes
-from matcher.decode import UnreadableImage, decode_image
-from matcher.video import video_frames
+from matcher.decode import UnreadableImage
+from matcher.video import stills
 from takedown.evidence import read_encrypted_copy
 
 PREVIEW_SIZE = 320
@@ -28,11 +28,8 @@ def case_picture(store: ObjectStore, case: dict[str, Any]) -> Image.Image:
         data = media_bytes(store, case["store_key"])
     else:
         raise UnreadableImage("no stored copy of this file")
-    if case["media_type"].startswith("video/"):
-        target = case.get("second") or 0.0
-        frames = list(video_frames(data))
-        return min(frames, key=lambda f: abs(f[0] - target))[1]
-    return decode_image(data)
+    target = case.get("second") or 0.0
+    return min(stills(data), key=lambda still: abs((still.second or 0.0) - target)).image
 
 
 def render_preview(picture: Image.Image, clear: bool) -> bytes:
