@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import urllib.request
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any, Protocol
 
 from engines.mail import SmtpServer
+from engines.retry import with_backoff
 from grooming.cues import STAGES
 
 SCHEMA = "haechi.grooming-alert/1"
 ATTEMPTS = 3
+# The first pause between tries (then 2 s): a receiver that is busy for a moment.
+BACKOFF_SECONDS = 1.0
 
 
 class AlertSink(Protocol):
@@ -37,18 +39,15 @@ class WebhookSink:
 
     def deliver(self, alert: dict[str, Any]) -> None:
         body = json.dumps(alert, ensure_ascii=False).encode()
-        for attempt in range(ATTEMPTS):
+
+        def post() -> None:
             request = urllib.request.Request(self.url, data=body, method="POST", headers={
                 "Content-Type": "application/json", "User-Agent": "Haechi/0.1"})
-            try:
-                with urllib.request.urlopen(request, timeout=15) as response:
-                    if 200 <= response.status < 300:
-                        return
-            except OSError:
-                if attempt == ATTEMPTS - 1:
-                    raise
-            time.sleep(2**attempt)
-        raise OSError(f"webhook {self.url} did not accept the alert")
+            with urllib.request.urlopen(request, timeout=15) as response:
+                if not 200 <= response.status < 300:
+                    raise OSError(f"webhook {self.url} did not accept the alert")
+
+        with_backoff(post, attempts=ATTEMPTS, first_wait=BACKOFF_SECONDS, retry_on=(OSError,))
 
 
 def describe(alert: dict[str, Any]) -> str:

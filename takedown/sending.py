@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import smtplib
-import time
 from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -22,6 +21,7 @@ from email.utils import format_datetime, make_msgid
 from sqlalchemy import Engine, select
 
 from engines.mail import MailConfigError, SmtpServer
+from engines.retry import with_backoff
 from takedown import audit
 from takedown.notices import UNCONFIGURED_EMAIL, UNCONFIGURED_ORG, Reporter, notice_json
 from takedown.schema import cases, notices
@@ -118,17 +118,14 @@ class NoticeSender:
         return self._reporter or Reporter.from_environment()
 
     def _deliver(self, message: EmailMessage) -> None:
-        error: Exception | None = None
-        for attempt in range(self.attempts):
-            try:
-                self.server.send(message)
-                return
-            except (OSError, smtplib.SMTPException) as exc:
-                error = exc
-                if attempt + 1 < self.attempts:
-                    time.sleep(self.backoff * 2**attempt)
-        raise SendError(f"could not send to {message['To']} via {self.server.host}:"
-                        f"{self.server.port} after {self.attempts} attempts: {error}")
+        failures = (OSError, smtplib.SMTPException)
+        try:
+            with_backoff(lambda: self.server.send(message), attempts=self.attempts,
+                         first_wait=self.backoff, retry_on=failures)
+        except failures as error:
+            raise SendError(f"could not send to {message['To']} via {self.server.host}:"
+                            f"{self.server.port} after {self.attempts} attempts: {error}"
+                            ) from error
 
     def send_notice(self, notice_id: int, actor: str = "system") -> str:
         """Send one approved notice; returns its Message-ID."""
