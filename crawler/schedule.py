@@ -3,7 +3,8 @@
 Every registered site comes due again HAECHI_RECRAWL_HOURS (default 24) after its last visit
 started; a site where a victim's picture was found in the last HAECHI_RECRAWL_MATCHED_DAYS
 (default 30) comes due every HAECHI_RECRAWL_MATCHED_HOURS (default 6), because sites that
-posted one picture re-post it and post others.
+posted one picture re-post it and post others. The schedule hears of matches as a sink of the
+workers' match events (ScheduleFeedbackSink, below).
 
 A crawler node claims due sites: a claim is a lease (CLAIM_SECONDS). Once the site's start
 request is safely in the shared queue (itself leased) the node confirms the visit, which sets
@@ -17,11 +18,13 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import redis
 
-from engines.broker import redis_script
+from engines.broker import redis_client, redis_script
 
 SCHEDULE_KEY = "haechi:schedule"
 SITES_KEY = "haechi:schedule:sites"
@@ -140,3 +143,28 @@ class SiteSchedule:
 
     def next_due(self, site: str) -> float | None:
         return self.client.zscore(SCHEDULE_KEY, site)
+
+
+class _FoundOnSite(Protocol):
+    """What the feedback sink reads of a match event (matcher/events.py): where it was."""
+
+    @property
+    def site(self) -> str: ...
+
+
+class ScheduleFeedbackSink:
+    """A match-event sink (MATCH_EVENT_SINKS) that tells the schedule where victims' pictures
+    were found, so those sites are visited more often: the matcher's events feed the crawl
+    without the matcher writing into the crawler's schedule, nor the crawler importing the
+    matcher (a sink is duck-typed)."""
+
+    def __init__(self, schedule: SiteSchedule) -> None:
+        self.schedule = schedule
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> ScheduleFeedbackSink:
+        return cls(SiteSchedule.from_env(redis_client(settings.get("REDIS_URL") or None)))
+
+    def deliver(self, events: Sequence[_FoundOnSite]) -> None:
+        for site in dict.fromkeys(event.site for event in events):
+            self.schedule.matched(site)

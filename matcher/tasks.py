@@ -20,17 +20,17 @@ import redis
 from sqlalchemy.exc import SQLAlchemyError
 
 from crawler.items import FetchRecord
-from crawler.schedule import SiteSchedule
+from crawler.run import crawl_settings
 from engines.broker import MATCH_TASK, celery_app, redis_client
 from engines.objects import open_store
 from engines.sealed import media_bytes
 from matcher.bank import VictimBank
 from matcher.decode import UnreadableImage
+from matcher.events import load_sinks
 from matcher.hasher import ImageHasher
 from matcher.match import Matcher
 from matcher.seen import SeenIndex
 from matcher.step import Hashed, MatchStep, RedisHashCache
-from matcher.streams import RedisStreamSink
 
 app = celery_app("haechi-matcher")
 BANK_REFRESH_SECONDS = 5.0
@@ -39,6 +39,10 @@ CACHE_SECONDS = 30 * 24 * 3600
 # A (file, URL) pair is matched once per this long: retries and duplicate dispatches are
 # absorbed, while the next crawl cycle's visit (a re-upload after removal) is matched again.
 MATCHED_SECONDS = 6 * 3600
+# Where a worker's match events go, named in the MATCH_EVENT_SINKS setting as an embedded
+# crawl's are (and overridden the same way, HAECHI_SCRAPY_MATCH_EVENT_SINKS): the stream that
+# any case system reads, and the crawler's schedule, which then visits the site more often.
+WORKER_SINKS = ["matcher.streams.RedisStreamSink", "crawler.schedule.ScheduleFeedbackSink"]
 
 
 class WorkerState:
@@ -51,8 +55,7 @@ class WorkerState:
         self.hasher = ImageHasher()
         self.step = MatchStep(Matcher(self.bank, self.hasher), SeenIndex.open(),
                               RedisHashCache(self.redis, CACHE_SECONDS),
-                              [RedisStreamSink(self.redis)])
-        self.schedule = SiteSchedule.from_env(self.redis)
+                              load_sinks(crawl_settings({"MATCH_EVENT_SINKS": WORKER_SINKS})))
         self.refreshed = float("-inf")  # refresh (and report) with the first task
         self.name = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -102,7 +105,5 @@ def match_stored_file(self: Any, record: dict[str, Any]) -> int:
         hashed = state.hash_stored(fetch)
         state.step.learn(fetch.sha256, hashed)
     events = state.step.match(fetch, hashed)
-    if events:
-        state.schedule.matched(fetch.site)
     state.redis.set(done, 1, ex=MATCHED_SECONDS)
     return len(events)

@@ -1,5 +1,5 @@
 """One fetched file, one record (FetchRecord) from the spider to the match event; one matching
-step for the embedded crawl and the cluster's workers."""
+step for the embedded crawl and the cluster's workers; the re-crawl feedback as a sink."""
 
 from __future__ import annotations
 
@@ -7,17 +7,20 @@ import datetime as dt
 import hashlib
 
 import numpy as np
+import pytest
 
 from crawler.items import FetchedMedia, FetchRecord
 from crawler.records import CrawlRecords, fetch_record
+from crawler.schedule import ScheduleFeedbackSink
 from engines.objects import media_key
 from matcher.bank import VictimBank
-from matcher.events import MatchEvent
+from matcher.events import MatchEvent, load_sinks
 from matcher.hasher import ImageHasher
 from matcher.match import Match, Matcher
 from matcher.seen import SeenIndex
 from matcher.step import MatchStep, MemoryHashCache, decode_hashes, encode_hashes
 from testkit.synthetic import encode, synthetic_picture
+from tests.test_cluster import redis_env  # noqa: F401 (fixture)
 
 PICTURE = encode(synthetic_picture(seed=41))
 SHA = hashlib.sha256(PICTURE).hexdigest()
@@ -99,3 +102,47 @@ def test_the_step_records_new_hashes_and_delivers_each_files_events(haechi_home)
     step.learn("0" * 64, "unreadable")
     assert step.match(record, step.known("0" * 64)) == [] and len(sink.delivered) == 1
 
+
+class RecordingSchedule:
+    def __init__(self) -> None:
+        self.matched_sites: list[str] = []
+
+    def matched(self, site: str) -> None:
+        self.matched_sites.append(site)
+
+
+def test_the_schedule_hears_of_a_match_once_per_site_and_delivery() -> None:
+    schedule = RecordingSchedule()
+    sink = ScheduleFeedbackSink(schedule)  # type: ignore[arg-type]
+    now = dt.datetime.now(dt.UTC)
+    event = MatchEvent.of_fetch(FetchRecord.from_json(WIRE), MATCH, now)
+    sink.deliver([event, event])
+    assert schedule.matched_sites == ["w.example"]
+
+
+def test_workers_take_their_sinks_from_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from crawler.run import crawl_settings
+    from matcher.streams import RedisStreamSink
+    from matcher.tasks import WORKER_SINKS
+
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/11")  # no command is sent
+    sinks = load_sinks(crawl_settings({"MATCH_EVENT_SINKS": WORKER_SINKS}))
+    assert [type(s) for s in sinks] == [RedisStreamSink, ScheduleFeedbackSink]
+    monkeypatch.setenv("HAECHI_SCRAPY_MATCH_EVENT_SINKS", '["matcher.streams.RedisStreamSink"]')
+    sinks = load_sinks(crawl_settings({"MATCH_EVENT_SINKS": WORKER_SINKS}))
+    assert [type(s) for s in sinks] == [RedisStreamSink]
+
+
+def test_a_workers_match_reaches_the_stream_and_the_schedule(redis_env, monkeypatch) -> None:  # noqa: F811
+    from crawler.schedule import MATCHED_KEY
+    from engines.objects import open_store
+    from matcher import tasks
+    from matcher.streams import STREAM
+
+    monkeypatch.setattr(tasks, "_state", None)  # a worker process of this test's own
+    VictimBank.open().add("V", ImageHasher().registration_hashes(PICTURE), "test")
+    open_store().put(media_key(SHA), PICTURE)
+    emitted = tasks.match_stored_file(WIRE)  # one event per algorithm that matched
+    assert emitted and redis_env.xlen(STREAM) == emitted
+    assert redis_env.hget(MATCHED_KEY, "w.example") is not None
+    assert tasks.match_stored_file(WIRE) == 0  # a (file, URL) pair is matched once
