@@ -31,7 +31,6 @@ STAGES = {
     "sexual": "sexual talk",
     "meeting": "arranges a meeting",
 }
-CONTEXT = ("minor", "parent", "place_time")
 
 
 @dataclass(frozen=True)
