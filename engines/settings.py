@@ -84,6 +84,7 @@ class Settings:
     evidence_key: str | None = setting("HAECHI_EVIDENCE_KEY")
     evidence_store: str | None = setting("HAECHI_EVIDENCE_STORE")
     audit_key: str | None = setting("HAECHI_AUDIT_KEY")
+    bank_key: str | None = setting("HAECHI_BANK_KEY")
     signing_key: str | None = setting("HAECHI_SIGNING_KEY")
     secret_key: str | None = setting("HAECHI_SECRET_KEY")
     review_https: bool = setting("HAECHI_REVIEW_HTTPS", False, _flag)

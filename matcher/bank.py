@@ -1,9 +1,12 @@
 """The victim hash bank: the hashes victims registered, and the indexes that search them.
 
-Only hashes are kept, never an image. Rows live in a SQL database (SQLite on the embedded
+Only hashes are kept, never an image, and the hashes with the care of the pictures themselves:
+each row's code is encrypted under the bank's key, which the database does not hold, and found
+by its keyed digest (engines/bankkey.py). Rows live in a SQL database (SQLite on the embedded
 default, PostgreSQL when DATABASE_URL names one); each perceptual algorithm has a FAISS index
-derived from those rows, and exact algorithms (SHA-256) are looked up in the database itself.
-Withdrawing a victim deletes their rows and takes them out of the indexes in the same call.
+built from the decrypted rows (saved encrypted too), and exact algorithms (SHA-256) are looked
+up by digest in the database itself. Withdrawing a victim deletes their rows and takes them
+out of the indexes in the same call.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    Row,
     String,
     Table,
     delete,
@@ -28,6 +32,7 @@ from sqlalchemy import (
     select,
 )
 
+from engines.bankkey import INDEX_FOLDER, BankCipher, bank_cipher
 from engines.db import UtcDateTime, open_engine, upgrade
 from engines.home import data_home
 from engines.inputs import read_csv
@@ -43,15 +48,21 @@ victim_hashes = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("victim", String(200), nullable=False),
     Column("algorithm", String(32), nullable=False),
+    # The code sealed under the bank's key (BankCipher.seal), never the code itself.
     Column("code", LargeBinary, nullable=False),
     Column("view", String(40), nullable=False),
     Column("quality", Integer, nullable=False),
     Column("source", String(500), nullable=False),
     Column("registered_at", UtcDateTime, nullable=False),
+    # BankCipher.digest of algorithm and code: exact matches and repeats are found by it.
+    Column("digest", String(64), nullable=False),
     Index("ix_victim_hashes_victim", "victim"),
-    Index("ix_victim_hashes_algorithm_code", "algorithm", "code"),
+    Index("ix_victim_hashes_digest", "digest"),
 )
 
+# What decrypting a row's code takes (BankCipher.unseal).
+SEALED = (victim_hashes.c.id, victim_hashes.c.victim, victim_hashes.c.algorithm,
+          victim_hashes.c.digest, victim_hashes.c.code)
 # Rows are read back in chunks this size when an index is rebuilt, to bound memory at 10M rows.
 REBUILD_CHUNK = 200_000
 
@@ -73,10 +84,13 @@ class BankError(ValueError):
 class VictimBank:
     """Registered victim hashes with per-algorithm search indexes."""
 
-    def __init__(self, engine: Engine, index_dir: Path) -> None:
+    def __init__(self, engine: Engine, index_dir: Path, cipher: BankCipher | None = None,
+                 ) -> None:
         self.engine = engine
         self.index_dir = index_dir
         upgrade(engine)
+        self.cipher = cipher or bank_cipher()
+        self._check_key()
         self._indexes: dict[str, BinaryHashIndex] = {}
         self._indexed_up_to: dict[str, int] = {}
 
@@ -84,7 +98,20 @@ class VictimBank:
     def open(cls, url: str | None = None, index_dir: Path | None = None) -> VictimBank:
         """The bank of this installation (HAECHI_HOME / DATABASE_URL unless given)."""
         engine = open_engine(url)
-        return cls(engine, index_dir or data_home() / "index")
+        return cls(engine, index_dir or data_home() / INDEX_FOLDER)
+
+    def _check_key(self) -> None:
+        """BankKeyError now, when the newest row does not decrypt with this key, instead of
+        exact searches under the wrong digest key that quietly never match."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(*SEALED).order_by(victim_hashes.c.id.desc())
+                               .limit(1)).first()
+        if row is not None:
+            self._code(row)
+
+    def _code(self, row: Row) -> bytes:
+        """The code of a row selected with SEALED."""
+        return self.cipher.unseal(row.algorithm, row.digest, row.victim, row.code)
 
     # --- writing -------------------------------------------------------------------------
 
@@ -92,16 +119,11 @@ class VictimBank:
         """Store `records` for `victim`, skipping hashes already held; returns how many were new."""
         victim = _check_victim(victim)
         now = dt.datetime.now(dt.UTC)
+        digested = [(r, self.cipher.digest(r.algorithm, r.code)) for r in unique_records(records)]
         with self.engine.begin() as conn:
-            held = {
-                (row.algorithm, row.code)
-                for row in conn.execute(
-                    select(victim_hashes.c.algorithm, victim_hashes.c.code).where(
-                        victim_hashes.c.victim == victim
-                    )
-                )
-            }
-            fresh = unique_records(records, already=held)
+            held = set(conn.execute(select(victim_hashes.c.digest).where(
+                victim_hashes.c.victim == victim)).scalars())
+            fresh = [(r, digest) for r, digest in digested if digest not in held]
             if not fresh:
                 return 0
             conn.execute(
@@ -110,16 +132,17 @@ class VictimBank:
                     {
                         "victim": victim,
                         "algorithm": r.algorithm,
-                        "code": r.code,
+                        "code": self.cipher.seal(r.algorithm, digest, victim, r.code),
+                        "digest": digest,
                         "view": r.view,
                         "quality": r.quality,
                         "source": source[:500],
                         "registered_at": now,
                     }
-                    for r in fresh
+                    for r, digest in fresh
                 ],
             )
-        self._sync_indexes({r.algorithm for r in fresh})
+        self._sync_indexes({r.algorithm for r, _ in fresh})
         return len(fresh)
 
     def import_hash_list(self, path: Path) -> dict[str, int]:
@@ -191,10 +214,8 @@ class VictimBank:
         if len(codes) == 0:
             return []
         if signal.exact:
-            wanted = [bytes(row) for row in codes]
-            query = select(victim_hashes.c.id).where(
-                victim_hashes.c.algorithm == signal.name, victim_hashes.c.code.in_(wanted)
-            )
+            wanted = list({self.cipher.digest(signal.name, bytes(row)) for row in codes})
+            query = select(victim_hashes.c.id).where(victim_hashes.c.digest.in_(wanted))
             with self.engine.connect() as conn:
                 found = {row.id: 0 for row in conn.execute(query)}
         else:
@@ -238,7 +259,7 @@ class VictimBank:
         last = after_id
         while True:
             query = (
-                select(victim_hashes.c.id, victim_hashes.c.code)
+                select(*SEALED)
                 .where(victim_hashes.c.algorithm == algorithm, victim_hashes.c.id > last)
                 .order_by(victim_hashes.c.id)
                 .limit(REBUILD_CHUNK)
@@ -248,7 +269,7 @@ class VictimBank:
             if not rows:
                 return
             ids = np.fromiter((r.id for r in rows), dtype=np.int64, count=len(rows))
-            codes = np.frombuffer(b"".join(r.code for r in rows), np.uint8).reshape(-1, nbytes)
+            codes = np.frombuffer(b"".join(map(self._code, rows)), np.uint8).reshape(-1, nbytes)
             yield ids, codes
             last = int(ids[-1])
 
@@ -263,7 +284,7 @@ class VictimBank:
 
     def _load_or_rebuild(self, algorithm: str) -> BinaryHashIndex:
         signal = get_signal(algorithm)
-        loaded = BinaryHashIndex.load(self._index_path(algorithm), signal.bits)
+        loaded = BinaryHashIndex.load(self._index_path(algorithm), signal.bits, self.cipher)
         if loaded is not None:
             index, stamp = loaded
             if self._stamp(algorithm, up_to=stamp.max_id) == stamp:
@@ -277,10 +298,11 @@ class VictimBank:
         """The victim's registered codes under `algorithm`, as rows of uint8."""
         nbytes = get_signal(algorithm).nbytes
         with self.engine.connect() as conn:
-            found = conn.execute(select(victim_hashes.c.code).where(
+            found = conn.execute(select(*SEALED).where(
                 victim_hashes.c.victim == victim, victim_hashes.c.algorithm == algorithm
-            )).scalars().all()
-        return np.frombuffer(b"".join(found), np.uint8).reshape(len(found), nbytes)
+            ).order_by(victim_hashes.c.id)).all()
+        return np.frombuffer(b"".join(map(self._code, found)), np.uint8).reshape(len(found),
+                                                                                 nbytes)
 
     def refresh(self) -> None:
         """Take in rows other processes registered since this one looked (incremental).
@@ -318,7 +340,7 @@ class VictimBank:
                 self.index(name)
         for algorithm, index in self._indexes.items():
             stamp = IndexStamp(self._indexed_up_to[algorithm], len(index))
-            index.save(self._index_path(algorithm), stamp)
+            index.save(self._index_path(algorithm), stamp, self.cipher)
 
 
 def _check_victim(victim: str) -> str:

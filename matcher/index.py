@@ -8,7 +8,8 @@ search sublinear at millions of hashes. Withdrawn hashes leave both tiers at onc
 The bank's database is the source of truth; this index is a derived, disposable copy. Its ids
 are the bank's row ids. It is saved atomically (write, fsync, rename) and, when the saved copy
 is missing, unreadable or out of step with the bank, rebuilt from the bank instead of trusted.
-It holds victims' hashes, so it is written mode 600 in a folder of mode 700, whatever the umask.
+It holds victims' hashes, so it is saved as the bank keeps them: encrypted under the bank's key
+(engines/bankkey.py), mode 600 in a folder of mode 700, whatever the umask.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from engines.bankkey import BankCipher, bank_cipher, drop_unsealed
 from engines.home import private_folder
 from matcher.mih import MultiIndexTables, max_exact_radius
 
@@ -128,8 +130,9 @@ class BinaryHashIndex:
         return Hits(*(np.concatenate([p[i] for p in parts] or [np.zeros(0)]).astype(dtype)
                       for i, dtype in enumerate((np.int64, np.int64, np.int32))))
 
-    def save(self, path: Path, stamp: IndexStamp) -> None:
-        """Write index and stamp so that a crash leaves either the old or the new copy, whole."""
+    def save(self, path: Path, stamp: IndexStamp, cipher: BankCipher | None = None) -> None:
+        """Write index and stamp, encrypted under `cipher` (default: the bank's key), so that
+        a crash leaves either the old or the new copy, whole."""
         private_folder(path.parent)
         arrays = {
             "codes": self._codes,
@@ -144,16 +147,24 @@ class BinaryHashIndex:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, INDEX_FILE_MODE)
         with os.fdopen(descriptor, "wb") as handle:
-            np.savez(handle, **arrays)
-            handle.flush()
+            sealed = (cipher or bank_cipher()).write_file(handle)
+            np.savez(sealed, **arrays)
+            sealed.close()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
 
     @classmethod
-    def load(cls, path: Path, bits: int) -> tuple[BinaryHashIndex, IndexStamp] | None:
-        """The saved index and its stamp, or None when there is none or it cannot be read."""
+    def load(cls, path: Path, bits: int, cipher: BankCipher | None = None,
+             ) -> tuple[BinaryHashIndex, IndexStamp] | None:
+        """The saved index and its stamp, or None when there is none or it cannot be read: cut
+        short, altered, saved under another key, or saved in the clear before the bank was
+        encrypted (such a copy is deleted)."""
+        plain = (cipher or bank_cipher()).read_file(path)
+        if plain is None:
+            drop_unsealed(path)
+            return None
         try:
-            with np.load(path, allow_pickle=False) as saved:
+            with np.load(plain, allow_pickle=False) as saved:
                 arrays = {name: saved[name] for name in saved.files}
             index = cls(bits)
             index._codes = arrays["codes"].reshape(-1, bits // 8)

@@ -120,6 +120,8 @@ def scan_demo_chats(folder: Path, env: dict[str, str]) -> list[dict]:
 
 def run_demo(args: argparse.Namespace) -> int:
     need_testkit()
+    from engines.bankkey import KEY_VARIABLE as BANK_KEY_VARIABLE
+    from engines.bankkey import bank_key
     from engines.home import data_home
     from matcher.bank import VictimBank
     from matcher.hasher import ImageHasher
@@ -151,7 +153,10 @@ def run_demo(args: argparse.Namespace) -> int:
             f"({urls[0]} ...), with edited copies of the victims' pictures planted in "
             f"{len(MARKUPS)} kinds of markup, plus traps and hostile files.\n")
         env = {key: value for key, value in os.environ.items() if key not in REAL_SINKS}
-        env.update(demo_crawl_env(), HAECHI_HOME=str(folder), DATABASE_URL=database)
+        # The crawl's data folder is the demo folder, which holds no bank key of its own: it
+        # is given the one the victims were just registered under.
+        env.update(demo_crawl_env(), HAECHI_HOME=str(folder), DATABASE_URL=database,
+                   **{BANK_KEY_VARIABLE: bank_key().decode()})
         crawl = subprocess.run([str(HAECHI), "crawl", "--json", *urls], env=env, text=True,
                                stdout=subprocess.PIPE, check=True)
         summary = json.loads(crawl.stdout)
