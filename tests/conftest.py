@@ -1,5 +1,5 @@
 """Shared fixtures: an isolated HAECHI_HOME per test, the outbound policy opened to the test
-web's addresses only, and generated pictures."""
+web's addresses only, generated pictures, and an emptied Redis database for stream tests."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from engines.fetch import ALLOW_SETTING
 from matcher.bank import VictimBank
@@ -15,6 +16,9 @@ from testkit.synthetic import encode, synthetic_picture
 from testkit.testweb.model import FETCH_ALLOW
 
 PDQ_REFERENCE = Path(__file__).resolve().parent / "data" / "pdq-reference"
+# The Redis database the tests may empty: the test command's own server (HAECHI_TEST_REDIS),
+# else database 11 of this machine's.
+REDIS = os.environ.get("HAECHI_TEST_REDIS", "redis://127.0.0.1:6379/11")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -53,3 +57,15 @@ def wallpapers_dir() -> Path | None:
     if (folder / ".done").exists():
         return folder / "root" / "usr" / "share" / "backgrounds"
     return None
+
+
+@pytest.fixture
+def stream(haechi_home: Path) -> Iterator[redis.Redis]:
+    """A client of REDIS, its database emptied before and after the test."""
+    client = redis.Redis.from_url(REDIS)
+    try:
+        client.flushdb()
+    except redis.ConnectionError as exc:
+        pytest.fail(f"a Redis server is needed for this test ({REDIS}): {exc}")
+    yield client
+    client.flushdb()

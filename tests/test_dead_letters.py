@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,21 +23,10 @@ from matcher.streams import (
 )
 from takedown.cases import CaseStore
 from takedown.consumer import GROUP, MAX_ATTEMPTS, consume
+from tests.conftest import REDIS
 from tests.takedown_helpers import FakeClock, event
 
-REDIS = os.environ.get("HAECHI_TEST_REDIS", "redis://127.0.0.1:6379/11")
 HAECHI = str(Path(sys.executable).with_name("haechi"))
-
-
-@pytest.fixture
-def stream(haechi_home) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(REDIS)
-    try:
-        client.flushdb()
-    except redis.ConnectionError as exc:
-        pytest.fail(f"a Redis server is needed for this test ({REDIS}): {exc}")
-    yield client
-    client.flushdb()
 
 
 def cli(*argv: str) -> subprocess.CompletedProcess:

@@ -6,13 +6,11 @@ become cases."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
 from collections.abc import Iterator
 from contextlib import nullcontext
 
 import pytest
-import redis
 from alembic import command
 from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.exc import OperationalError
@@ -49,7 +47,6 @@ HOSTILE = "hostile.example"
 # The attack of issue 12: the site's security.txt names the victim's employer and a newspaper.
 LISTED_CONTACT = ("mailto:abuse@hostile.example,boss@employer.example,"
                   "press@newspaper.example")
-REDIS = os.environ.get("HAECHI_TEST_REDIS", "redis://127.0.0.1:6379/11")
 
 
 def security_txt(*contacts: str) -> str:
@@ -314,17 +311,6 @@ def test_intake_stops_only_when_the_database_does_not_answer(haechi_home, clock)
 
 
 # --- the stream's dead letters --------------------------------------------------------------
-
-@pytest.fixture
-def stream(haechi_home) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(REDIS)
-    try:
-        client.flushdb()
-    except redis.ConnectionError as exc:
-        pytest.fail(f"a Redis server is needed for this test ({REDIS}): {exc}")
-    yield client
-    client.flushdb()
-
 
 def drain(consumer: StreamConsumer, store: CaseStore, until, timeout: float = 20) -> Report:
     """Consume as a service would, the claim delay passing, until `until(report)` holds."""

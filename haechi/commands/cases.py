@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from engines.inputs import case_id
@@ -42,20 +43,13 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                          help="stop when the stream is drained instead of waiting for more")
     consume.add_argument("--name", default=None, help="consumer name (default: host and pid)")
     consume.set_defaults(run=run_consume)
-    seal = commands.add_parser(
-        "seal", help="encrypt the evidence and media copies of cases opened before "
-                     "HAECHI_EVIDENCE_KEY was set (safe to run again)")
-    seal.add_argument("--json", action="store_true")
-    seal.set_defaults(run=run_seal)
-    rekey = commands.add_parser(
-        "rekey", help="re-encrypt every evidence and sealed media copy under the first key of "
-                      "HAECHI_EVIDENCE_KEY (key rotation: new key first, old keys after it)")
-    rekey.add_argument("--json", action="store_true")
-    rekey.set_defaults(run=run_rekey)
-    dead = commands.add_parser(
-        "dead-letters", help="match events no case could be opened for, with why (cluster mode)")
-    dead.add_argument("--json", action="store_true")
-    dead.set_defaults(run=run_dead_letters)
+    json_command(commands, "seal", "encrypt the evidence and media copies of cases opened "
+                 "before HAECHI_EVIDENCE_KEY was set (safe to run again)", run_seal)
+    json_command(commands, "rekey", "re-encrypt every evidence and sealed media copy under the "
+                 "first key of HAECHI_EVIDENCE_KEY (key rotation: new key first, old keys "
+                 "after it)", run_rekey)
+    json_command(commands, "dead-letters", "match events no case could be opened for, with why "
+                 "(cluster mode)", run_dead_letters)
     replay = commands.add_parser(
         "replay", help="put dead letters back on the match-event stream once their cause is "
                        "fixed (cluster mode)")
@@ -73,18 +67,22 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                              "not from the bundle: without it the bundle's integrity is "
                              "checked, not who made it")
     verify.set_defaults(run=run_verify)
-    anchor = commands.add_parser(
-        "anchor", help="sign the audit log's head into the evidence store (run it hourly)")
-    anchor.add_argument("--json", action="store_true")
-    anchor.set_defaults(run=run_anchor)
-    audit = commands.add_parser(
-        "audit", help="check the whole audit log: order, hashes, keys, and its newest anchor")
-    audit.add_argument("--json", action="store_true")
-    audit.set_defaults(run=run_audit)
+    json_command(commands, "anchor", "sign the audit log's head into the evidence store (run "
+                 "it hourly)", run_anchor)
+    json_command(commands, "audit", "check the whole audit log: order, hashes, keys, and its "
+                 "newest anchor", run_audit)
     public_key = commands.add_parser(
         "public-key", help="print the institution's public key, to give to whoever checks "
                            "its bundles (haechi cases verify --public-key)")
     public_key.set_defaults(run=run_public_key)
+
+
+def json_command(commands: argparse._SubParsersAction, name: str, help: str,
+                 run: Callable[[argparse.Namespace], int]) -> None:
+    """A subcommand whose only option is --json (output for machines)."""
+    command = commands.add_parser(name, help=help)
+    command.add_argument("--json", action="store_true")
+    command.set_defaults(run=run)
 
 
 def run_list(args: argparse.Namespace) -> int:
