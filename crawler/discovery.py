@@ -20,6 +20,8 @@ from crawler.appdata import AppData, app_data
 MEDIA_EXTENSIONS = (
     ".jpg", ".jpeg", ".jpe", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".avif",
     ".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".flv",
+    # Streaming manifests (crawler/streaming.py): fetched like media, read as manifests.
+    ".m3u8", ".mpd",
 )
 # Non-HTML files a page may link to that are neither media nor pages.
 SKIP_EXTENSIONS = (
@@ -45,7 +47,8 @@ _META_PROPERTIES = (
 )
 _CSS_URL = re.compile(r"""url\(\s*(['"]?)([^'")]+?)\1\s*\)""", re.IGNORECASE)
 _JSON_MEDIA_URL = re.compile(
-    r"""["'](?P<url>(?:https?:)?(?:\\?/)[^"'\s<>]+?\.(?:jpe?g|png|gif|webp|mp4|webm))["']""",
+    r"""["'](?P<url>(?:https?:)?(?:\\?/)[^"'\s<>]+?\.(?:jpe?g|png|gif|webp|mp4|webm|m3u8|mpd)"""
+    r"""(?:\?[^"'\s<>]*)?)["']""",
     re.IGNORECASE,
 )
 
@@ -98,6 +101,8 @@ def media_urls(response: HtmlResponse) -> list[str]:
     # plain JS arrays that are no JSON, as quoted root-relative paths.
     scripts = _inline_scripts(response)
     found.extend(_script_data(scripts).media)
+    # Players and galleries keep their configuration as JSON in a data attribute.
+    found.extend(_script_data(_json_attributes(response)).media)
     for _, script in scripts:
         found.extend(m.group("url").replace("\\/", "/") for m in _JSON_MEDIA_URL.finditer(script))
     return _absolute_unique(response, found)
@@ -112,6 +117,13 @@ def page_urls(response: HtmlResponse) -> list[str]:
     found.extend(_script_data(_inline_scripts(response)).pages)
     pages = [u for u in found if not _has_extension(u, MEDIA_EXTENSIONS + SKIP_EXTENSIONS)]
     return _absolute_unique(response, pages)
+
+
+def _json_attributes(response: HtmlResponse) -> tuple[tuple[str, str], ...]:
+    """Data attributes holding JSON (`data-config='{"file": ...}'`), as JSON blobs."""
+    return tuple(("application/json", value) for value in response.xpath(
+        "//@*[starts-with(name(), 'data-')][starts-with(normalize-space(), '{') or "
+        "starts-with(normalize-space(), '[')]").getall())
 
 
 def _inline_scripts(response: HtmlResponse) -> tuple[tuple[str, str], ...]:

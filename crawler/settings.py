@@ -10,8 +10,9 @@ USER_AGENT = "Mozilla/5.0 (compatible; HaechiBot/0.1; +https://github.com/haechi
 
 # Abusive sites do not invite crawlers in; a robots.txt must not hide a victim's picture.
 ROBOTSTXT_OBEY = False
-# Session cookies only create endless variants of the same pages.
-COOKIES_ENABLED = False
+# Cookies on, one jar per site visit (the spider's `cookiejar` meta): an age gate's cookie
+# must stick for the rest of the visit, and must reach no other site.
+COOKIES_ENABLED = True
 
 # Many sites at once, few requests to each; the site-fair queue hands out requests round-robin
 # over sites whose download slots are not full, so one slow site cannot take every slot.

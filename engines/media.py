@@ -22,6 +22,7 @@ _IMAGE_MAGIC: tuple[tuple[bytes, str], ...] = (
 # ISO base media (MP4, MOV, 3GP) brands that carry video rather than a still picture (HEIF and
 # AVIF use the same container with brands of their own, which Pillow does not read).
 _STILL_BRANDS = {b"heic", b"heix", b"mif1", b"msf1", b"avif", b"avis"}
+_TS_PACKET = 188
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,10 @@ def sniff_media(data: bytes) -> MediaType | None:
         return MediaType("video", "x-msvideo")
     if data.startswith(b"FLV\x01"):
         return MediaType("video", "x-flv")
+    if len(data) > _TS_PACKET * 2 and all(
+            data[i * _TS_PACKET] == 0x47 for i in range(min(5, len(data) // _TS_PACKET))):
+        # MPEG transport stream (HLS segments): 188-byte packets, each opening with 0x47.
+        return MediaType("video", "mp2t")
     return None
 
 

@@ -170,3 +170,16 @@ def test_hostile_manifests_are_errors_not_hangs() -> None:
         hls_segments(b"#EXTM3U\n" + b"#" * (5 << 20), "https://h/x")
     assert manifest_kind("https://h/x.mpd", b"<html><body>MPD</body></html>") is None
     assert sample(MediaPlaylist([Segment("u", 0, 1, 0)]), 1)[0].url == "u"
+
+
+def test_segments_as_packagers_cut_them_are_video_by_their_bytes() -> None:
+    from engines.media import sniff_media
+    from testkit.synthetic import synthetic_picture
+    from testkit.testweb import streams
+
+    pictures = [synthetic_picture(seed=s, size=(160, 120)) for s in (1, 2, 3)]
+    ts = streams.hls(pictures[0], pictures[1:], (160, 120)).segments[7]
+    assert sniff_media(ts).mime == "video/mp2t"
+    dash = streams.dash(pictures[0], pictures[1:], (160, 120))
+    assert sniff_media(dash.init + dash.segments[7]).kind == "video"
+    assert sniff_media(b"\x47" + bytes(100)) is None  # one sync byte is no stream

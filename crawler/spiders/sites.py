@@ -21,8 +21,23 @@ from twisted.python.failure import Failure
 
 from crawler.discovery import media_urls, page_language, page_urls
 from crawler.failures import failure_kind
+from crawler.gates import is_age_gate, pass_request
 from crawler.items import FetchedMedia, SiteFacts
 from crawler.security_txt import parse_security_txt
+from crawler.sitemaps import SitemapError, read_sitemap, robots_sitemaps
+from crawler.streaming import (
+    HLS,
+    ManifestError,
+    Segment,
+    choose_variant,
+    dash_segments,
+    dash_variants,
+    decrypt_segment,
+    hls_segments,
+    hls_variants,
+    manifest_kind,
+    sample,
+)
 from crawler.urls import TrapGuard, canonical_url, on_site, site_of
 from engines.fetch import BLOCKED_ADDRESS
 from engines.media import describe_non_media, looks_like_html, sniff_media
@@ -33,6 +48,15 @@ SECURITY_TXT_PRIORITY = 0
 DEFAULT_MAX_PAGES = 1000
 # A web page larger than this is not a gallery page but an attack on the parser.
 PAGE_MAXSIZE = 16 * 1024 * 1024
+# An inline (data:) picture larger than this, decoded, is not a picture but an attack.
+DATA_URI_MAXSIZE = 16 * 1024 * 1024
+# A start page that shows fewer pictures and on-site links than these is thin: its site's
+# robots.txt is read for sitemaps (most sites are not, which keeps a broad crawl's cost flat).
+THIN_PAGE_MEDIA, THIN_PAGE_LINKS = 2, 3
+# Sitemaps read per site (an index and what it names).
+MAX_SITEMAPS = 20
+# Manifests, keys and init segments are small; a larger one is refused while it streams in.
+MANIFEST_MAXSIZE = 4 * 1024 * 1024
 
 
 @dataclass
@@ -50,10 +74,15 @@ class SiteState:
     # Which visit of the site this is (cluster mode: the schedule's claim time); requests carry
     # it, so the cluster's duplicate filter lets the next visit fetch the same URLs again.
     visit: str = ""
+    gate_tried: bool = False
+    robots_read: bool = False
+    sitemaps: int = 0
 
     def meta(self, **extra: Any) -> dict[str, Any]:
-        """The meta of a request made for this site."""
-        return {"site": self.site, "visit": self.visit, "max_pages": self.max_pages, **extra}
+        """The meta of a request made for this site: its cookie jar is the visit's own (an age
+        gate's cookie holds for the visit and for no other site)."""
+        return {"site": self.site, "visit": self.visit, "max_pages": self.max_pages,
+                "cookiejar": f"{self.site} {self.visit}", **extra}
 
 
 class SiteSpider(Spider):
@@ -145,14 +174,35 @@ class SiteSpider(Spider):
                 # request, or the notice loses its contact and language.
                 meta=state.meta(handle_httpstatus_all=True),
             )
-        for url in media_urls(response):
-            yield Request(
-                url if url.startswith("data:") else canonical_url(url),
-                callback=self.parse_media, errback=self.media_failed,
-                priority=MEDIA_PRIORITY,
-                meta=state.meta(page_url=response.url),
-            )
-        for url in page_urls(response):
+        media = media_urls(response)
+        if not media and not state.gate_tried and is_age_gate(response):
+            state.gate_tried = True
+            passed = pass_request(response)
+            if passed is not None:
+                self.count("gates/passed")
+                yield passed.replace(callback=self.parse_page, errback=self.page_failed,
+                                     meta=state.meta(download_maxsize=PAGE_MAXSIZE, gate=True))
+                return
+        for url in media:
+            if url.startswith("data:"):
+                yield from self.inline_media(url, response)
+                continue
+            yield Request(canonical_url(url), callback=self.parse_media,
+                          errback=self.media_failed, priority=MEDIA_PRIORITY,
+                          meta=state.meta(page_url=response.url))
+        links = page_urls(response)
+        yield from self.follow_pages(state, links)
+        if not state.robots_read and (len(media) < THIN_PAGE_MEDIA
+                                      or len(links) < THIN_PAGE_LINKS):
+            # A thin page (a script-built home, a search box): the sitemaps may list more.
+            state.robots_read = True
+            yield Request(urljoin(response.url, "/robots.txt"), callback=self.parse_robots,
+                          errback=self.robots_failed, meta=state.meta(
+                              handle_httpstatus_all=True, download_maxsize=MANIFEST_MAXSIZE))
+
+    def follow_pages(self, state: SiteState, urls: list[str]) -> Iterator[Request]:
+        """Requests for the site's own pages among `urls`, within its budget and trap guard."""
+        for url in urls:
             url = canonical_url(url)
             if not (on_site(url, state.site) or (site_of(url) in self.sites
                     and self.sites[site_of(url)] is state)):
@@ -168,6 +218,24 @@ class SiteSpider(Spider):
             yield Request(url, callback=self.parse_page, errback=self.page_failed,
                           meta=state.meta(download_maxsize=PAGE_MAXSIZE))
 
+    def inline_media(self, uri: str, response: Response) -> Iterator[FetchedMedia]:
+        """A picture written into the page as a data: URI, read where it is: a request for it
+        would be dropped by Scrapy's URL length limit, and nothing needs fetching."""
+        from w3lib.url import parse_data_uri
+
+        if len(uri) > DATA_URI_MAXSIZE * 4 // 3 + 256:
+            self.error("too-large", response.url, "an inline data: picture over the size limit")
+            return
+        try:
+            body = parse_data_uri(uri).data
+        except ValueError as exc:
+            self.error("not-media", response.url, f"unreadable data: URI ({exc})")
+            return
+        digest = hashlib.sha256(body).hexdigest()
+        # The case names the page and which inline picture of it (a notice cannot quote the URI).
+        yield from self.fetched(f"{response.url}#data-uri-sha256-{digest[:16]}", response.url,
+                                response.meta["site"], 200, body, {}, response.ip_address)
+
     def page_failed(self, failure: Failure) -> None:
         request = failure.request
         kind = failure_kind(failure)
@@ -180,31 +248,136 @@ class SiteSpider(Spider):
     # --- media ----------------------------------------------------------------------------
 
     def parse_media(self, response: Response, page_url: str | None = None
-                    ) -> Iterator[FetchedMedia]:
-        body = response.body
+                    ) -> Iterator[FetchedMedia | Request]:
+        if manifest_kind(response.url, response.body) is not None:
+            yield from self.parse_manifest(response)
+            return
+        yield from self.fetched(response.url,
+                                page_url or response.meta.get("page_url") or response.url,
+                                response.meta["site"], response.status, response.body,
+                                _headers(response), response.ip_address)
+
+    def fetched(self, url: str, page_url: str, site: str, status: int, body: bytes,
+                headers: dict[str, list[str]], ip_address: Any) -> Iterator[FetchedMedia]:
+        """The fetched-file record of `body`, or the error saying why it is no media."""
         media = sniff_media(body)
         if media is None:
-            self.error("not-media", response.url, describe_non_media(body))
+            self.error("not-media", url, describe_non_media(body))
             return
-        headers = {
-            key.decode("latin-1"): [v.decode("latin-1") for v in values]
-            for key, values in response.headers.items()
-        }
         self.count("files")
         yield FetchedMedia(
-            url=response.url,
-            page_url=page_url or response.meta.get("page_url") or response.url,
-            site=response.meta["site"],
-            fetched_at=dt.datetime.now(dt.UTC),
-            status=response.status,
-            media_type=media.mime,
-            kind=media.kind,
-            sha256=hashlib.sha256(body).hexdigest(),
-            size=len(body),
-            headers=headers,
-            server_ip=str(response.ip_address) if response.ip_address else None,
-            body=body,
+            url=url, page_url=page_url, site=site, fetched_at=dt.datetime.now(dt.UTC),
+            status=status, media_type=media.mime, kind=media.kind,
+            sha256=hashlib.sha256(body).hexdigest(), size=len(body), headers=headers,
+            server_ip=str(ip_address) if ip_address else None, body=body,
         )
+
+    # --- streaming video (crawler/streaming.py) -------------------------------------------
+
+    def parse_manifest(self, response: Response) -> Iterator[Request]:
+        """A master playlist or MPD: its chosen variant; a media playlist: its sampled
+        segments, after the key and the init segment they need."""
+        meta = {k: v for k, v in response.meta.items()
+                if k in ("site", "visit", "max_pages", "cookiejar", "page_url")}
+        meta["manifest_url"] = response.meta.get("manifest_url") or response.url
+        try:
+            if manifest_kind(response.url, response.body) == HLS:
+                variants = hls_variants(response.body, response.url)
+                if variants is not None:
+                    self.count("videos/manifests")
+                    yield Request(choose_variant(variants).url, callback=self.parse_manifest,
+                                  errback=self.media_failed, priority=MEDIA_PRIORITY,
+                                  meta={**meta, "download_maxsize": MANIFEST_MAXSIZE})
+                    return
+                playlist = hls_segments(response.body, response.url)
+            else:
+                self.count("videos/manifests")
+                variant = choose_variant(dash_variants(response.body, response.url))
+                playlist = dash_segments(response.body, response.url, variant)
+        except ManifestError as exc:
+            self.error("bad-manifest", response.url, str(exc))
+            return
+        segments = sample(playlist)
+        self.count("videos/segments_sampled", len(segments))
+        yield from self.segment_requests(segments, meta, {})
+
+    def segment_requests(self, segments: list[Segment], meta: dict[str, Any],
+                         fetched: dict[str, bytes]) -> Iterator[Request]:
+        """Each segment's request, once what it needs first (its key, its init) is fetched:
+        a missing one is asked for, with the segments waiting in its meta."""
+        for needed in dict.fromkeys(u for s in segments for u in (
+                s.key.url if s.key else None, s.init) if u):
+            if needed not in fetched:
+                yield Request(needed, callback=self.parse_stream_part,
+                              errback=self.media_failed, priority=MEDIA_PRIORITY,
+                              meta={**meta, "segments": segments, "fetched": fetched,
+                                    "download_maxsize": MANIFEST_MAXSIZE})
+                return
+        for segment in segments:
+            yield Request(segment.url, callback=self.parse_segment, errback=self.media_failed,
+                          priority=MEDIA_PRIORITY,
+                          meta={**meta, "segment": segment,
+                                "key": fetched.get(segment.key.url) if segment.key else None,
+                                "init": fetched.get(segment.init) if segment.init else None})
+
+    def parse_stream_part(self, response: Response) -> Iterator[Request]:
+        meta = dict(response.meta)
+        fetched = {**meta.pop("fetched"), response.url: response.body}
+        segments = meta.pop("segments")
+        meta = {k: v for k, v in meta.items()
+                if k in ("site", "visit", "max_pages", "cookiejar", "page_url", "manifest_url")}
+        yield from self.segment_requests(segments, meta, fetched)
+
+    def parse_segment(self, response: Response) -> Iterator[FetchedMedia]:
+        segment: Segment = response.meta["segment"]
+        body = response.body
+        try:
+            if response.meta.get("key") is not None:
+                body = decrypt_segment(body, response.meta["key"], segment)
+        except ManifestError as exc:
+            self.error("bad-segment", response.url, str(exc))
+            return
+        body = (response.meta.get("init") or b"") + body
+        yield from self.fetched(response.url, response.meta.get("page_url") or response.url,
+                                response.meta["site"], response.status, body,
+                                _headers(response), response.ip_address)
+
+    # --- sitemaps (crawler/sitemaps.py) ---------------------------------------------------
+
+    def parse_robots(self, response: Response) -> Iterator[Request]:
+        state = self.state_of(response)
+        if response.status != 200 or looks_like_html(response.body):
+            return
+        for url in robots_sitemaps(response.body, response.url)[:MAX_SITEMAPS]:
+            yield from self.sitemap_request(state, url)
+
+    def robots_failed(self, failure: Failure) -> None:
+        self.count(f"sitemaps_failed/{failure_kind(failure)}")
+
+    def sitemap_request(self, state: SiteState, url: str) -> Iterator[Request]:
+        if state.sitemaps >= MAX_SITEMAPS:
+            self.count("budget/sitemap-cap")
+            return
+        state.sitemaps += 1
+        yield Request(canonical_url(url), callback=self.parse_sitemap,
+                      errback=self.robots_failed, meta=state.meta())
+
+    def parse_sitemap(self, response: Response) -> Iterator[Request]:
+        state = self.state_of(response)
+        try:
+            content = read_sitemap(response.body, response.url)
+        except SitemapError as exc:
+            self.error("bad-sitemap", response.url, str(exc))
+            return
+        self.count("sitemaps")
+        for url in content.sitemaps:
+            if on_site(url, state.site):
+                yield from self.sitemap_request(state, url)
+        for url in content.media:
+            yield Request(canonical_url(url), callback=self.parse_media,
+                          errback=self.media_failed, priority=MEDIA_PRIORITY,
+                          meta=state.meta(page_url=response.url))
+        yield from self.follow_pages(state, content.pages)
 
     def media_failed(self, failure: Failure) -> None:
         self.error(failure_kind(failure), failure.request.url, str(failure.value)[:200])
@@ -227,3 +400,8 @@ class SiteSpider(Spider):
         self.count(f"security_txt_failed/{kind}")
         if kind == BLOCKED_ADDRESS:
             self.error(kind, failure.request.url, str(failure.value)[:200])
+
+
+def _headers(response: Response) -> dict[str, list[str]]:
+    return {key.decode("latin-1"): [v.decode("latin-1") for v in values]
+            for key, values in response.headers.items()}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import io
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -224,10 +225,21 @@ def _video_pictures(seed: int, victim: str, edit: str, site: int
     return victim_frame, scenes
 
 
-@functools.cache
+_packaging = threading.Lock()
+
+
 def planted_stream(seed: int, victim: str, edit: str, site: int, kind: str,
                    variant: str) -> Packaged:
-    """The planted clip packaged for streaming: `kind` "hls" or "dash", one variant."""
+    """The planted clip packaged for streaming: `kind` "hls" or "dash", one variant. Made once
+    (seconds of encoding) while the player's concurrent segment requests wait for it, instead
+    of each of them encoding it again."""
+    with _packaging:
+        return _planted_stream(seed, victim, edit, site, kind, variant)
+
+
+@functools.cache
+def _planted_stream(seed: int, victim: str, edit: str, site: int, kind: str,
+                    variant: str) -> Packaged:
     victim_frame, scenes = _video_pictures(seed, victim, edit, site)
     package = streams.hls if kind == "hls" else streams.dash
     return package(victim_frame, scenes, streams.variant_size(variant))
