@@ -15,7 +15,6 @@ and another node takes the site. (scrapy-redis's own start-URL list pops and del
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 from collections.abc import Sequence
@@ -25,14 +24,17 @@ from typing import Any, Protocol
 import redis
 
 from engines.broker import redis_client, redis_script
+from engines.settings import Settings, current
 
 SCHEDULE_KEY = "haechi:schedule"
 SITES_KEY = "haechi:schedule:sites"
 MATCHED_KEY = "haechi:schedule:matched"
-CLAIM_SECONDS = 300.0
-RECRAWL_HOURS = 24.0
-RECRAWL_MATCHED_HOURS = 6.0
-RECRAWL_MATCHED_DAYS = 30.0
+# The defaults of the settings of the same names (engines/settings.py).
+_DEFAULTS = Settings()
+CLAIM_SECONDS = _DEFAULTS.schedule_claim_seconds
+RECRAWL_HOURS = _DEFAULTS.recrawl_hours
+RECRAWL_MATCHED_HOURS = _DEFAULTS.recrawl_matched_hours
+RECRAWL_MATCHED_DAYS = _DEFAULTS.recrawl_matched_days
 
 _CLAIM = """
 -- The same call again (its reply was lost to a dropped connection): the same sites.
@@ -79,14 +81,9 @@ class SiteSchedule:
     def from_env(cls, client: redis.Redis) -> SiteSchedule:
         """The schedule as configured for the whole cluster (crawler nodes and workers)."""
 
-        def number(name: str, default: float) -> float:
-            return float(os.environ.get(name) or default)
-
-        return cls(client,
-                   number("HAECHI_RECRAWL_HOURS", RECRAWL_HOURS),
-                   number("HAECHI_RECRAWL_MATCHED_HOURS", RECRAWL_MATCHED_HOURS),
-                   number("HAECHI_RECRAWL_MATCHED_DAYS", RECRAWL_MATCHED_DAYS),
-                   number("HAECHI_SCHEDULE_CLAIM_SECONDS", CLAIM_SECONDS))
+        settings = current()
+        return cls(client, settings.recrawl_hours, settings.recrawl_matched_hours,
+                   settings.recrawl_matched_days, settings.schedule_claim_seconds)
 
     def add(self, site: str, url: str, max_pages: int | None = None,
             now: float | None = None) -> None:

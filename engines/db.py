@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event, inspect, text
 
 from engines.home import PRIVATE_FILE_MODE, data_home
-from engines.settings import ConfigurationError
+from engines.settings import ConfigurationError, current
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 def database_url() -> str:
     """DATABASE_URL if set (PostgreSQL in cluster mode), else SQLite inside the data folder."""
-    return os.environ.get("DATABASE_URL") or f"sqlite:///{data_home() / 'haechi.sqlite3'}"
+    return current().database_url or f"sqlite:///{data_home() / 'haechi.sqlite3'}"
 
 
 def _private_sqlite_file(engine: Engine) -> None:

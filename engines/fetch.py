@@ -28,7 +28,6 @@ import functools
 import hashlib
 import http.cookiejar
 import ipaddress
-import os
 import socket
 import typing
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
-from engines.settings import ConfigurationError
+from engines.settings import ConfigurationError, current
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -214,7 +213,7 @@ def _policy_for(value: str | None) -> OutboundPolicy:
 def default_policy() -> OutboundPolicy:
     """The policy this process runs under: HAECHI_FETCH_ALLOW, read at each call (tests set
     it per test; production leaves it unset, which allows public addresses only)."""
-    return OutboundPolicy.from_setting(os.environ.get(ALLOW_SETTING))
+    return OutboundPolicy.from_setting(current().fetch_allow)
 
 
 class GuardedBackend(httpcore.SyncBackend):

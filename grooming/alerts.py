@@ -10,7 +10,6 @@ A sink that fails is reported; the others still get the alert.
 from __future__ import annotations
 
 import json
-import os
 import urllib.request
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -18,6 +17,7 @@ from typing import Any, Protocol
 
 from engines.mail import SmtpServer
 from engines.retry import with_backoff
+from engines.settings import current
 from grooming.cues import STAGES
 
 SCHEMA = "haechi.grooming-alert/1"
@@ -88,13 +88,13 @@ class EmailSink:
 
 
 def configured_sinks() -> list[AlertSink]:
+    settings = current()
     sinks: list[AlertSink] = []
-    if os.environ.get("HAECHI_ALERT_WEBHOOK"):
-        sinks.append(WebhookSink(os.environ["HAECHI_ALERT_WEBHOOK"]))
-    if os.environ.get("HAECHI_ALERT_EMAIL"):
-        sinks.append(EmailSink([a.strip() for a in os.environ["HAECHI_ALERT_EMAIL"].split(",")
-                                if a.strip()], SmtpServer.from_url(),
-                               os.environ.get("HAECHI_ALERT_FROM") or "haechi-alerts@localhost"))
+    if settings.alert_webhook:
+        sinks.append(WebhookSink(settings.alert_webhook))
+    if settings.alert_email:
+        sinks.append(EmailSink(list(settings.alert_email), SmtpServer.from_url(),
+                               settings.alert_from))
     return sinks
 
 

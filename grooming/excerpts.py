@@ -9,12 +9,12 @@ deletes what has expired.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from typing import Any
 
 from sqlalchemy import JSON, Column, Float, Integer, MetaData, String, Table, delete, select
 
 from engines.db import UtcDateTime, open_engine, upgrade
+from engines.settings import current
 
 RETENTION_DAYS = 90.0
 metadata = MetaData()
@@ -33,8 +33,7 @@ excerpts = Table(
 
 
 def retention() -> dt.timedelta:
-    return dt.timedelta(days=float(os.environ.get("HAECHI_EXCERPT_RETENTION_DAYS")
-                                   or RETENTION_DAYS))
+    return dt.timedelta(days=current().excerpt_retention_days)
 
 
 class ExcerptStore:

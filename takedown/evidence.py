@@ -46,7 +46,6 @@ import hashlib
 import inspect
 import json
 import logging
-import os
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -68,6 +67,7 @@ from engines.sealed import (
     media_cipher,
     sealed_key,
 )
+from engines.settings import current
 from takedown import audit
 from takedown.audit import (
     CHAIN_FORMAT,
@@ -132,7 +132,7 @@ def _store_at(uri: str) -> ObjectStore:
 def evidence_store(media: ObjectStore) -> ObjectStore:
     """Where evidence copies go: HAECHI_EVIDENCE_STORE (in AWS a bucket with Object Lock, so a
     copy cannot be altered or deleted before its retention ends), else the media store."""
-    uri = os.environ.get(STORE_VARIABLE)
+    uri = current().evidence_store
     return _store_at(uri) if uri else media
 
 
@@ -216,7 +216,7 @@ def signing_key() -> Ed25519PrivateKey:
     """The institution's key: the PEM file HAECHI_SIGNING_KEY names, else a key made on first
     use and kept (mode 600) in the data folder, its public key written beside it to give
     to whoever must check this installation's bundles."""
-    configured = os.environ.get(SIGNING_KEY_VARIABLE)
+    configured = current().signing_key
     if configured:
         path = Path(configured).expanduser()
         try:

@@ -31,7 +31,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
-import os
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,13 +41,13 @@ from sqlalchemy import Engine, select
 from crawler import refetch
 from engines import fetch as outbound
 from engines.fetch import Fetched
+from engines.settings import current
 from matcher.confirm import Judge, Showing, still_shows
 from takedown.schema import cases
 from takedown.sending import NoticeSender, SendError
 from takedown.status import transition
 
 RESEND_AFTER = dt.timedelta(hours=24)
-ESCALATE_AFTER = dt.timedelta(days=float(os.environ.get("HAECHI_ESCALATE_DAYS") or 7))
 # httpx's default, which the tracker has always followed: a host may move its files around.
 MAX_REDIRECTS = 20
 LIMITS = dataclasses.replace(refetch.LIMITS, max_redirects=MAX_REDIRECTS)
@@ -116,14 +115,14 @@ class Tracker:
     def __init__(self, engine: Engine, still_matches: Judge,
                  sender: NoticeSender, clock: Callable[[], dt.datetime],
                  fetcher: Callable[[str], Fetched] = fetch,
-                 escalate_after: dt.timedelta = ESCALATE_AFTER,
+                 escalate_after: dt.timedelta | None = None,
                  registered: Callable[[str], bool] = everyone_registered) -> None:
         self.engine = engine
         self.still_matches = still_matches
         self.sender = sender
         self.clock = clock
         self.fetcher = fetcher
-        self.escalate_after = escalate_after
+        self.escalate_after = escalate_after or dt.timedelta(days=current().escalate_days)
         self.registered = registered
 
     def run(self) -> TrackReport:
