@@ -23,7 +23,14 @@ from sqlalchemy import Engine, select
 from engines.mail import MailConfigError, SmtpServer
 from engines.retry import with_backoff
 from takedown import audit
-from takedown.notices import UNCONFIGURED_EMAIL, UNCONFIGURED_ORG, Reporter, notice_json
+from takedown.notices import (
+    UNCONFIGURED_EMAIL,
+    UNCONFIGURED_ORG,
+    Reporter,
+    notice_json,
+    reference_of,
+    render,
+)
 from takedown.schema import cases, notices
 from takedown.status import transition
 
@@ -177,6 +184,20 @@ class NoticeSender:
                 result["failed"].append({"notice": notice_id, "error": str(exc)})
         return result
 
+    def _reminder_text(self, notice: dict, case_ids: list[int]) -> tuple[str, str]:
+        """The reminder's wording, listing `case_ids` alone: rendered again from the notice's
+        template (its language, legal basis, deadline and reference), since the sent text
+        lists every case of the notice, among them those no longer pursued (a victim who
+        withdrew), and a reviewer's edited wording may too."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(cases).where(cases.c.id.in_(case_ids))
+                                .order_by(cases.c.id)).mappings().all()
+            deadline = conn.execute(select(notices.c.deadline).where(
+                notices.c.id == notice["id"])).scalar()
+        return render(notice["language"], site=notice["site"], reporter=self.reporter,
+                      legal=notice["legal_basis"], reference=reference_of(notice["cases"][0]),
+                      deadline=deadline or self.clock(), rows=list(rows))
+
     def resend(self, notice_id: int, case_ids: list[int], actor: str = "tracker") -> str:
         """A reminder for the cases of a sent notice that are still online."""
         reporter = self.reporter
@@ -184,6 +205,7 @@ class NoticeSender:
         check_sendable(notice, reporter)
         notice["xarf"] = [r for r, cid in zip(notice["xarf"], notice["cases"], strict=True)
                           if cid in case_ids]
+        notice["subject"], notice["body"] = self._reminder_text(notice, case_ids)
         message = build_message(notice, reporter, reminder_of=notice["message_id"])
         self._deliver(message)
         at = self.clock()

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import email
+import email.policy
 import hashlib
 import io
 import json
@@ -43,7 +45,7 @@ from takedown.sending import NoticeSender
 from takedown.tracking import Tracker
 from testkit.synthetic import encode, synthetic_picture
 from testkit.testweb.server import free_port
-from tests.takedown_helpers import FakeClock, event, start_smtp
+from tests.takedown_helpers import FakeClock, Mailbox, event, start_smtp
 
 HAECHI = str(Path(sys.executable).with_name("haechi"))
 # The loopback web server of these tests: the outbound policy refuses loopback otherwise.
@@ -102,10 +104,16 @@ def institution(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    controller, _ = start_smtp(free_port())
-    yield SmtpServer("127.0.0.1", controller.port)
+def mail() -> Iterator[tuple[SmtpServer, Mailbox]]:
+    """A real SMTP server (aiosmtpd) and the mailbox of what it received."""
+    controller, mailbox = start_smtp(free_port())
+    yield SmtpServer("127.0.0.1", controller.port), mailbox
     controller.stop()
+
+
+@pytest.fixture
+def smtp(mail: tuple[SmtpServer, Mailbox]) -> SmtpServer:
+    return mail[0]
 
 
 def haechi(*args: str) -> str:
@@ -175,7 +183,8 @@ def test_after_withdraw_track_does_not_call_a_file_still_online_removed(
 
 
 def test_what_the_tracker_decides_for_withdrawn_and_registered_victims(
-        haechi_home: Path, site: Site, institution: None, smtp: SmtpServer) -> None:
+        haechi_home: Path, site: Site, institution: None, smtp: SmtpServer,
+        mail: tuple[SmtpServer, Mailbox]) -> None:
     """The rule of takedown/tracking.py with the bank's word on registrations wired in."""
     bank = VictimBank.open()
     withdrawn_picture = encode(synthetic_picture(seed=42))
@@ -204,6 +213,14 @@ def test_what_the_tracker_decides_for_withdrawn_and_registered_victims(
     assert report.changed == [ids["/changed.jpg"]]
     assert sorted(report.withdrawn) == sorted([ids["/same.jpg"], ids["/changed.jpg"]])
     assert report.resent == [ids["/reencoded.jpg"]]  # the withdrawn victim's: no reminder
+    # Nor any mention in the reminder: it lists the case still pursued, and it alone.
+    reminder = email.message_from_bytes(mail[1].messages[-1].content,
+                                        policy=email.policy.default)
+    assert reminder["Subject"].startswith("[reminder] ")
+    text = reminder.get_body(("plain",)).get_content()
+    assert site.url("/reencoded.jpg") in text
+    assert not any(site.url(path) in text for path in ("/same.jpg", "/changed.jpg"))
+    assert len(list(reminder.iter_attachments())) == 1  # its one X-ARF report
     clock.advance(days=3)
     report = tracker.run()
     assert report.escalated == [ids["/reencoded.jpg"]] and report.removed == []
