@@ -18,7 +18,7 @@ from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from engines.mail import MailConfigError, SmtpServer
 from engines.retry import with_backoff
@@ -166,17 +166,26 @@ class NoticeSender:
                            last_sent_at=at, sent_count=1)
         return str(message["Message-ID"])
 
-    def send_approved(self, actor: str = "system") -> dict[str, list]:
+    def send_approved(self, actor: str = "system",
+                      hold: Callable[[Connection, int], str | None] | None = None
+                      ) -> dict[str, list]:
         """Send every approved notice; failures are reported, not raised, except an
-        unconfigured sender, which would fail them all alike (SendError)."""
+        unconfigured sender, which would fail them all alike (SendError). `hold(conn, id)`
+        says why a notice must wait for someone else (four eyes), or None: held notices stay
+        approved and are listed under `held`."""
         error = unconfigured_sender_error(self.reporter)
         if error is not None:
             raise error
         with self.engine.connect() as conn:
             pending = conn.execute(select(notices.c.id).where(notices.c.status == "approved")
                                    .order_by(notices.c.id)).scalars().all()
-        result: dict[str, list] = {"sent": [], "failed": []}
+            held = {notice_id: reason for notice_id in pending
+                    if hold is not None and (reason := hold(conn, notice_id))}
+        result: dict[str, list] = {"sent": [], "failed": [],
+                                   "held": [{"notice": n, "reason": r} for n, r in held.items()]}
         for notice_id in pending:
+            if notice_id in held:
+                continue
             try:
                 result["sent"].append({"notice": notice_id,
                                        "message_id": self.send_notice(notice_id, actor)})

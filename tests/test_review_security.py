@@ -21,6 +21,7 @@ import concurrent.futures
 import datetime as dt
 import html
 import itertools
+import json
 import os
 import re
 import subprocess
@@ -538,6 +539,40 @@ def test_four_eyes_refuses_the_person_who_approved_or_saw_the_pictures(store, co
     with store.engine.connect() as conn:
         assert conn.execute(select(notices.c.status).where(notices.c.id == notice)).scalar() \
             == "sent"
+
+
+def test_notices_send_on_the_command_line_keeps_four_eyes_too(store, configured, smtp,
+                                                              monkeypatch) -> None:
+    """The CLI was the way round the rule (issue 12 leftover): with four eyes it asks who
+    sends, and holds a notice that person approved; someone else's run sends it."""
+    port, mailbox = smtp
+    account(store, "alice", "admin")
+    account(store, "bob", "sender")
+    account(store, "rita", "reviewer")
+    [case_id] = open_site_cases(store, SITE)
+    notice = notice_for_case(store.engine, case_id)
+    approve_notice(store.engine, notice, "alice", store.clock())
+    env = {**os.environ, "HAECHI_FOUR_EYES": "1", "HAECHI_SMTP_URL": f"smtp://127.0.0.1:{port}"}
+
+    def send(*names: str) -> subprocess.CompletedProcess:
+        return subprocess.run([HAECHI, "notices", "send", "--json", *names], env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    anonymous = send()
+    assert anonymous.returncode == 2 and "--as NAME" in anonymous.stderr
+    assert send("--as", "rita").returncode == 2  # a reviewer may not send at all
+    held = send("--as", "alice")
+    assert held.returncode == 0, held.stderr
+    result = json.loads(held.stdout)
+    assert result["sent"] == [] and result["held"][0]["notice"] == notice
+    assert "You approved this notice" in result["held"][0]["reason"]
+    assert mailbox.messages == []
+    sent = json.loads(send("--as", "bob").stdout)
+    assert [s["notice"] for s in sent["sent"]] == [notice] and len(mailbox.messages) == 1
+    with store.engine.connect() as conn:
+        actors = conn.execute(select(audit_log.c.actor).where(
+            audit_log.c.action == "notice:sent")).scalars().all()
+    assert actors == ["bob"]
 
 
 def test_without_four_eyes_one_admin_may_do_it_all(store, configured, smtp) -> None:

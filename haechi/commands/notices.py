@@ -9,7 +9,7 @@ import argparse
 import json
 
 from engines.inputs import case_id
-from haechi.commands import ConfigurationError
+from haechi.commands import ConfigurationError, UsageError
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -20,6 +20,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("--json", action="store_true")
     show.set_defaults(run=run_show)
     send = commands.add_parser("send", help="send every approved notice (HAECHI_SMTP_URL)")
+    send.add_argument("--as", dest="sender", metavar="NAME",
+                      help="the account that sends, in the audit log (required with "
+                           "HAECHI_FOUR_EYES=1: a notice its approver, or whoever saw its "
+                           "pictures clearly, approved or saw is held for someone else)")
     send.add_argument("--json", action="store_true")
     send.set_defaults(run=run_send)
 
@@ -43,11 +47,30 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_send(args: argparse.Namespace) -> int:
+    from sqlalchemy import Connection
+
+    from engines.settings import current
     from takedown.database import takedown_engine
+    from takedown.review.accounts import role_of
+    from takedown.review.roles import SEND, four_eyes_objection, may, refusal
     from takedown.sending import NoticeSender, SenderNotConfigured, SendError
 
+    four_eyes = current().four_eyes
+    if four_eyes and not args.sender:
+        raise UsageError("with four eyes (HAECHI_FOUR_EYES=1) say who sends: --as NAME")
+    engine = takedown_engine()
+    if args.sender:
+        role = role_of(engine, args.sender)
+        if role is None:
+            raise UsageError(f"no account {args.sender!r} (haechi users add NAME --role sender)")
+        if not may(role, SEND):
+            raise UsageError(refusal(role, SEND))
+
+    def hold(conn: Connection, notice_id: int) -> str | None:
+        return four_eyes_objection(conn, notice_id, args.sender) if four_eyes else None
+
     try:
-        result = NoticeSender(takedown_engine()).send_approved()
+        result = NoticeSender(engine).send_approved(actor=args.sender or "system", hold=hold)
     except SenderNotConfigured as exc:
         raise ConfigurationError(str(exc)) from None
     except SendError as exc:
@@ -55,7 +78,10 @@ def run_send(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"Sent {len(result['sent'])} notice(s); {len(result['failed'])} failed.")
+        print(f"Sent {len(result['sent'])} notice(s); {len(result['failed'])} failed; "
+              f"{len(result['held'])} held for another sender.")
         for failure in result["failed"]:
             print(f"  notice {failure['notice']}: {failure['error']}")
+        for held in result["held"]:
+            print(f"  notice {held['notice']} held: {held['reason']}")
     return 0 if not result["failed"] else 1

@@ -68,6 +68,12 @@ def add_reviewer(engine: Engine, name: str, password: str, role: str | None = No
     return role
 
 
+def role_of(engine: Engine, name: str) -> str | None:
+    """The account's role, or None when there is no account of that name."""
+    with engine.connect() as conn:
+        return conn.execute(select(reviewers.c.role).where(reviewers.c.name == name)).scalar()
+
+
 def check_password(engine: Engine, name: str, password: str,
                    passwords: PasswordPool = PASSWORDS) -> bool:
     """True when `name` is an account and `password` is its password.
