@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from crawler.items import FetchRecord
-from crawler.records import fetch_record
 
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
@@ -57,6 +56,10 @@ class MatchEvent:
         until it reads fetch records; it is turned into one here, so there is one way from a
         fetch to its event."""
         if not isinstance(fetch, FetchRecord):
+            # Imported here, for this case alone: the embedded crawl's hashing processes
+            # import this module, and need not carry the crawler's tables (and HTTP client).
+            from crawler.records import fetch_record
+
             fetch = fetch_record(fetch)
         return cls(victim=match.victim, algorithm=match.algorithm, distance=match.distance,
                    second=match.second, image_url=fetch.url, page_url=fetch.page_url,

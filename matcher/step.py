@@ -14,16 +14,18 @@ import datetime as dt
 import json
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import redis
 
 from crawler.items import FetchRecord
 from matcher.events import MatchEvent, MatchEventSink
 from matcher.hasher import FrameHashes, QueryHashes
 from matcher.match import Matcher
 from matcher.seen import SeenIndex
+
+if TYPE_CHECKING:  # the embedded crawl's hashing processes import this module, not Redis
+    import redis
 
 # A file's hashes, frame by frame, or the sentence saying why it has none (it cannot be read).
 Hashed = list[FrameHashes] | str
