@@ -49,10 +49,6 @@ class Hits:
     ids: np.ndarray
     distances: np.ndarray
 
-    def for_query(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        mask = self.query == i
-        return self.ids[mask], self.distances[mask]
-
 
 def _flat_index(bits: int) -> faiss.IndexBinaryIDMap2:
     return faiss.IndexBinaryIDMap2(faiss.IndexBinaryFlat(bits))

@@ -19,9 +19,9 @@ import pytest
 from testkit.testweb.server import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("haechi", "matcher", "crawler", "takedown", "grooming")
+PACKAGES = ("engines", "haechi", "matcher", "crawler", "takedown", "grooming")
 # Alembic's migration environment runs only inside Alembic, which gives it its context.
-NOT_IMPORTABLE_ALONE = {"takedown.migrations.env"}
+NOT_IMPORTABLE_ALONE = {"engines.migrations.env"}
 
 IMPORT_EVERY_MODULE = f"""
 import importlib, pkgutil
