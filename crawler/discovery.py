@@ -8,7 +8,6 @@ honours `<base>`. What a URL really holds is decided later from its bytes.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterator
 
@@ -66,8 +65,26 @@ def _usable(url: str) -> bool:
     return bool(url) and not url.lower().startswith(("javascript:", "about:", "#", "mailto:"))
 
 
+def page_links(response: HtmlResponse) -> tuple[list[str], list[str]]:
+    """(media URLs, page URLs) of the page: its scripts are read and their app state decoded
+    once for both."""
+    scripts = _inline_scripts(response)
+    data = app_data(scripts)
+    return _media_urls(response, scripts, data), _page_urls(response, data)
+
+
 def media_urls(response: HtmlResponse) -> list[str]:
     """Absolute URLs of every image and video the page shows or links to, first seen first."""
+    return page_links(response)[0]
+
+
+def page_urls(response: HtmlResponse) -> list[str]:
+    """Absolute URLs of the pages the page links to (media and other files excluded)."""
+    return page_links(response)[1]
+
+
+def _media_urls(response: HtmlResponse, scripts: list[tuple[str, str]], data: AppData
+                ) -> list[str]:
     found: list[str] = []
     for element in response.xpath(_MEDIA_ELEMENTS):
         attributes = element.attrib
@@ -99,43 +116,36 @@ def media_urls(response: HtmlResponse) -> list[str]:
             found.append(href)
     # Galleries built by scripts keep their list in app state (crawler/appdata.py) or, in
     # plain JS arrays that are no JSON, as quoted root-relative paths.
-    scripts = _inline_scripts(response)
-    found.extend(_script_data(scripts).media)
+    found.extend(data.media)
     # Players and galleries keep their configuration as JSON in a data attribute.
-    found.extend(_script_data(_json_attributes(response)).media)
+    found.extend(app_data(_json_attributes(response)).media)
     for _, script in scripts:
         found.extend(m.group("url").replace("\\/", "/") for m in _JSON_MEDIA_URL.finditer(script))
     return _absolute_unique(response, found)
 
 
-def page_urls(response: HtmlResponse) -> list[str]:
-    """Absolute URLs of the pages the page links to (media and other files excluded)."""
+def _page_urls(response: HtmlResponse, data: AppData) -> list[str]:
     found = response.xpath(
         "//a/@href | //area/@href | //link[@rel='next' or @rel='prev']/@href | "
         "//iframe/@src | //frame/@src"
     ).getall()
-    found.extend(_script_data(_inline_scripts(response)).pages)
+    found.extend(data.pages)
     pages = [u for u in found if not _has_extension(u, MEDIA_EXTENSIONS + SKIP_EXTENSIONS)]
     return _absolute_unique(response, pages)
 
 
-def _json_attributes(response: HtmlResponse) -> tuple[tuple[str, str], ...]:
+def _json_attributes(response: HtmlResponse) -> list[tuple[str, str]]:
     """Data attributes holding JSON (`data-config='{"file": ...}'`), as JSON blobs."""
-    return tuple(("application/json", value) for value in response.xpath(
+    return [("application/json", value) for value in response.xpath(
         "//@*[starts-with(name(), 'data-')][starts-with(normalize-space(), '{') or "
-        "starts-with(normalize-space(), '[')]").getall())
+        "starts-with(normalize-space(), '[')]").getall()]
 
 
-def _inline_scripts(response: HtmlResponse) -> tuple[tuple[str, str], ...]:
+def _inline_scripts(response: HtmlResponse) -> list[tuple[str, str]]:
     """(type attribute, text) of each inline script."""
-    return tuple((script.attrib.get("type", ""), script.xpath("string()").get() or "")
-                 for script in response.xpath("//script[not(@src)]"))
+    return [(script.attrib.get("type", ""), script.xpath("string()").get() or "")
+            for script in response.xpath("//script[not(@src)]")]
 
-
-@functools.lru_cache(maxsize=8)
-def _script_data(scripts: tuple[tuple[str, str], ...]) -> AppData:
-    """Cached: media_urls and page_urls of one page both ask, and decoding is the dear part."""
-    return app_data(list(scripts))
 
 
 def _has_extension(url: str, extensions: tuple[str, ...]) -> bool:

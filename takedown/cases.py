@@ -230,7 +230,7 @@ class CaseStore:
                              [{"signals": [*current.signals, signal]}])
             # A re-crawl stored the file in the clear again: sealed again (and a case opened
             # before the evidence key was set gets its copy now, if this is its file).
-            self._keep_evidence(conn, current.id, event, current.evidence_key,
+            self._keep_evidence(conn, current.id, event.store_key, current.evidence_key,
                                 same_file=current.sha256 == event.sha256)
             # A case whose notice failed to draft last time is drafted now.
             return None, current.status == "detected"
@@ -252,7 +252,7 @@ class CaseStore:
         case_id = int(result.inserted_primary_key[0])
         # The evidence copy (an upload to S3 in cluster mode) is made before the first audit
         # append, which holds the audit log's head until this transaction ends.
-        self._keep_evidence(conn, case_id, event)
+        self._keep_evidence(conn, case_id, event.store_key)
         audit.append(conn, actor="matcher", action="case:opened", at=at,
                      case_id=case_id, detail={"event": event.to_json()})
         if removed is not None:
@@ -260,20 +260,22 @@ class CaseStore:
                        detail={"new_case": case_id})
         return case_id, True
 
-    def _keep_evidence(self, conn: Any, case_id: int, event: MatchEvent,
-                       kept: str | None = None, same_file: bool = True) -> None:
-        """The case's encrypted evidence copy of `event`'s file, made when the case has none
-        (`kept`) and the file is the case's own; the media copy sealed either way, so that no
-        matched file stays in the clear beside an encrypted case (takedown/evidence.py)."""
+    def _keep_evidence(self, conn: Any, case_id: int, store_key: str | None,
+                       kept: str | None = None, same_file: bool = True) -> str | None:
+        """The case's encrypted evidence copy of the file under `store_key`, made when the case
+        has none (`kept`) and the file is the case's own; the media copy sealed either way, so
+        that no matched file stays in the clear beside an encrypted case
+        (takedown/evidence.py). The key of the copy made here, or None."""
         if self.store is None:
-            return
+            return None
         if kept is None and same_file:
-            evidence = keep_encrypted_copy(self.store, event.store_key, case_id)
+            evidence = keep_encrypted_copy(self.store, store_key, case_id)
             if evidence:
                 conn.execute(cases.update().where(cases.c.id == case_id),
                              [{"evidence_key": evidence}])
-        else:
-            seal_media_copy(self.store, event.store_key)
+            return evidence
+        seal_media_copy(self.store, store_key)
+        return None
 
     def seal_earlier(self) -> dict[str, int]:
         """Once HAECHI_EVIDENCE_KEY is set: give every case opened before it its encrypted
@@ -283,9 +285,9 @@ class CaseStore:
         `missing` cases whose stored file is gone (nothing left to seal or copy)."""
         if media_cipher() is None:
             raise SealedMediaError(f"{KEY_VARIABLE} is not set: there is no key to seal with")
-        if self.store is None:
-            return {"copied": 0, "sealed": 0, "missing": 0}
         counts = {"copied": 0, "sealed": 0, "missing": 0}
+        if self.store is None:
+            return counts
         with self.engine.connect() as conn:
             rows = conn.execute(select(cases.c.id, cases.c.store_key, cases.c.evidence_key)
                                 .where(cases.c.store_key.is_not(None))
@@ -296,16 +298,12 @@ class CaseStore:
                 counts["missing"] += 1
                 continue
             with self.engine.begin() as conn:
-                if row.evidence_key is None:
-                    evidence = keep_encrypted_copy(self.store, row.store_key, row.id)
-                    conn.execute(cases.update().where(cases.c.id == row.id),
-                                 [{"evidence_key": evidence}])
+                evidence = self._keep_evidence(conn, row.id, row.store_key, row.evidence_key)
+                if evidence:
                     audit.append(conn, actor="system", action="evidence:sealed",
                                  at=self.clock(), case_id=row.id,
                                  detail={"evidence_key": evidence})
                     counts["copied"] += 1
-                else:
-                    seal_media_copy(self.store, row.store_key)
             counts["sealed"] += not self.store.exists(row.store_key)
         return counts
 

@@ -19,7 +19,7 @@ from scrapy import Request, Spider
 from scrapy.http import HtmlResponse, Response, TextResponse
 from twisted.python.failure import Failure
 
-from crawler.discovery import media_urls, page_language, page_urls
+from crawler.discovery import page_language, page_links
 from crawler.failures import failure_kind
 from crawler.gates import is_age_gate, pass_request
 from crawler.items import FetchedMedia, SiteFacts
@@ -174,7 +174,7 @@ class SiteSpider(Spider):
                 # request, or the notice loses its contact and language.
                 meta=state.meta(handle_httpstatus_all=True),
             )
-        media = media_urls(response)
+        media, links = page_links(response)
         if not media and not state.gate_tried and is_age_gate(response):
             state.gate_tried = True
             passed = pass_request(response)
@@ -186,11 +186,8 @@ class SiteSpider(Spider):
         for url in media:
             if url.startswith("data:"):
                 yield from self.inline_media(url, response)
-                continue
-            yield Request(canonical_url(url), callback=self.parse_media,
-                          errback=self.media_failed, priority=MEDIA_PRIORITY,
-                          meta=state.meta(page_url=response.url))
-        links = page_urls(response)
+            else:
+                yield self.media_request(state, url, response.url)
         yield from self.follow_pages(state, links)
         if not state.robots_read and (len(media) < THIN_PAGE_MEDIA
                                       or len(links) < THIN_PAGE_LINKS):
@@ -199,6 +196,11 @@ class SiteSpider(Spider):
             yield Request(urljoin(response.url, "/robots.txt"), callback=self.parse_robots,
                           errback=self.robots_failed, meta=state.meta(
                               handle_httpstatus_all=True, download_maxsize=MANIFEST_MAXSIZE))
+
+    def media_request(self, state: SiteState, url: str, page_url: str) -> Request:
+        """The request for a picture, a video or a manifest that `page_url` shows."""
+        return Request(canonical_url(url), callback=self.parse_media, errback=self.media_failed,
+                       priority=MEDIA_PRIORITY, meta=state.meta(page_url=page_url))
 
     def follow_pages(self, state: SiteState, urls: list[str]) -> Iterator[Request]:
         """Requests for the site's own pages among `urls`, within its budget and trap guard."""
@@ -249,8 +251,9 @@ class SiteSpider(Spider):
 
     def parse_media(self, response: Response, page_url: str | None = None
                     ) -> Iterator[FetchedMedia | Request]:
-        if manifest_kind(response.url, response.body) is not None:
-            yield from self.parse_manifest(response)
+        kind = manifest_kind(response.url, response.body)
+        if kind is not None:
+            yield from self.parse_manifest(response, kind)
             return
         yield from self.fetched(response.url,
                                 page_url or response.meta.get("page_url") or response.url,
@@ -274,14 +277,14 @@ class SiteSpider(Spider):
 
     # --- streaming video (crawler/streaming.py) -------------------------------------------
 
-    def parse_manifest(self, response: Response) -> Iterator[Request]:
+    def parse_manifest(self, response: Response, kind: str | None = None
+                       ) -> Iterator[Request]:
         """A master playlist or MPD: its chosen variant; a media playlist: its sampled
         segments, after the key and the init segment they need."""
-        meta = {k: v for k, v in response.meta.items()
-                if k in ("site", "visit", "max_pages", "cookiejar", "page_url")}
+        meta = _carried(response.meta)
         meta["manifest_url"] = response.meta.get("manifest_url") or response.url
         try:
-            if manifest_kind(response.url, response.body) == HLS:
+            if (kind or manifest_kind(response.url, response.body)) == HLS:
                 variants = hls_variants(response.body, response.url)
                 if variants is not None:
                     self.count("videos/manifests")
@@ -321,12 +324,9 @@ class SiteSpider(Spider):
                                 "init": fetched.get(segment.init) if segment.init else None})
 
     def parse_stream_part(self, response: Response) -> Iterator[Request]:
-        meta = dict(response.meta)
-        fetched = {**meta.pop("fetched"), response.url: response.body}
-        segments = meta.pop("segments")
-        meta = {k: v for k, v in meta.items()
-                if k in ("site", "visit", "max_pages", "cookiejar", "page_url", "manifest_url")}
-        yield from self.segment_requests(segments, meta, fetched)
+        fetched = {**response.meta["fetched"], response.url: response.body}
+        yield from self.segment_requests(response.meta["segments"], _carried(response.meta),
+                                         fetched)
 
     def parse_segment(self, response: Response) -> Iterator[FetchedMedia]:
         segment: Segment = response.meta["segment"]
@@ -374,9 +374,7 @@ class SiteSpider(Spider):
             if on_site(url, state.site):
                 yield from self.sitemap_request(state, url)
         for url in content.media:
-            yield Request(canonical_url(url), callback=self.parse_media,
-                          errback=self.media_failed, priority=MEDIA_PRIORITY,
-                          meta=state.meta(page_url=response.url))
+            yield self.media_request(state, url, response.url)
         yield from self.follow_pages(state, content.pages)
 
     def media_failed(self, failure: Failure) -> None:
@@ -400,6 +398,15 @@ class SiteSpider(Spider):
         self.count(f"security_txt_failed/{kind}")
         if kind == BLOCKED_ADDRESS:
             self.error(kind, failure.request.url, str(failure.value)[:200])
+
+
+# What a stream's requests carry from one to the next (the rest of a response's meta is
+# Scrapy's, or belongs to the one request).
+_STREAM_META = ("site", "visit", "max_pages", "cookiejar", "page_url", "manifest_url")
+
+
+def _carried(meta: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in meta.items() if key in _STREAM_META}
 
 
 def _headers(response: Response) -> dict[str, list[str]]:

@@ -242,7 +242,7 @@ def _planted_stream(seed: int, victim: str, edit: str, site: int, kind: str,
                     variant: str) -> Packaged:
     victim_frame, scenes = _video_pictures(seed, victim, edit, site)
     package = streams.hls if kind == "hls" else streams.dash
-    return package(victim_frame, scenes, streams.variant_size(variant))
+    return package(victim_frame, scenes, streams.VARIANT_SIZES[variant])
 
 
 @functools.cache

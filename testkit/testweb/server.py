@@ -289,7 +289,7 @@ class TestWebServer:
         if len(parts) == 3 and parts[2] == "key.bin" and encrypted:
             return web.Response(body=stream_key(site.index),
                                 content_type="application/octet-stream")
-        if len(parts) != 4 or parts[2] not in dict((v[0], v) for v in streams.VARIANTS):
+        if len(parts) != 4 or parts[2] not in streams.VARIANT_NAMES:
             raise web.HTTPNotFound()
         package = await off_loop(self.web.planted_stream, planted, "hls", parts[2])
         if parts[3] == "index.m3u8":
@@ -312,7 +312,7 @@ class TestWebServer:
             count = streams.SEGMENTS
             return web.Response(text=streams.dash_mpd(f"/dash/{parts[1]}", count),
                                 content_type="application/dash+xml")
-        if len(parts) != 4 or parts[2] not in dict((v[0], v) for v in streams.VARIANTS):
+        if len(parts) != 4 or parts[2] not in streams.VARIANT_NAMES:
             raise web.HTTPNotFound()
         package = await off_loop(self.web.planted_stream, planted, "dash", parts[2])
         if parts[3] == "init.mp4":

@@ -6,7 +6,6 @@ seconds in the middle of the clip and unrelated scenes around it.
 
 from __future__ import annotations
 
-import functools
 import io
 from dataclasses import dataclass
 
@@ -20,6 +19,8 @@ SEGMENTS = 15
 VICTIM_FROM, VICTIM_TO = 14.0, 18.0
 # (name, width, height) of each variant: the small one is below the crawler's 240 lines.
 VARIANTS = (("180p", 240, 180), ("360p", 480, 360))
+VARIANT_SIZES = {name: (width, height) for name, width, height in VARIANTS}
+VARIANT_NAMES = frozenset(VARIANT_SIZES)
 
 
 @dataclass(frozen=True)
@@ -150,10 +151,3 @@ def encrypt_segment(data: bytes, key: bytes, sequence: int) -> bytes:
     encryptor = Cipher(algorithms.AES(key), modes.CBC(sequence.to_bytes(16, "big"))).encryptor()
     return encryptor.update(padded) + encryptor.finalize()
 
-
-@functools.cache
-def variant_size(name: str) -> tuple[int, int]:
-    for variant, width, height in VARIANTS:
-        if variant == name:
-            return width, height
-    raise KeyError(name)
