@@ -27,6 +27,7 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.error import DNSLookupError
 
+from crawler.browser import is_challenge
 from engines.fetch import (
     ALLOW_SETTING,
     FETCH_SCHEMES,
@@ -168,6 +169,10 @@ class BackoffRetryMiddleware(RetryMiddleware):
 
     async def process_response(self, request: Request, response: Response
                                ) -> Request | Response:
+        if is_challenge(response) and response.status in request.meta.get(
+                "handle_httpstatus_list", ()):
+            # A JavaScript challenge answers the same to every retry: the spider renders it.
+            return response
         result = super().process_response(request, response)
         if isinstance(result, Request):
             await self._wait(result)

@@ -45,8 +45,10 @@ def crawl_settings(overrides: dict[str, Any] | None = None) -> Settings:
     return settings
 
 
-def summarise(stats: dict[str, Any], seconds: float) -> dict[str, Any]:
-    """The run's summary: counts of what was done, and errors and traps by kind."""
+def summarise(stats: dict[str, Any], seconds: float,
+              per_site: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The run's summary: counts of what was done, errors and traps by kind, and each site's
+    line (`per_site`: rendered, videos, gates, sitemaps)."""
 
     def group(prefix: str) -> dict[str, int]:
         return {k[len(prefix):]: v for k, v in sorted(stats.items()) if k.startswith(prefix)}
@@ -67,7 +69,9 @@ def summarise(stats: dict[str, Any], seconds: float) -> dict[str, Any]:
         "traps": group("haechi/traps/"),
         "page_cap_reached": stats.get("haechi/budget/page-cap", 0),
         "requests": stats.get("downloader/request_count", 0),
+        "rendered": group("haechi/rendered/"),
         "seconds": round(seconds, 2),
+        "per_site": per_site or {},
     }
 
 
@@ -80,4 +84,8 @@ def run_crawl(urls: list[str], max_pages: int = DEFAULT_MAX_PAGES,
     started = time.monotonic()
     process.crawl(crawler, urls=urls, max_pages=max_pages)
     process.start()
-    return summarise(crawler.stats.get_stats(), time.monotonic() - started)
+    sites = getattr(crawler.spider, "sites", {})
+    # A site reached under two names (a start URL that redirected) is one line.
+    per_site = {state.site: state.report() for state in {id(s): s for s in sites.values()}
+                .values()}
+    return summarise(crawler.stats.get_stats(), time.monotonic() - started, per_site)

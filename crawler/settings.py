@@ -56,7 +56,28 @@ TWISTED_DNS_RESOLVER = "crawler.middlewares.GuardedResolver"
 # (from the variable of the same name). Production never sets it.
 HAECHI_FETCH_ALLOW = ""
 # Only the network schemes: a page must not make the crawler read local files, FTP or S3.
-DOWNLOAD_HANDLERS = {"file": None, "ftp": None, "s3": None}
+# http(s) through scrapy-playwright's handler (crawler/browser.py), which renders only the
+# requests that ask for a browser and hands every other one to Scrapy's own.
+DOWNLOAD_HANDLERS = {"file": None, "ftp": None, "s3": None,
+                     "http": "crawler.browser.BrowserDownloadHandler",
+                     "https": "crawler.browser.BrowserDownloadHandler"}
+
+# Browser rendering (crawler/browser.py): `auto` renders a page only when its static HTML
+# shows too little and it loads scripts, or when it is a JavaScript challenge; `always` and
+# `never` are for a site profile or a whole run.
+HAECHI_RENDER = "auto"
+# Browser pages open at once on one crawler node (each in a context of its own), the most
+# pages of one site rendered per visit, and the time one rendered page may take.
+HAECHI_BROWSER_PAGES = 4
+HAECHI_RENDER_PAGES = 5
+HAECHI_RENDER_SECONDS = 20.0
+# The Chromium to run: a path or a command name (Debian's `chromium` when empty).
+HAECHI_CHROMIUM = ""
+PLAYWRIGHT_BROWSER_TYPE = "chromium"
+PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 1
+PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = 20_000
+# The route handler (crawler/browser.py) sets every header itself.
+PLAYWRIGHT_PROCESS_REQUEST_HEADERS = None
 REDIRECT_MAX_TIMES = 5
 DEPTH_LIMIT = 30
 # Breadth first: a site's index and first pages before its deep archive.

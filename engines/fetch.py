@@ -305,6 +305,17 @@ def _no_cookies() -> http.cookiejar.CookieJar:
     return http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
 
 
+def guarded_client(policy: OutboundPolicy, timeout: float, user_agent: str | None = None
+                   ) -> httpx.Client:
+    """An httpx client whose every connection is made under `policy`: redirects are not
+    followed (the caller checks each hop), no proxy from the environment, and no cookie kept
+    (a caller that carries cookies sends them as a header, for the one site they belong to)."""
+    return httpx.Client(
+        transport=GuardedTransport(policy), timeout=timeout, follow_redirects=False,
+        headers={"User-Agent": user_agent} if user_agent else None, cookies=_no_cookies(),
+        trust_env=False)
+
+
 class Fetcher:
     """GETs under `policy` (by default the process's) within `limits`, over one pool:
     `with Fetcher(limits) as fetch: fetch(url)`.
@@ -320,10 +331,7 @@ class Fetcher:
     def __init__(self, limits: FetchLimits, policy: OutboundPolicy | None = None) -> None:
         self.limits = limits
         self.policy = policy or default_policy()
-        self._client = httpx.Client(
-            transport=GuardedTransport(self.policy), timeout=limits.timeout,
-            follow_redirects=False, headers={"User-Agent": limits.user_agent},
-            cookies=_no_cookies(), trust_env=False)
+        self._client = guarded_client(self.policy, limits.timeout, limits.user_agent)
 
     def __enter__(self) -> Fetcher:
         return self

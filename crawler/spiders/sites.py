@@ -8,8 +8,12 @@ starve the others; what is fetched is judged by its bytes.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
+import functools
 import hashlib
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +23,16 @@ from scrapy import Request, Spider
 from scrapy.http import HtmlResponse, Response, TextResponse
 from twisted.python.failure import Failure
 
+from crawler.browser import (
+    CHALLENGE,
+    CHALLENGE_STATUSES,
+    RENDER_MODES,
+    BrowserNetwork,
+    chromium_path,
+    is_challenge,
+    render_reason,
+    settle,
+)
 from crawler.discovery import page_language, page_links
 from crawler.failures import failure_kind
 from crawler.gates import is_age_gate, pass_request
@@ -77,6 +91,25 @@ class SiteState:
     gate_tried: bool = False
     robots_read: bool = False
     sitemaps: int = 0
+    render: str = "auto"
+    renders: int = 0
+    # Why the site's pages needed a browser (the first reason seen), None if none did.
+    rendered: str | None = None
+    manifests: int = 0
+    segments: int = 0
+    gates_passed: int = 0
+    gates_failed: int = 0
+
+    def report(self) -> dict[str, Any]:
+        """The site's line of the crawl summary (`haechi crawl --json`, per_site)."""
+        return {
+            "pages": self.pages_ok, "failed": self.failed,
+            "rendered": {"rendered": self.rendered is not None, "reason": self.rendered,
+                         "pages": self.renders},
+            "videos": {"manifests": self.manifests, "segments_sampled": self.segments},
+            "gates": {"passed": self.gates_passed, "failed": self.gates_failed},
+            "sitemaps": self.sitemaps,
+        }
 
     def meta(self, **extra: Any) -> dict[str, Any]:
         """The meta of a request made for this site: its cookie jar is the visit's own (an age
@@ -98,6 +131,22 @@ class SiteSpider(Spider):
         self.start_urls = [canonical_url(u) for u in urls]
         self.max_pages = int(max_pages)
         self.sites: dict[str, SiteState] = {}
+        self.closing: set[asyncio.Future[None]] = set()
+
+    @functools.cached_property
+    def browser(self) -> dict[str, Any]:
+        """The crawl's render settings (crawler/settings.py, HAECHI_RENDER*)."""
+        settings = self.crawler.settings
+        mode = settings.get("HAECHI_RENDER") or "auto"
+        if mode not in RENDER_MODES:
+            raise ValueError(f"HAECHI_RENDER must be one of {', '.join(RENDER_MODES)}, "
+                             f"not {mode!r}")
+        return {"mode": mode, "chromium": chromium_path(settings.get("HAECHI_CHROMIUM")),
+                "pages": settings.getint("HAECHI_RENDER_PAGES"),
+                "seconds": settings.getfloat("HAECHI_RENDER_SECONDS"),
+                "allow": settings.get("HAECHI_FETCH_ALLOW") or "",
+                "user_agent": settings.get("USER_AGENT"),
+                "timeout": settings.getfloat("DOWNLOAD_TIMEOUT")}
 
     def count(self, key: str, amount: int = 1) -> None:
         self.crawler.stats.inc_value(f"haechi/{key}", amount)
@@ -125,7 +174,8 @@ class SiteSpider(Spider):
                                              max_pages=max_pages or self.max_pages)
         self.count("sites")
         return Request(url, callback=self.parse_page, errback=self.page_failed,
-                       meta=state.meta(start=True, download_maxsize=PAGE_MAXSIZE))
+                       meta=state.meta(start=True, download_maxsize=PAGE_MAXSIZE,
+                                       handle_httpstatus_list=CHALLENGE_STATUSES))
 
     def state_of(self, response: Response) -> SiteState:
         # In cluster mode another node may have started the site (or its newer visit): this
@@ -142,6 +192,15 @@ class SiteSpider(Spider):
 
     def parse_page(self, response: Response) -> Iterator[Request | FetchedMedia | SiteFacts]:
         state = self.state_of(response)
+        if response.status >= 400:
+            # Only a challenge's statuses reach here (handle_httpstatus_list).
+            if is_challenge(response):
+                render = self.render_request(state, response.url, CHALLENGE)
+                if render is not None:
+                    yield render
+                    return
+            self.page_answered_error(state, response)
+            return
         media = sniff_media(response.body)
         if media is not None:
             # A "page" link that turned out to be a picture or a video.
@@ -156,39 +215,27 @@ class SiteSpider(Spider):
             # The start URL redirected (to www., https or another domain): crawl the site
             # where it really is.
             self.sites[site_of(response.url)] = state
-        state.pages_ok += 1
-        self.count("pages")
-        if not state.language_seen:
-            # Asked once the site has answered: a dead site costs no second request, and the
-            # file is fetched after the pictures the site's first page shows.
-            state.language_seen = True
-            yield SiteFacts(
-                site=state.site, language=page_language(response),
-                charset=response.encoding if isinstance(response, TextResponse) else None,
-            )
-            yield Request(
-                urljoin(response.url, "/.well-known/security.txt"),
-                callback=self.parse_security_txt, errback=self.security_txt_failed,
-                priority=SECURITY_TXT_PRIORITY,
-                # A 404 is an answer (no file); a timeout on a busy site is retried like any
-                # request, or the notice loses its contact and language.
-                meta=state.meta(handle_httpstatus_all=True),
-            )
+        yield from self.page_read(state, response)
         media, links = page_links(response)
+        if response.meta.get("gate"):
+            gated = not media and is_age_gate(response)
+            state.gates_failed += gated
+            state.gates_passed += not gated
         if not media and not state.gate_tried and is_age_gate(response):
             state.gate_tried = True
             passed = pass_request(response)
             if passed is not None:
-                self.count("gates/passed")
+                self.count("gates/tried")
                 yield passed.replace(callback=self.parse_page, errback=self.page_failed,
                                      meta=state.meta(download_maxsize=PAGE_MAXSIZE, gate=True))
                 return
-        for url in media:
-            if url.startswith("data:"):
-                yield from self.inline_media(url, response)
-            else:
-                yield self.media_request(state, url, response.url)
+        yield from self.shown(state, media, response)
         yield from self.follow_pages(state, links)
+        reason = render_reason(response, media, links, state.render or self.browser["mode"])
+        if reason is not None:
+            render = self.render_request(state, response.url, reason)
+            if render is not None:
+                yield render
         if not state.robots_read and (len(media) < THIN_PAGE_MEDIA
                                       or len(links) < THIN_PAGE_LINKS):
             # A thin page (a script-built home, a search box): the sitemaps may list more.
@@ -197,13 +244,161 @@ class SiteSpider(Spider):
                           errback=self.robots_failed, meta=state.meta(
                               handle_httpstatus_all=True, download_maxsize=MANIFEST_MAXSIZE))
 
-    def media_request(self, state: SiteState, url: str, page_url: str) -> Request:
+    def page_read(self, state: SiteState, response: HtmlResponse,
+                  cookies: list[dict[str, Any]] | None = None
+                  ) -> Iterator[Request | SiteFacts]:
+        """Count a page read; on the site's first, what notices need of the site."""
+        state.pages_ok += 1
+        self.count("pages")
+        if state.language_seen:
+            return
+        # Asked once the site has answered: a dead site costs no second request, and the
+        # file is fetched after the pictures the site's first page shows.
+        state.language_seen = True
+        yield SiteFacts(
+            site=state.site, language=page_language(response),
+            charset=response.encoding if isinstance(response, TextResponse) else None,
+        )
+        yield Request(
+            urljoin(response.url, "/.well-known/security.txt"),
+            callback=self.parse_security_txt, errback=self.security_txt_failed,
+            priority=SECURITY_TXT_PRIORITY, cookies=cookies or {},
+            # A 404 is an answer (no file); a timeout on a busy site is retried like any
+            # request, or the notice loses its contact and language.
+            meta=state.meta(handle_httpstatus_all=True),
+        )
+
+    def shown(self, state: SiteState, media: list[str], response: Response,
+              cookies: list[dict[str, Any]] | None = None
+              ) -> Iterator[Request | FetchedMedia]:
+        """What a page shows: inline pictures read where they are, the rest requested (with
+        the cookies a browser was given, as the browser would have sent them)."""
+        for url in media:
+            if url.startswith("data:"):
+                yield from self.inline_media(url, response)
+            else:
+                yield self.media_request(state, url, response.url, cookies)
+
+    def page_answered_error(self, state: SiteState, response: Response) -> None:
+        """A page that answered an error status (as page_failed counts an HttpError)."""
+        self.error(f"http-{response.status // 100}xx", response.url,
+                   f"HTTP {response.status}")
+        if response.meta.get("start"):
+            state.failed = True
+            self.count("sites_failed")
+
+    # --- browser rendering (crawler/browser.py) -------------------------------------------
+
+    def render_request(self, state: SiteState, url: str, reason: str) -> Request | None:
+        """The request that renders `url` in the browser, within the site's page budget;
+        None (counted) when the budget is spent or there is no browser."""
+        options = self.browser
+        if options["chromium"] is None:
+            self.count(f"rendered/no-browser/{reason}")
+            return None
+        if state.renders >= options["pages"]:
+            self.count("budget/render-cap")
+            return None
+        state.renders += 1
+        seconds = options["seconds"]
+        return Request(
+            url, callback=self.parse_rendered, errback=self.render_failed, dont_filter=True,
+            meta=state.meta(
+                playwright=True, playwright_include_page=True,
+                # A context (cookies, storage) per rendered page, closed after it.
+                playwright_context=f"render {state.site} {state.visit} {state.renders}",
+                playwright_context_kwargs={"accept_downloads": False,
+                                           "service_workers": "block",
+                                           "user_agent": options["user_agent"]},
+                playwright_page_init_callback="crawler.browser.init_page",
+                playwright_page_goto_kwargs={"wait_until": "load",
+                                             "timeout": seconds * 1000},
+                haechi_browser={k: options[k] for k in ("allow", "user_agent", "timeout")},
+                render_reason=reason, render_seconds=seconds, handle_httpstatus_all=True,
+                dont_retry=True, download_maxsize=PAGE_MAXSIZE))
+
+    async def parse_rendered(self, response: Response
+                             ) -> AsyncIterator[Request | FetchedMedia]:
+        """A page as the browser showed it: the DOM once settled and scrolled, plus what the
+        browser asked for (pictures, manifests) and the media in the JSON it was sent."""
+        state = self.state_of(response)
+        reason = response.meta["render_reason"]
+        page = response.meta.get("playwright_page")
+        network: BrowserNetwork | None = response.meta.get("haechi_network")
+        html, url, cookies = response.text, response.url, []
+        try:
+            if page is not None and network is not None:
+                await settle(page, network,
+                             time.monotonic() + response.meta["render_seconds"])
+                html, url = await page.content(), page.url
+                cookies = await page.context.cookies()
+        finally:
+            await _close_page(page)
+            if network is not None:
+                network.close()
+        rendered = HtmlResponse(url=url, body=html.encode("utf-8"), encoding="utf-8",
+                                request=response.request)
+        state.rendered = state.rendered or reason
+        self.count(f"rendered/{reason}")
+        media, links = page_links(rendered)
+        if network is not None:
+            for refused_url, why in network.refused:
+                if "policy" in why or "address" in why:
+                    self.error("blocked-address", refused_url, why)
+            media = list(dict.fromkeys([*media, *network.media,
+                                        *self.api_media(network.json)]))
+        jar = [{"name": c["name"], "value": c["value"], "domain": c["domain"],
+                "path": c["path"]} for c in cookies]
+        if reason == CHALLENGE:
+            still = not media and is_challenge(rendered.replace(status=503))
+            state.gates_failed += still
+            state.gates_passed += not still
+            self.count(f"gates/challenge-{'failed' if still else 'passed'}")
+            if still:
+                return
+            for item in self.page_read(state, rendered, jar):
+                yield item
+        for item in self.shown(state, media, rendered, jar):
+            yield item
+        for request in self.follow_pages(state, links, jar):
+            yield request
+
+    def api_media(self, answers: list[tuple[str, bytes]]) -> list[str]:
+        """Media named in the JSON a rendered page's scripts fetched."""
+        from crawler.appdata import app_data
+
+        found: list[str] = []
+        for url, body in answers:
+            found.extend(urljoin(url, m) for m in app_data(
+                [("application/json", body.decode("utf-8", "replace"))]).media)
+        return found
+
+    def render_failed(self, failure: Failure) -> Iterator[Request]:
+        request = failure.request
+        page = request.meta.get("playwright_page")
+        if page is not None:
+            # An errback cannot wait for the close; the task is kept until it is done.
+            task = asyncio.ensure_future(_close_page(page))
+            self.closing.add(task)
+            task.add_done_callback(self.closing.discard)
+        network = request.meta.get("haechi_network")
+        if network is not None:
+            network.close()
+        self.error(f"render-failed/{failure_kind(failure)}", request.url,
+                   str(failure.value)[:200])
+        return iter(())
+
+    def media_request(self, state: SiteState, url: str, page_url: str,
+                      cookies: list[dict[str, Any]] | None = None) -> Request:
         """The request for a picture, a video or a manifest that `page_url` shows."""
         return Request(canonical_url(url), callback=self.parse_media, errback=self.media_failed,
-                       priority=MEDIA_PRIORITY, meta=state.meta(page_url=page_url))
+                       priority=MEDIA_PRIORITY, cookies=cookies or {},
+                       meta=state.meta(page_url=page_url))
 
-    def follow_pages(self, state: SiteState, urls: list[str]) -> Iterator[Request]:
-        """Requests for the site's own pages among `urls`, within its budget and trap guard."""
+    def follow_pages(self, state: SiteState, urls: list[str],
+                     cookies: list[dict[str, Any]] | None = None) -> Iterator[Request]:
+        """Requests for the site's own pages among `urls`, within its budget and trap guard
+        (with `cookies` a browser was given, which join the visit's cookie jar)."""
         for url in urls:
             url = canonical_url(url)
             if not (on_site(url, state.site) or (site_of(url) in self.sites
@@ -218,7 +413,9 @@ class SiteSpider(Spider):
                 continue
             state.pages += 1
             yield Request(url, callback=self.parse_page, errback=self.page_failed,
-                          meta=state.meta(download_maxsize=PAGE_MAXSIZE))
+                          cookies=cookies or {},
+                          meta=state.meta(download_maxsize=PAGE_MAXSIZE,
+                                          handle_httpstatus_list=CHALLENGE_STATUSES))
 
     def inline_media(self, uri: str, response: Response) -> Iterator[FetchedMedia]:
         """A picture written into the page as a data: URI, read where it is: a request for it
@@ -281,6 +478,7 @@ class SiteSpider(Spider):
                        ) -> Iterator[Request]:
         """A master playlist or MPD: its chosen variant; a media playlist: its sampled
         segments, after the key and the init segment they need."""
+        state = self.state_of(response)
         meta = _carried(response.meta)
         meta["manifest_url"] = response.meta.get("manifest_url") or response.url
         try:
@@ -288,6 +486,7 @@ class SiteSpider(Spider):
                 variants = hls_variants(response.body, response.url)
                 if variants is not None:
                     self.count("videos/manifests")
+                    state.manifests += 1
                     yield Request(choose_variant(variants).url, callback=self.parse_manifest,
                                   errback=self.media_failed, priority=MEDIA_PRIORITY,
                                   meta={**meta, "download_maxsize": MANIFEST_MAXSIZE})
@@ -295,12 +494,16 @@ class SiteSpider(Spider):
                 playlist = hls_segments(response.body, response.url)
             else:
                 self.count("videos/manifests")
+                state.manifests += 1
                 variant = choose_variant(dash_variants(response.body, response.url))
                 playlist = dash_segments(response.body, response.url, variant)
         except ManifestError as exc:
             self.error("bad-manifest", response.url, str(exc))
             return
         segments = sample(playlist)
+        if response.meta.get("manifest_url") is None and kind == HLS:
+            state.manifests += 1  # a media playlist named by the page itself
+        state.segments += len(segments)
         self.count("videos/segments_sampled", len(segments))
         yield from self.segment_requests(segments, meta, {})
 
@@ -403,6 +606,16 @@ class SiteSpider(Spider):
 # What a stream's requests carry from one to the next (the rest of a response's meta is
 # Scrapy's, or belongs to the one request).
 _STREAM_META = ("site", "visit", "max_pages", "cookiejar", "page_url", "manifest_url")
+
+
+async def _close_page(page: Any) -> None:
+    """Close a rendered page and its context (one per page), whatever state they are in."""
+    if page is None:
+        return
+    with contextlib.suppress(Exception):
+        await page.close()
+    with contextlib.suppress(Exception):
+        await page.context.close()
 
 
 def _carried(meta: dict[str, Any]) -> dict[str, Any]:
