@@ -37,7 +37,7 @@ import httpx
 from scrapy.http import HtmlResponse, Response
 from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
 
-from engines.fetch import BlockedAddress, OutboundPolicy, guarded_client
+from engines.fetch import BLOCKED_ADDRESS, BlockedAddress, OutboundPolicy, guarded_client
 
 if TYPE_CHECKING:
     from playwright.async_api import Page, Route
@@ -125,8 +125,8 @@ class BrowserNetwork:
     """The route handler of one rendered page, and what it saw on the way.
 
     `media`: pictures, videos and manifests the page asked for; `json`: (URL, body) of each
-    JSON answer its scripts fetched; `refused`: requests the outbound policy or a budget
-    stopped, as (URL, reason).
+    JSON answer its scripts fetched; `refused`: requests not fetched, as (URL, error kind,
+    detail): refused by the outbound policy (BLOCKED_ADDRESS), over a budget, or failed.
     """
 
     policy: OutboundPolicy
@@ -134,7 +134,7 @@ class BrowserNetwork:
     timeout: float
     media: list[str] = field(default_factory=list)
     json: list[tuple[str, bytes]] = field(default_factory=list)
-    refused: list[tuple[str, str]] = field(default_factory=list)
+    refused: list[tuple[str, str, str]] = field(default_factory=list)
     requests: int = 0
     bytes: int = 0
     _client: httpx.Client | None = None
@@ -148,7 +148,7 @@ class BrowserNetwork:
             await route.abort("blockedbyclient")
             return
         if self.requests >= MAX_BROWSER_REQUESTS or self.bytes >= MAX_BROWSER_BYTES:
-            self.refused.append((url, "the page's request budget is spent"))
+            self.refused.append((url, "render-budget", "the page's request budget is spent"))
             await route.abort("blockedbyclient")
             return
         self.requests += 1
@@ -159,9 +159,10 @@ class BrowserNetwork:
             status, answer_headers, body = await asyncio.to_thread(
                 self._fetch, request.method, url, headers, request.post_data_buffer)
         except (BlockedAddress, httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
-            self.refused.append((url, str(exc)[:200]))
-            await route.abort("blockedbyclient" if isinstance(exc, BlockedAddress)
-                              else "failed")
+            blocked = isinstance(exc, BlockedAddress)
+            self.refused.append((url, BLOCKED_ADDRESS if blocked else "browser-fetch-failed",
+                                 str(exc)[:200]))
+            await route.abort("blockedbyclient" if blocked else "failed")
             return
         self.bytes += len(body)
         content_type = answer_headers.get("content-type", "")

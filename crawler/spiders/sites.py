@@ -342,9 +342,8 @@ class SiteSpider(Spider):
         self.count(f"rendered/{reason}")
         media, links = page_links(rendered)
         if network is not None:
-            for refused_url, why in network.refused:
-                if "policy" in why or "address" in why:
-                    self.error("blocked-address", refused_url, why)
+            for refused_url, kind, detail in network.refused:
+                self.error(kind, refused_url, detail)
             media = list(dict.fromkeys([*media, *network.media,
                                         *self.api_media(network.json)]))
         jar = [{"name": c["name"], "value": c["value"], "domain": c["domain"],
