@@ -63,9 +63,12 @@ _CLICKABLE = ("descendant::input[@type='submit' or @type='SUBMIT' or @type='imag
               "descendant::button[not(@type) or @type='submit' or @type='SUBMIT']")
 
 
-def pass_request(response: HtmlResponse) -> Request | None:
+def pass_request(response: HtmlResponse, selector: str | None = None) -> Request | None:
     """The request that passes the gate on `response`: its form submitted through the control
-    that says "enter", else its "enter" link; None if it offers neither."""
+    that says "enter", else its "enter" link; None if it offers neither. A site profile's
+    `selector` (CSS) names the control where the words cannot: a form's button or a link."""
+    if selector is not None:
+        return _selected(response, selector)
     for form in response.xpath("//form"):
         controls = form.xpath(_CLICKABLE)
         for control in controls:
@@ -80,6 +83,19 @@ def pass_request(response: HtmlResponse) -> Request | None:
         if (words and _ENTER_WORDS.search(words) and not _LEAVE_WORDS.search(words)
                 and not href.lower().startswith(("javascript:", "#", "mailto:"))):
             return Request(response.urljoin(href), dont_filter=True)
+    return None
+
+
+def _selected(response: HtmlResponse, selector: str) -> Request | None:
+    """The request the control `selector` names makes: a link's, or its form's."""
+    for control in response.css(selector):
+        href = control.attrib.get("href", "").strip()
+        if href and not href.lower().startswith(("javascript:", "#", "mailto:")):
+            return Request(response.urljoin(href), dont_filter=True)
+        form = control.xpath("ancestor-or-self::form[1]")
+        if form:
+            is_form = control.root.tag == "form"
+            return _submitted(form[0], None if is_form else control)
     return None
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 from scrapy.crawler import AsyncCrawlerProcess
 from scrapy.settings import Settings
 
+from crawler.profiles import PROFILES_FILE, download_slots, load_profiles
 from crawler.spiders.sites import DEFAULT_MAX_PAGES, SiteSpider
+from engines.home import data_home
 
 # Any Scrapy setting can be tuned for one run from the environment, e.g.
 # HAECHI_SCRAPY_DOWNLOAD_TIMEOUT=5 (values are parsed as JSON when they parse, else text), and
@@ -79,7 +82,14 @@ def run_crawl(urls: list[str], max_pages: int = DEFAULT_MAX_PAGES,
               overrides: dict[str, Any] | None = None,
               spider: type[SiteSpider] = SiteSpider) -> dict[str, Any]:
     """Crawl `urls` (each a site) to completion; returns `summarise` of the run."""
-    process = AsyncCrawlerProcess(crawl_settings(overrides))
+    settings = crawl_settings(overrides)
+    # Site profiles are read once here, so a mistake in them stops the run before it starts.
+    path = settings.get("HAECHI_SITE_PROFILES") or str(data_home() / PROFILES_FILE)
+    settings.set("HAECHI_SITE_PROFILES", path, priority="cmdline")
+    settings.set("DOWNLOAD_SLOTS", {**settings.getdict("DOWNLOAD_SLOTS"),
+                                    **download_slots(load_profiles(Path(path)))},
+                 priority="cmdline")
+    process = AsyncCrawlerProcess(settings)
     crawler = process.create_crawler(spider)
     started = time.monotonic()
     process.crawl(crawler, urls=urls, max_pages=max_pages)

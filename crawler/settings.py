@@ -73,6 +73,8 @@ HAECHI_RENDER_PAGES = 5
 HAECHI_RENDER_SECONDS = 20.0
 # The Chromium to run: a path or a command name (Debian's `chromium` when empty).
 HAECHI_CHROMIUM = ""
+# Site profiles (crawler/profiles.py): a TOML file; empty means sites.toml in the data folder.
+HAECHI_SITE_PROFILES = ""
 PLAYWRIGHT_BROWSER_TYPE = "chromium"
 PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 1
 PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = 20_000

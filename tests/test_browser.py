@@ -14,8 +14,10 @@ import asyncio
 import io
 import json
 import os
+import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -172,3 +174,25 @@ def test_the_browser_reaches_no_address_the_policy_refuses(
     assert "/img/1.jpg" in outside.seen
     assert summary["files"] == 1
     assert summary["errors"].get("blocked-address", 0) >= 2
+
+
+@needs_chromium
+def test_a_site_profile_turns_rendering_off_and_a_bad_one_stops_the_run(
+        servers: tuple[_Server, _Server], tmp_path: pytest.TempPathFactory) -> None:
+    import subprocess
+
+    outside, _ = servers
+    env = {**os.environ, "HAECHI_HOME": str(tmp_path), **CRAWL_ENV,
+           "HAECHI_FETCH_ALLOW": "127.0.0.1/32"}
+    env.pop("DATABASE_URL", None)
+    env.pop("HAECHI_STORE", None)
+    (tmp_path / "sites.toml").write_text('[sites."127.0.0.1"]\nrender = "never"\n')
+    summary = json.loads(run_haechi(env, "crawl", "--json", outside.url + "/", timeout=180))
+    assert summary["per_site"]["127.0.0.1"]["rendered"]["rendered"] is False
+    assert summary["files"] == 0 and "/app.js" not in outside.seen
+    (tmp_path / "sites.toml").write_text('[sites."127.0.0.1"]\nrender = "maybe"\n')
+    failed = subprocess.run([str(Path(sys.executable).with_name("haechi")), "crawl",
+                             outside.url + "/"], env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert failed.returncode == 3, failed.stderr
+    assert "127.0.0.1" in failed.stderr and "render must be one of" in failed.stderr

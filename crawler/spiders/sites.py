@@ -16,6 +16,7 @@ import hashlib
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
@@ -24,6 +25,7 @@ from scrapy.http import HtmlResponse, Response, TextResponse
 from twisted.python.failure import Failure
 
 from crawler.browser import (
+    AUTO,
     CHALLENGE,
     CHALLENGE_STATUSES,
     RENDER_MODES,
@@ -37,6 +39,8 @@ from crawler.discovery import page_language, page_links
 from crawler.failures import failure_kind
 from crawler.gates import is_age_gate, pass_request
 from crawler.items import FetchedMedia, SiteFacts
+from crawler.profiles import DEFAULT as DEFAULT_PROFILE
+from crawler.profiles import Profile, load_profiles
 from crawler.security_txt import parse_security_txt
 from crawler.sitemaps import SitemapError, read_sitemap, robots_sitemaps
 from crawler.streaming import (
@@ -134,6 +138,16 @@ class SiteSpider(Spider):
         self.closing: set[asyncio.Future[None]] = set()
 
     @functools.cached_property
+    def profiles(self) -> dict[str, Profile]:
+        """The site profiles (crawler/profiles.py) of the file HAECHI_SITE_PROFILES names
+        (crawler/run.py checked it before the crawl started)."""
+        path = self.crawler.settings.get("HAECHI_SITE_PROFILES")
+        return load_profiles(Path(path)) if path else {}
+
+    def profile(self, site: str) -> Profile:
+        return self.profiles.get(site, DEFAULT_PROFILE)
+
+    @functools.cached_property
     def browser(self) -> dict[str, Any]:
         """The crawl's render settings (crawler/settings.py, HAECHI_RENDER*)."""
         settings = self.crawler.settings
@@ -171,7 +185,8 @@ class SiteSpider(Spider):
         if known is not None and known.visit >= visit:
             return None
         state = self.sites[site] = SiteState(site, url, pages=1, visit=visit,
-                                             max_pages=max_pages or self.max_pages)
+                                             max_pages=max_pages or self.max_pages,
+                                             render=self.profile(site).render)
         self.count("sites")
         return Request(url, callback=self.parse_page, errback=self.page_failed,
                        meta=state.meta(start=True, download_maxsize=PAGE_MAXSIZE,
@@ -185,7 +200,8 @@ class SiteSpider(Spider):
         if state is None or state.visit < visit:
             state = self.sites[site] = SiteState(
                 site, response.url, pages=1, visit=visit,
-                max_pages=response.meta.get("max_pages") or self.max_pages)
+                max_pages=response.meta.get("max_pages") or self.max_pages,
+                render=self.profile(site).render)
         return state
 
     # --- pages ----------------------------------------------------------------------------
@@ -221,9 +237,13 @@ class SiteSpider(Spider):
             gated = not media and is_age_gate(response)
             state.gates_failed += gated
             state.gates_passed += not gated
+        profile = self.profile(state.site)
+        if response.meta.get("start"):
+            # The pages a profile adds to the start page (they count against the budget).
+            yield from self.follow_pages(state, list(profile.start_urls))
         if not media and not state.gate_tried and is_age_gate(response):
             state.gate_tried = True
-            passed = pass_request(response)
+            passed = pass_request(response, profile.gate)
             if passed is not None:
                 self.count("gates/tried")
                 yield passed.replace(callback=self.parse_page, errback=self.page_failed,
@@ -231,7 +251,8 @@ class SiteSpider(Spider):
                 return
         yield from self.shown(state, media, response)
         yield from self.follow_pages(state, links)
-        reason = render_reason(response, media, links, state.render or self.browser["mode"])
+        mode = state.render if state.render != AUTO else self.browser["mode"]
+        reason = render_reason(response, media, links, mode)
         if reason is not None:
             render = self.render_request(state, response.url, reason)
             if render is not None:
