@@ -1,7 +1,8 @@
 # The one image of every cluster role (infra/terraform runs it as crawler nodes, matcher
 # workers, the takedown consumer, the review app and the metrics task, by command).
 FROM python:3.11-slim-bookworm
-RUN apt-get update && apt-get install -y --no-install-recommends gcc g++ \
+# Debian's Chromium: crawler nodes render the pages that need a browser (crawler/browser.py).
+RUN apt-get update && apt-get install -y --no-install-recommends gcc g++ chromium \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY setup.cfg pyproject.toml README.md ./

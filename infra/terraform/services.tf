@@ -13,6 +13,8 @@ locals {
     # cookies), and the ALB is the one proxy whose X-Forwarded-For entry names the client.
     { name = "HAECHI_REVIEW_HTTPS", value = "1" },
     { name = "HAECHI_REVIEW_TRUST_PROXY", value = "1" },
+    # Read by crawler nodes only: Chromium pages open at once (each about 150-250 MB).
+    { name = "HAECHI_BROWSER_PAGES", value = tostring(var.browser_pages) },
   ]
   secrets = [
     { name = "REDIS_URL", valueFrom = aws_secretsmanager_secret.redis_url.arn },
@@ -23,7 +25,7 @@ locals {
     { name = "HAECHI_SMTP_URL", valueFrom = aws_secretsmanager_secret.smtp_url.arn },
   ]
   services = {
-    crawler  = { command = ["haechi", "crawler"], cpu = 1024, memory = 2048, count = var.crawler_nodes.min, port = null }
+    crawler  = { command = ["haechi", "crawler"], cpu = 1024, memory = 3072, count = var.crawler_nodes.min, port = null }
     worker   = { command = ["haechi", "worker", "--concurrency", "2"], cpu = 2048, memory = 4096, count = var.matcher_workers.min, port = null }
     consumer = { command = ["haechi", "cases", "consume"], cpu = 512, memory = 1024, count = 2, port = null }
     review   = { command = ["haechi", "review", "serve", "--host", "0.0.0.0", "--port", "8080"], cpu = 512, memory = 1024, count = var.review_tasks, port = 8080 }

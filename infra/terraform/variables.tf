@@ -27,6 +27,12 @@ variable "vpc_cidr" {
   default     = "10.40.0.0/16"
 }
 
+variable "browser_pages" {
+  description = "Browser pages one crawler node renders at once (HAECHI_BROWSER_PAGES); a node's memory allows about 4."
+  type        = number
+  default     = 4
+}
+
 variable "crawler_nodes" {
   description = "Crawler nodes: the least and the most the service scales between."
   type        = object({ min = number, max = number })
