@@ -19,10 +19,23 @@ _IMAGE_MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"MM\x00*", "tiff"),
 )
 
-# ISO base media (MP4, MOV, 3GP) brands that carry video rather than a still picture (HEIF and
-# AVIF use the same container with brands of their own, which Pillow does not read).
-_STILL_BRANDS = {b"heic", b"heix", b"mif1", b"msf1", b"avif", b"avis"}
-_TS_PACKET = 188
+# ISO base media files (MP4, MOV, 3GP, fragmented MP4, HEIF, AVIF) open with an `ftyp` box
+# whose major brand says what they hold. AVIF (AV1 stills and animations) and HEIF/HEIC (HEVC
+# stills, as iPhones save them) are pictures; every other brand is a video. The generic HEIF
+# brands (mif1, msf1) say "picture" but not which codec: the compatible brands that follow tell
+# AVIF from HEIC. These are the brands Pillow's AVIF reader and pillow-heif accept.
+_AVIF_BRANDS = frozenset({b"avif", b"avis"})
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm",
+                          b"hevs", b"mif1", b"msf1"})
+_GENERIC_HEIF_BRANDS = frozenset({b"mif1", b"msf1"})
+# Boxes a video file or a streaming segment may start with when it has no ftyp: a DASH/CMAF
+# media segment (styp, sidx, moof), or an old QuickTime movie (moov, mdat, wide, free, skip).
+_HEADLESS_VIDEO_BOXES = frozenset({b"styp", b"sidx", b"moof", b"moov", b"mdat", b"wide",
+                                   b"free", b"skip"})
+# MPEG transport streams (HLS segments) are 188-byte packets, each opening with the sync byte
+# 0x47; Blu-ray and AVCHD (M2TS) put a 4-byte timestamp before each, making 192.
+_TS_SYNC = 0x47
+_TS_PACKETS = ((188, 0), (192, 4))
 
 
 @dataclass(frozen=True)
@@ -37,6 +50,37 @@ class MediaType:
         return f"{self.kind}/{self.format}"
 
 
+def _iso_media(data: bytes) -> MediaType | None:
+    """The media type of an ISO base media file by its first box, or None if it is not one."""
+    kind = data[4:8]
+    if kind == b"ftyp":
+        major = data[8:12]
+        box_end = min(int.from_bytes(data[:4], "big"), len(data), 256)
+        compatible = {data[i:i + 4] for i in range(16, box_end - 3, 4)}
+        if major in _AVIF_BRANDS or (major in _GENERIC_HEIF_BRANDS and compatible & _AVIF_BRANDS):
+            return MediaType("image", "avif")
+        if major in _HEIF_BRANDS:
+            return MediaType("image", "heic")
+        # Everything else, fragmented MP4 (iso5/iso6/dash/msdh/cmfc...) included, is a video.
+        return MediaType("video", "quicktime" if data[8:10] == b"qt" else "mp4")
+    # Without ftyp, a box is trusted only if its size is plausible: a first byte of zero (under
+    # 16 MB, or 1 for a 64-bit size) rules out text such as "<h1>free ...", whose first four
+    # bytes would be a size of a gigabyte.
+    size = int.from_bytes(data[:4], "big")
+    if kind in _HEADLESS_VIDEO_BOXES and data[:1] == b"\x00" and (size == 1 or size >= 8):
+        return MediaType("video", "mp4")
+    return None
+
+
+def _is_transport_stream(data: bytes) -> bool:
+    """True for MPEG-TS: the sync byte at the start of each of the first few packets."""
+    for packet, offset in _TS_PACKETS:
+        count = min(5, (len(data) - offset) // packet)
+        if count >= 2 and all(data[offset + i * packet] == _TS_SYNC for i in range(count)):
+            return True
+    return False
+
+
 def sniff_media(data: bytes) -> MediaType | None:
     """The media type named by the file's magic bytes, or None for anything else."""
     for magic, name in _IMAGE_MAGIC:
@@ -44,8 +88,9 @@ def sniff_media(data: bytes) -> MediaType | None:
             return MediaType("image", name)
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return MediaType("image", "webp")
-    if data[4:8] == b"ftyp" and data[8:12] not in _STILL_BRANDS:
-        return MediaType("video", "quicktime" if data[8:10] == b"qt" else "mp4")
+    iso = _iso_media(data)
+    if iso is not None:
+        return iso
     if data.startswith(b"\x1a\x45\xdf\xa3"):
         # Matroska and WebM share the EBML header; the DocType says which.
         return MediaType("video", "webm" if b"webm" in data[:64] else "x-matroska")
@@ -53,9 +98,7 @@ def sniff_media(data: bytes) -> MediaType | None:
         return MediaType("video", "x-msvideo")
     if data.startswith(b"FLV\x01"):
         return MediaType("video", "x-flv")
-    if len(data) > _TS_PACKET * 2 and all(
-            data[i * _TS_PACKET] == 0x47 for i in range(min(5, len(data) // _TS_PACKET))):
-        # MPEG transport stream (HLS segments): 188-byte packets, each opening with 0x47.
+    if _is_transport_stream(data):
         return MediaType("video", "mp2t")
     return None
 
