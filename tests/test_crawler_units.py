@@ -80,7 +80,7 @@ def test_media_is_sniffed_by_bytes() -> None:
     assert sniff_media(b"\xff\xd8\xff\xe0rest").mime == "image/jpeg"
     assert sniff_media(b"\x00\x00\x00\x18ftypisom").mime == "video/mp4"
     assert sniff_media(b"\x1a\x45\xdf\xa3\x01\x00webm").mime == "video/webm"
-    assert sniff_media(b"\x00\x00\x00\x18ftypavif") is None
+    assert sniff_media(b"\x00\x00\x00\x18ftypavif").mime == "image/avif"
     assert sniff_media(b"<!doctype html>") is None
 
 
