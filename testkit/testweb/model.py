@@ -7,6 +7,7 @@ process and the test or benchmark that checks the crawl agree on the content wit
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import threading
 from dataclasses import dataclass
@@ -29,10 +30,33 @@ MARKUPS = (
     # \u002F escapes and a relative path, an assignment holding an extension-less URL, JSON-LD.
     "next-data", "app-state", "json-ld",
 )
-# How today's sites deliver a picture that the crawler does not follow yet (issue 14): a plan
-# asks for them by name (WebPlan.markups), and each has its crawl test, expected to fail until
-# the crawler handles it (tests/test_modern_web.py).
-MODERN_MARKUPS = ("hls", "hls-aes", "dash", "sitemap-only", "age-gate", "data-uri")
+# How today's sites deliver a picture (issue 14), not in the default cycle: a plan asks for them
+# by name (WebPlan.markups), and each has its crawl test (tests/test_modern_web.py), marked as
+# an expected failure for as long as the crawler does not handle it.
+MODERN_MARKUPS = (
+    "hls", "hls-aes", "dash", "sitemap-only", "age-gate", "data-uri",
+    # Script-built pages (testkit/testweb/apps.py): a client-rendered gallery fed by a JSON API,
+    # an infinite-scroll feed over a cursor-paginated API, a Cloudflare-style JS challenge in
+    # front of the whole site, a Nuxt 2 payload whose picture is an argument of its IIFE.
+    "spa-gallery", "infinite-scroll", "js-challenge", "nuxt",
+    # An image host's viewer page on another host (the CDN address) reached through the site's
+    # short link: a 200 page with a meta refresh, or with a script setting window.location.
+    "viewer-meta-refresh", "viewer-js-location",
+    # The full-size picture only in a lightbox's data attribute; only in a <picture>'s AVIF
+    # source; in a later frame of an animated WebP, GIF or PNG; as AVIF; as a phone's HEIC.
+    "lightbox", "picture-avif", "webp-animated", "gif-animated", "apng", "avif", "heic",
+)
+# The format of a markup's planted file where it is not JPEG: served at /img/<site>-p.<ext>
+# and nowhere as JPEG. (Pillow writes AVIF; pillow-heif HEIC; animations are Pillow's too.)
+PLANTED_FORMATS = {"avif": "avif", "picture-avif": "avif", "heic": "heic",
+                   "webp-animated": "webp", "gif-animated": "gif", "apng": "png"}
+# The markups whose planted picture is on an image host's viewer page.
+VIEWER_MARKUPS = frozenset({"viewer-meta-refresh", "viewer-js-location"})
+# An animated planted picture: ANIMATION_FRAMES frames FRAME_MILLISECONDS apart, the victim's
+# picture only in frame VICTIM_FRAME (0-based: the fourth of six), unrelated pictures around it.
+ANIMATION_FRAMES = 6
+VICTIM_FRAME = 3
+FRAME_MILLISECONDS = 1000
 LANGUAGES = (("ko", "euc-kr"), ("en", "utf-8"), ("zh", "gb2312"), ("ja", "shift_jis"),
              ("ru", "windows-1251"), ("vi", "utf-8"), ("es", "iso-8859-1"), ("de", "utf-8"))
 TITLES = {"ko": "사진 갤러리", "en": "Photo gallery", "zh": "图片库", "ja": "写真ギャラリー",
@@ -147,7 +171,7 @@ class TestWeb:
             edits = list(MILD_EDITS)
             number = (index // plan.plant_every) % plan.victims
             edit = edits[(index * 7 + plan.seed) % len(edits)]
-            path = "/video/clip-0.mp4" if markup == "video" else f"/img/{index}-p.jpg"
+            path = planted_path(markup, index)
             planted = Planted(index, victim_name(number), edit, markup, path)
         traps = (TRAPS[index % len(TRAPS)],) if plan.traps and index % 3 == 1 else ()
         hostile = ((HOSTILE[(index // 4) % len(HOSTILE)],)
@@ -168,6 +192,8 @@ class TestWeb:
             return f"http://{site_address(site)}:{self.port}/media?id={site}-p"
         if planted.markup == "base-href":
             return f"http://{site_address(site)}:{self.port}/gallery/img/{site}-p.jpg"
+        if planted.markup in VIEWER_MARKUPS:
+            return f"http://{CDN_ADDRESS}:{self.port}{planted.path}"
         return f"http://{site_address(site)}:{self.port}{planted.path}"
 
     # --- media bytes ----------------------------------------------------------------------
@@ -177,6 +203,11 @@ class TestWeb:
 
     def planted_image(self, planted: Planted) -> bytes:
         return planted_image(self.plan.seed, planted.victim, planted.edit, planted.site)
+
+    def planted_file(self, planted: Planted) -> bytes:
+        """The planted picture in its markup's format (PLANTED_FORMATS)."""
+        return planted_file(self.plan.seed, planted.victim, planted.edit, planted.site,
+                            PLANTED_FORMATS[planted.markup])
 
     def planted_video(self, planted: Planted) -> bytes:
         return planted_video(self.plan.seed, planted.victim, planted.edit, planted.site)
@@ -208,11 +239,75 @@ def unrelated_image(seed: int, site: int, number: int) -> bytes:
     return encode(Image.fromarray(np.ascontiguousarray(window)), quality=85)
 
 
+def planted_path(markup: str, site: int) -> str:
+    """Where site `site` serves its planted file (for a viewer markup: on the image host)."""
+    if markup == "video":
+        return "/video/clip-0.mp4"
+    if markup in VIEWER_MARKUPS:
+        return f"/images/{site}/{viewer_file(site, 'p')}"
+    return f"/img/{site}-p.{PLANTED_FORMATS.get(markup, 'jpg')}"
+
+
+def viewer_id(site: int, number: str) -> int:
+    """The image host's numeric id of site `site`'s picture `number` ("p": the planted one)."""
+    return 100_000_000 + int(hashlib.sha256(f"viewer-{site}-{number}".encode()).hexdigest()[:8],
+                             16) % 900_000_000
+
+
+def viewer_file(site: int, number: str) -> str:
+    """The image host's file name of a picture, "<id>_<name>.jpg", as pixhost-style hosts name
+    uploads (its viewer page is /show/<site>/<file>, the file /images/<site>/<file>)."""
+    return f"{viewer_id(site, number)}_{site}-{number}.jpg"
+
+
 @functools.cache
-def planted_image(seed: int, victim: str, edit: str, site: int) -> bytes:
+def planted_picture(seed: int, victim: str, edit: str, site: int) -> Image.Image:
+    """The victim's registered picture with the site's edit applied (what a planted file shows)."""
     number = int(victim.rsplit("-", 1)[1]) - 1
     edited = MILD_EDITS[edit](victim_original(seed, number), np.random.default_rng(site))
-    return encode(edited.convert("RGB"), quality=88)
+    return edited.convert("RGB")
+
+
+@functools.cache
+def planted_image(seed: int, victim: str, edit: str, site: int) -> bytes:
+    return encode(planted_picture(seed, victim, edit, site), quality=88)
+
+
+def animation_frames(seed: int, victim: str, edit: str, site: int) -> list[Image.Image]:
+    """The frames of an animated planted picture: the victim's only in VICTIM_FRAME."""
+    frames = [Image.open(io.BytesIO(unrelated_image(seed, site, 60 + k))).convert("RGB")
+              for k in range(ANIMATION_FRAMES - 1)]
+    frames.insert(VICTIM_FRAME, planted_picture(seed, victim, edit, site).resize(IMAGE_SIZE))
+    return frames
+
+
+@functools.cache
+def planted_file(seed: int, victim: str, edit: str, site: int, fmt: str) -> bytes:
+    """The planted picture as an AVIF, a HEIC, or an animated WebP, GIF or PNG (APNG)."""
+    buffer = io.BytesIO()
+    if fmt in ("webp", "gif", "png"):
+        first, *rest = animation_frames(seed, victim, edit, site)
+        options = {"quality": 85} if fmt == "webp" else {}
+        first.save(buffer, fmt.upper(), save_all=True, append_images=rest,
+                   duration=FRAME_MILLISECONDS, loop=0, **options)
+    elif fmt == "avif":
+        planted_picture(seed, victim, edit, site).save(buffer, "AVIF", quality=75)
+    elif fmt == "heic":
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+        planted_picture(seed, victim, edit, site).save(buffer, "HEIF", quality=80)
+    else:
+        raise ValueError(f"no planted file format {fmt!r}")
+    return buffer.getvalue()
+
+
+@functools.cache
+def webp_image(seed: int, site: int, number: int) -> bytes:
+    """An unrelated picture as WebP (a <picture>'s WebP source)."""
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(unrelated_image(seed, site, number))).save(buffer, "WEBP", quality=80)
+    return buffer.getvalue()
 
 
 def _video_pictures(seed: int, victim: str, edit: str, site: int

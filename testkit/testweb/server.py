@@ -29,16 +29,21 @@ from typing import Any
 from aiohttp import web
 from PIL import Image
 
-from testkit.testweb import streams
+from testkit.testweb import apps, streams
 from testkit.testweb.model import (
     CDN_ADDRESS,
     MODERN_MARKUPS,
+    PLANTED_FORMATS,
     TITLES,
+    VIEWER_MARKUPS,
     SiteSpec,
     TestWeb,
     WebPlan,
     site_address,
     site_index,
+    viewer_file,
+    viewer_id,
+    webp_image,
 )
 
 PLACEHOLDER_GIF = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"
@@ -63,7 +68,9 @@ def gzip_bomb(megabytes: int = 512) -> bytes:
 
 
 # How each markup shows a picture: (head HTML, body HTML) templates. Fields: url (site-relative
-# path), absolute, extra (another picture of the site), name (file stem), host, cdn, site, css.
+# path), absolute, extra (another picture of the site), extra_webp (the same as WebP), name (file
+# stem), host, cdn, site, css, data_uri, download (a HEIC's file name), link (the short link to
+# the image host's viewer page), thumb (the image host's thumbnail, of another picture).
 _MARKUP: dict[str, tuple[str, str]] = {
     "img": ("", '<img src="{url}" alt="">'),
     "srcset": ("", '<img src="{extra}" srcset="{url} 2x" alt="">'),
@@ -112,7 +119,54 @@ _MARKUP: dict[str, tuple[str, str]] = {
     # The gallery itself is behind the gate (site_response); once through, a plain picture.
     "age-gate": ("", '<img src="{url}" alt="">'),
     "data-uri": ("", '<img src="{data_uri}" alt="" width="320" height="240">'),
+    # Whole pages of their own (apps.py) where the gallery would be; these are their widgets.
+    "spa-gallery": ("", '<div id="app"></div><script src="/static/app.js" defer></script>'),
+    "infinite-scroll": ("", ""),
+    "nuxt": ("", ""),
+    # Behind the challenge (site_response), a plain picture.
+    "js-challenge": ("", '<img src="{url}" alt="">'),
+    # A forum post's thumbnail, linked to the image host through the site's short link.
+    "viewer-meta-refresh": ("", '<a href="{link}" target="_blank" rel="noopener">'
+                                '<img src="{thumb}" alt="" width="150" height="113"></a>'),
+    "viewer-js-location": ("", '<a href="{link}" target="_blank" rel="noopener">'
+                               '<img src="{thumb}" alt="" width="150" height="113"></a>'),
+    # PhotoSwipe 5: the full-size picture only in data-pswp-src, the link itself goes nowhere.
+    "lightbox": ("", '<div class="pswp-gallery" id="gallery-{site}"><a href="#" '
+                     'data-pswp-src="{url}" data-pswp-width="640" data-pswp-height="480" '
+                     'data-cropped="true" target="_blank"><img src="{extra}" width="160" '
+                     'height="120" alt=""></a></div><script type="module">import '
+                     'PhotoSwipeLightbox from "/static/photoswipe-lightbox.esm.min.js";'
+                     'const lightbox = new PhotoSwipeLightbox({{gallery: "#gallery-{site}", '
+                     'children: "a", pswpModule: () => import("/static/photoswipe.esm.min.js")'
+                     '}});lightbox.init();</script>'),
+    "picture-avif": ("", '<picture><source type="image/avif" srcset="{url}"><source '
+                         'type="image/webp" srcset="{extra_webp}"><img src="{extra}" alt="" '
+                         'width="320" height="240" loading="lazy" decoding="async"></picture>'),
+    "webp-animated": ("", '<img src="{url}" alt="" width="320" height="240">'),
+    "gif-animated": ("", '<img class="gif" src="{url}" alt="" width="320" height="240">'),
+    "apng": ("", '<img src="{url}" alt="" width="320" height="240">'),
+    "avif": ("", '<img src="{url}" alt="" loading="lazy" decoding="async">'),
+    # A phone's photo attached to a post: a download link, not an <img>.
+    "heic": ("", '<div class="attachment"><a href="{url}" download="{download}">{download}</a>'
+                 ' <span class="meta">HEIC image</span></div>'),
 }
+# The Content-Type of each planted file format.
+FORMAT_TYPES = {"avif": "image/avif", "heic": "image/heic", "webp": "image/webp",
+                "gif": "image/gif", "png": "image/png"}
+# The scripts the script-driven sites serve: (markup, path) -> (content type, text).
+SCRIPTS = {
+    ("spa-gallery", "/static/app.js"): ("application/javascript", apps.SPA_SCRIPT),
+    ("infinite-scroll", "/static/feed.js"): ("application/javascript", apps.FEED_SCRIPT),
+    ("nuxt", "/_nuxt/app.js"): ("application/javascript", apps.NUXT_SCRIPT),
+    ("lightbox", "/static/photoswipe-lightbox.esm.min.js"): ("text/javascript",
+                                                             apps.PHOTOSWIPE_LIGHTBOX),
+    ("lightbox", "/static/photoswipe.esm.min.js"): ("text/javascript", apps.PHOTOSWIPE),
+}
+
+
+def download_name(site: int) -> str:
+    """The file name of a site's HEIC attachment, as a phone names its photos."""
+    return f"IMG_{4000 + site}.HEIC"
 
 
 def media_markup(markup: str, **fields: str) -> tuple[str, str]:
@@ -164,15 +218,58 @@ class TestWebServer:
 
     async def cdn(self, request: web.Request) -> web.Response:
         parts = request.path.strip("/").split("/")
+        if len(parts) == 3 and parts[0] in ("show", "images", "thumbs", "ads"):
+            return await self.image_host(request, parts[0], parts[1], parts[2])
         if len(parts) != 3 or parts[0] != "cdn":
             raise web.HTTPNotFound()
         site = self.web.site(int(parts[1]))
         return await self.image_response(request, site, parts[2].removesuffix(".jpg"))
 
+    async def image_host(self, request: web.Request, kind: str, site_part: str, file: str
+                         ) -> web.Response:
+        """The image host on the CDN address that the viewer sites link to (pixhost-style):
+        /show/<site>/<id>_<name>.jpg a viewer page, /images/... the file, /thumbs/... a
+        thumbnail, /ads/<site>/<n>.jpg a banner. Only the viewer sites have uploads there."""
+        index = int(site_part) if site_part.isdigit() else -1
+        if not 0 <= index < self.web.plan.sites:
+            raise web.HTTPNotFound()
+        site = self.web.site(index)
+        if site.planted is None or site.markup not in VIEWER_MARKUPS:
+            raise web.HTTPNotFound()
+        if kind == "ads":
+            number = file.removesuffix(".jpg")
+            if not number.isdigit() or int(number) not in apps.VIEWER_ADS:
+                raise web.HTTPNotFound()
+            return await self.image_response(request, site, f"{index}-{number}")
+        uploads = {viewer_file(index, n): n for n in ("p", *map(str, apps.VIEWER_MORE))}
+        if file not in uploads:
+            raise web.HTTPNotFound()
+        number = uploads[file]
+        if kind == "images":
+            return await self.image_response(request, site, f"{index}-{number}", hosted=True)
+        if kind == "thumbs":
+            # The planted upload's thumbnail is of another picture, so that only the viewer
+            # page leads to the planted one.
+            return await self.image_response(
+                request, site, f"{index}-{'777' if number == 'p' else number}")
+        origin = f"http://{request.host}"
+        more = [(f"/show/{index}/{viewer_file(index, str(n))}",
+                 f"/thumbs/{index}/{viewer_file(index, str(n))}")
+                for n in apps.VIEWER_MORE if str(n) != number]
+        ads = [f"/ads/{index}/{n}.jpg" for n in apps.VIEWER_ADS]
+        return web.Response(text=apps.viewer_page(origin, index, file, more, ads),
+                            content_type="text/html")
+
     async def image_response(self, request: web.Request, site: SiteSpec, name: str,
-                       content_type: str = "image/jpeg") -> web.Response:
+                             content_type: str = "image/jpeg", hosted: bool = False
+                             ) -> web.Response:
+        """A site's picture `name` ("<site>-<number>", "<site>-p" the planted one) as JPEG.
+        The planted picture of a site whose planted file is another format, or is on the image
+        host (`hosted`: this is the image host answering), is no JPEG of the site's."""
         number = name.split("-", 1)[1] if "-" in name else ""
-        if number == "p" and site.planted is not None:
+        elsewhere = site.markup in PLANTED_FORMATS or (site.markup in VIEWER_MARKUPS
+                                                        and not hosted)
+        if number == "p" and site.planted is not None and not elsewhere:
             body = await off_loop(self.web.planted_image, site.planted)
             self.log_served(str(request.url))
         elif number.isdigit():
@@ -191,6 +288,10 @@ class TestWebServer:
                 f"Contact: https://site{site.index}.example/report\n"
                 f"Preferred-Languages: {site.language}, en\n"
                 "Expires: 2030-01-01T00:00:00.000Z\n"), content_type="text/plain")
+        if site.markup in MODERN_MARKUPS and site.planted is not None:
+            modern = await self.modern(request, site)
+            if modern is not None:
+                return modern
         if path.startswith(("/img/", "/gallery/img/", "/cdn/")):
             return await self.image_response(request, site,
                                              path.rsplit("/", 1)[1].removesuffix(".jpg"))
@@ -206,10 +307,6 @@ class TestWebServer:
                                 content_type="video/mp4")
         if path.startswith("/hostile/"):
             return await self.hostile(request, path.removeprefix("/hostile/"))
-        if site.markup in MODERN_MARKUPS and site.planted is not None:
-            modern = await self.modern(request, site)
-            if modern is not None:
-                return modern
         if request.method != "GET":
             raise web.HTTPMethodNotAllowed(request.method, ["GET"])
         if path in ("/", "/gallery", "/list", "/calendar") or path.startswith(
@@ -225,6 +322,18 @@ class TestWebServer:
         markup = planted.markup
         if markup == "age-gate":
             return await self.age_gate(request, site)
+        if markup == "js-challenge":
+            return self.js_challenge(request, site)
+        if (markup, path) in SCRIPTS:
+            content_type, text = SCRIPTS[markup, path]
+            return web.Response(text=text, content_type=content_type,
+                                headers={"Cache-Control": "public, max-age=31536000"})
+        if markup in PLANTED_FORMATS or markup in VIEWER_MARKUPS:
+            return await self.planted_file(request, site)
+        gallery = request.method == "GET" and (path in ("/", "/gallery")
+                                               or path.startswith("/gallery;"))
+        if markup in ("spa-gallery", "infinite-scroll", "nuxt"):
+            return self.app_page(request, site, gallery)
         if markup == "sitemap-only":
             if path == "/robots.txt":
                 return web.Response(text=f"User-agent: *\nDisallow: /admin/\n\n"
@@ -251,6 +360,90 @@ class TestWebServer:
         if markup == "dash" and path.startswith("/dash/"):
             return await self.dash(request, site)
         return None
+
+    def js_challenge(self, request: web.Request, site: SiteSpec) -> web.Response | None:
+        """A Cloudflare-style challenge in front of every page and file of the site (not
+        robots.txt): 503 and a script that computes cf_clearance, until the cookie is right."""
+        hostname = request.host.rsplit(":", 1)[0]
+        if request.path == "/robots.txt" or apps.challenge_cookie_ok(
+                site.index, request.cookies.get("cf_clearance"), hostname):
+            return None
+        ray = secrets.token_hex(8)
+        return web.Response(
+            status=503, text=apps.challenge_page(site.index, ray, request.host),
+            content_type="text/html", charset="utf-8",
+            headers={"Server": "cloudflare", "CF-RAY": f"{ray}-ICN", "cf-mitigated": "challenge",
+                     "Cache-Control": "private, max-age=0, no-store, no-cache, "
+                                      "must-revalidate, post-check=0, pre-check=0",
+                     "X-Frame-Options": "SAMEORIGIN", "Referrer-Policy": "same-origin"})
+
+    async def planted_file(self, request: web.Request, site: SiteSpec
+                           ) -> web.StreamResponse | None:
+        """A planted picture that is not a JPEG on the site (PLANTED_FORMATS) or is on the
+        image host (VIEWER_MARKUPS), the site's short links to the host, and a <picture>'s
+        WebP fallback."""
+        planted, path = site.planted, request.path
+        assert planted is not None
+        if path.startswith(f"/img/{site.index}-p.") and path != planted.path:
+            raise web.HTTPNotFound()  # the planted picture exists only in its own format
+        if planted.markup in VIEWER_MARKUPS:
+            if path != f"/go/{viewer_id(site.index, 'p')}":
+                return None
+            target = f"http://{CDN_ADDRESS}:{self.web.port}/show/{site.index}/" + viewer_file(
+                site.index, "p")
+            return web.Response(text=apps.short_link_page(planted.markup, target),
+                                content_type="text/html")
+        if path == planted.path:
+            fmt = PLANTED_FORMATS[planted.markup]
+            body = await off_loop(self.web.planted_file, planted)
+            self.log_served(str(request.url))
+            headers = {"Content-Type": FORMAT_TYPES[fmt]}
+            if fmt == "heic":
+                headers["Content-Disposition"] = (
+                    f'attachment; filename="{download_name(site.index)}"')
+            return web.Response(body=body, headers=headers)
+        stem = path.removeprefix(f"/img/{site.index}-").removesuffix(".webp")
+        if path.startswith("/img/") and path.endswith(".webp") and stem.isdigit():
+            body = await off_loop(webp_image, self.web.plan.seed, site.index, int(stem))
+            return web.Response(body=body, content_type="image/webp")
+        return None
+
+    def app_page(self, request: web.Request, site: SiteSpec, gallery: bool
+                 ) -> web.Response | None:
+        """The pages and APIs of the script-driven sites (apps.py)."""
+        planted, path = site.planted, request.path
+        assert planted is not None
+        title = TITLES[site.language]
+        markup = planted.markup
+        if markup == "spa-gallery":
+            if gallery:
+                return self.html(apps.spa_shell(site.language, title))
+            if path == "/api/v2/gallery":
+                page = request.query.get("page", "1")
+                if not page.isdigit():
+                    return web.json_response({"error": "page must be a number"}, status=400)
+                return web.json_response(apps.spa_api(
+                    site.index, int(page), self.web.plan.pages, self.web.plan.images_per_page,
+                    planted.path))
+            return None
+        if markup == "infinite-scroll":
+            pages = apps.feed_pages(site.index, planted.path)
+            if gallery:
+                return self.html(apps.feed_html(site.language, title, pages))
+            if path == "/api/feed":
+                number = apps.feed_page_of(request.query.get("cursor", ""), pages)
+                if number is None:
+                    return web.json_response({"error": "invalid cursor"}, status=400)
+                return web.json_response(apps.feed_api(request.host, number, pages))
+            return None
+        if gallery:  # nuxt
+            return self.html(apps.nuxt_html(site.index, site.language, title,
+                                            f"/r/{site.index}-p"))
+        return None
+
+    @staticmethod
+    def html(text: str) -> web.Response:
+        return web.Response(text=text, content_type="text/html", charset="utf-8")
 
     async def age_gate(self, request: web.Request, site: SiteSpec
                        ) -> web.StreamResponse | None:
@@ -406,7 +599,8 @@ class TestWebServer:
     def planted_markup(self, site: SiteSpec, base: str) -> tuple[str, str]:
         planted = site.planted
         assert planted is not None
-        url = planted.path if planted.markup == "video" else f"/img/{site.index}-p.jpg"
+        url = (planted.path if planted.markup == "video" or planted.markup in PLANTED_FORMATS
+               else f"/img/{site.index}-p.jpg")
         inline = ""
         if planted.markup == "data-uri":
             encoded = base64.b64encode(self.web.planted_image(planted)).decode()
@@ -414,7 +608,11 @@ class TestWebServer:
         return media_markup(
             planted.markup, url=url, absolute=base + url, extra=f"/img/{site.index}-777.jpg",
             name=f"{site.index}-p", host=f"{site_address(site.index)}:{self.web.port}",
-            cdn=f"{CDN_ADDRESS}:{self.web.port}", site=str(site.index), data_uri=inline)
+            cdn=f"{CDN_ADDRESS}:{self.web.port}", site=str(site.index), data_uri=inline,
+            extra_webp=f"/img/{site.index}-777.webp", download=download_name(site.index),
+            link=f"/go/{viewer_id(site.index, 'p')}",
+            thumb=f"http://{CDN_ADDRESS}:{self.web.port}/thumbs/{site.index}/"
+                  + viewer_file(site.index, "p"))
 
     def trap_links(self, site: SiteSpec, request: web.Request) -> Iterator[str]:
         token = secrets.token_urlsafe(8)
