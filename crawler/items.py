@@ -8,6 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+# The fields a segment of a streamed video has and an ordinary file has not (see FetchRecord).
+STREAM_FIELDS = ("manifest_url", "segment_start")
+
 
 @dataclass
 class FetchRecord:
@@ -19,6 +22,11 @@ class FetchRecord:
     The JSON's field names are the task's wire format, shared by crawler nodes and workers of
     different releases during an upgrade: a field may be added, never renamed or dropped, and
     `from_json` passes over fields it does not know.
+
+    A segment of a streamed video (HLS, DASH) says which stream it is of: `manifest_url`, the
+    manifest the player was given (the master playlist or MPD, not the variant's playlist), and
+    `segment_start`, the seconds from the start of the video at which the segment begins. An
+    ordinary file has neither, and its JSON leaves them out, so it is what the last release sent.
     """
 
     url: str
@@ -33,11 +41,17 @@ class FetchRecord:
     headers: dict[str, list[str]]
     server_ip: str | None
     store_key: str | None = None
+    manifest_url: str | None = None
+    segment_start: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The record's fields alone (never a subclass's, such as FetchedMedia's bytes)."""
+        """The record's fields alone (never a subclass's, such as FetchedMedia's bytes); the
+        stream's fields only when the file is a segment of one."""
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(FetchRecord)}
         data["fetched_at"] = self.fetched_at.isoformat()
+        for name in STREAM_FIELDS:
+            if data[name] is None:
+                del data[name]
         return data
 
     @classmethod

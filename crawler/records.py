@@ -2,7 +2,8 @@
 
 A fetched-file row is the evidence of where and when a file was seen (URL, page, headers,
 server address, time, SHA-256), kept whether or not it matched, so a victim who registers
-tomorrow can be told where their picture already was.
+tomorrow can be told where their picture already was. A segment of a streamed video also keeps
+its stream's manifest URL and the second of the video the segment starts at.
 
 Nearly every value in these rows was written by the site: its URLs, headers, language, charset
 and security.txt. The checks below (also used for the takedown tables) make each one fit its
@@ -17,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import itertools
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -25,6 +27,7 @@ from sqlalchemy import (
     JSON,
     Column,
     Engine,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -61,6 +64,10 @@ fetched_files = Table(
     Column("headers", JSON, nullable=False),
     Column("server_ip", String(64)),
     Column("store_key", String(200)),
+    # A segment of a streamed video (migration 0007): its manifest, and the second of the
+    # video it starts at; NULL for every other file.
+    Column("manifest_url", Text),
+    Column("segment_start", Float),
     Index("ix_fetched_files_sha256", "sha256"),
     Index("ix_fetched_files_site", "site"),
 )
@@ -176,6 +183,31 @@ def ip_value(value: object) -> str | None:
     return address if len(address) <= fetched_files.c.server_ip.type.length else None
 
 
+def optional_url_value(value: object, field: str) -> str | None:
+    """`url_value(value)` for a URL a record stands without (a segment's manifest): None when
+    there is none or it is no usable URL, instead of refusing the record."""
+    if value is None:
+        return None
+    try:
+        return url_value(value, field)
+    except UnsafeValue:
+        return None
+
+
+# The latest second of a video a segment may start at: far beyond any stream (the streaming
+# parser bounds a video to 100,000 segments of under a day), and within an SQL INTEGER, which
+# the cases' checks also take as the bound of a second.
+MAX_SEGMENT_START = 2**31 - 1
+
+
+def seconds_value(value: object) -> float | None:
+    """A second of a video as rows keep it (finite, from 0 to MAX_SEGMENT_START), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    seconds = float(value)
+    return seconds if math.isfinite(seconds) and 0 <= seconds <= MAX_SEGMENT_START else None
+
+
 def headers_value(value: object) -> dict[str, list[str]]:
     """Response headers as rows keep them: names and values text, each bounded in number and
     length (see MAX_HEADERS); anything else dropped."""
@@ -220,12 +252,16 @@ def _site_values(facts: SiteFacts) -> dict[str, Any]:
 
 def _file_row(record: FetchRecord) -> dict[str, Any]:
     """The fetched_files row of `record`, each site-written value checked. Its `kind` has no
-    column: it is the media type's first part, which `fetch_record` reads back."""
+    column: it is the media type's first part, which `fetch_record` reads back. A segment's
+    manifest URL or start that no column can take is left out: the file's row stands without
+    it (and is still the evidence of the segment's own URL)."""
     row = record.to_json()
     del row["kind"]
     row.update(fetched_at=record.fetched_at, url=url_value(record.url, "url"),
                page_url=url_value(record.page_url, "page_url"), site=site_value(record.site),
-               server_ip=ip_value(record.server_ip), headers=headers_value(record.headers))
+               server_ip=ip_value(record.server_ip), headers=headers_value(record.headers),
+               manifest_url=optional_url_value(record.manifest_url, "manifest_url"),
+               segment_start=seconds_value(record.segment_start))
     return row
 
 

@@ -3,7 +3,8 @@
 The victim's registered PDQ codes, and each registration picture in its eight orientations,
 are searched in the seen index (matcher/seen.py); each candidate file is read back from the
 object store and matched in full, so only confirmed matches become events, one per URL the
-file was fetched from.
+file was fetched from (a segment of a streamed video: with its stream and the second of the
+whole video, as the crawl's own events).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from engines.sealed import SealedMediaError, media_bytes
 from matcher.bank import VictimBank
 from matcher.confirm import Showing, judge_with, still_shows
 from matcher.decode import UnreadableImage
-from matcher.events import MatchEvent
+from matcher.events import MatchEvent, first_second
 from matcher.hasher import SEEN_SIGNAL
 from matcher.match import Matcher
 from matcher.seen import SeenIndex
@@ -55,16 +56,17 @@ def rescan(victim: str, pictures: Iterable[bytes], bank: VictimBank, seen: SeenI
         if stored is None:
             continue
         try:
-            confirmed = [m for m in matcher.match_bytes(media_bytes(store, stored))
-                         if m.victim == victim]
+            frames = matcher.hasher.media_hashes(media_bytes(store, stored))
         except (UnreadableImage, OSError, SealedMediaError):
             continue
+        confirmed = [m for m in matcher.match_frames(frames) if m.victim == victim]
         if not confirmed:
             continue
         best = min(confirmed, key=lambda m: m.distance)
         latest = {f["url"]: f for f in fetches}  # the last fetch of each URL
+        origin = first_second(frames)  # where a segment's own timeline begins
         for fetch in latest.values():
-            events.append(MatchEvent.of_fetch(fetch, best, now))
+            events.append(MatchEvent.of_fetch(fetch, best, now, origin))
     return events
 
 

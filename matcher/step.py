@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from crawler.items import FetchRecord
-from matcher.events import MatchEvent, MatchEventSink
+from matcher.events import MatchEvent, MatchEventSink, first_second
 from matcher.hasher import FrameHashes, QueryHashes
 from matcher.match import Matcher
 from matcher.seen import SeenIndex
@@ -129,11 +129,14 @@ class MatchStep:
 
     def match(self, fetch: FetchRecord, hashed: Hashed) -> list[MatchEvent]:
         """The fetched file's match events, delivered to every sink (none for a file without
-        hashes)."""
+        hashes). A segment of a streamed video says the second of the whole video (see
+        matcher/events.py)."""
         if isinstance(hashed, str):
             return []
         now = dt.datetime.now(dt.UTC)
-        events = [MatchEvent.of_fetch(fetch, m, now) for m in self.matcher.match_frames(hashed)]
+        origin = first_second(hashed)  # a segment's frames are placed in its video by it
+        events = [MatchEvent.of_fetch(fetch, m, now, origin)
+                  for m in self.matcher.match_frames(hashed)]
         if events:
             for sink in self.sinks:
                 sink.deliver(events)

@@ -4,7 +4,9 @@ A case is the unit a reviewer approves and a notice cites. Repeated events for t
 and URL (another algorithm, another frame of a video, a re-crawl) join the open case instead of
 opening another. A pair a reviewer rejected as a false match (victim, file SHA-256) never opens
 a case again. A victim's picture that comes back after removal opens a new case linked to the
-removed one. Every change is written to the hash-chained audit log.
+removed one. Every change is written to the hash-chained audit log. A case found in a segment
+of a streamed video keeps the stream's manifest URL and the segment's start beside the
+segment's URL, and its `second` is the whole video's (matcher/events.py).
 
 An event's values come from the site it was found on (URLs, headers, server address) and, in
 cluster mode, from a stream anyone with Redis access can write to, so each is checked before it
@@ -34,6 +36,7 @@ from crawler.records import (
     bounded,
     headers_value,
     ip_value,
+    optional_url_value,
     site_value,
     storable,
     url_value,
@@ -44,7 +47,7 @@ from engines.sealed import KEY_VARIABLE, SealedMediaError, media_cipher, rekeyed
 from matcher.events import MatchEvent
 from takedown import audit
 from takedown.evidence import evidence_store, keep_encrypted_copy, seal_media_copy
-from takedown.notices import NoticeDrafter, reference_of
+from takedown.notices import NoticeDrafter, reference_of, stream_of
 from takedown.schema import cases, false_matches
 from takedown.status import OPEN, transition
 
@@ -119,7 +122,9 @@ def checked_event(event: MatchEvent) -> MatchEvent:
 
     URLs and the site must be what they claim to be (crawler/records.py's checks); headers are
     bounded and a server address that is no IP address is dropped, since the case stands
-    without them; a store key that could reach outside the object store is dropped too.
+    without them; a store key that could reach outside the object store is dropped too, and
+    so is a segment's manifest URL that is no usable URL (the segment's own URL still names
+    the file). A segment's start must be a second like `second`.
     """
     store_key = event.store_key
     if store_key is not None and (not isinstance(store_key, str) or ".." in store_key
@@ -140,6 +145,8 @@ def checked_event(event: MatchEvent) -> MatchEvent:
         media_type=_matching(_MEDIA_TYPE, event.media_type, "media_type"),
         server_ip=ip_value(event.server_ip), headers=headers_value(event.headers),
         store_key=store_key,
+        manifest_url=optional_url_value(event.manifest_url, "manifest_url"),
+        segment_start=_number(event.segment_start, "segment_start", optional=True),
     )
 
 
@@ -248,6 +255,7 @@ class CaseStore:
             "fetched_at": event.fetched_at, "detected_at": event.detected_at,
             "status": "detected", "status_at": at, "signals": [signal],
             "reupload_of": removed, "sent_count": 0,
+            "manifest_url": event.manifest_url, "segment_start": event.segment_start,
         }])
         case_id = int(result.inserted_primary_key[0])
         # The evidence copy (an upload to S3 in cluster mode) is made before the first audit
@@ -385,6 +393,9 @@ class CaseStore:
         if row is None:
             return None
         full = case_json(row, tuple(c.name for c in cases.columns))
+        stream = stream_of(row)
+        if stream is not None:
+            full["stream"] = stream
         return full
 
     def count_open(self) -> int:

@@ -3,7 +3,9 @@ moment a case opens, in the site's language, for a person to approve.
 
 Language: the site's security.txt Preferred-Languages, then the registry, then the page
 language, then English. The text comes from one Jinja2 template per language; the X-ARF v4
-reports (one per URL) travel with it as JSON. No notice ever carries an image.
+reports (one per URL) travel with it as JSON. No notice ever carries an image. A URL that is a
+segment of a streamed video is listed with its stream's manifest and the time in the video, so
+the host can find the video itself, not only one of its hundreds of segments.
 
 Recipient: exactly one checked address (crawler/security_txt.py says which), never a list a
 site wrote. The registry's (the operator's word) first; then the site's first security.txt
@@ -186,6 +188,26 @@ def reference_of(case_id: int) -> str:
     return f"HAECHI-{case_id:06d}"
 
 
+def video_time(seconds: float) -> str:
+    """A second of a video as players show it, H:MM:SS (the second it falls in: 754.6 is
+    0:12:34, where a player seeking to 12:34 shows the frame)."""
+    whole = max(0, int(seconds))
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+def stream_of(row: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Where a case's file is in its streamed video: the manifest's URL, the segment's, the
+    segment's start and the time of the match (H:MM:SS); None for a file that is no segment
+    of a stream."""
+    if not row.get("manifest_url"):
+        return None
+    second = row.get("second")
+    if second is None:
+        second = row.get("segment_start") or 0.0
+    return {"manifest_url": row["manifest_url"], "segment_url": row["image_url"],
+            "segment_start": row.get("segment_start"), "time": video_time(second)}
+
+
 def xarf_reports(rows: list[Any], reporter: Reporter, at: dt.datetime) -> list[dict[str, Any]]:
     """One X-ARF v4 report (category content, type ncii) per URL."""
     domain = reporter.domain
@@ -202,11 +224,19 @@ def xarf_reports(rows: list[Any], reporter: Reporter, at: dt.datetime) -> list[d
             "url": row["image_url"],
             "evidence_source": "automated_hash_match",
             "description": f"Intimate image published without consent; case "
-                           f"{reference_of(row['id'])}; notified {at.isoformat()}",
+                           f"{reference_of(row['id'])}; notified {at.isoformat()}"
+                           + _stream_description(stream_of(row)),
             "tags": [f"hash:sha256:{row['sha256']}", f"match:{row['algorithm']}"],
         }
         for row in rows
     ]
+
+
+def _stream_description(stream: dict[str, Any] | None) -> str:
+    if stream is None:
+        return ""
+    return (f"; a segment of the video stream {stream['manifest_url']}, at {stream['time']} "
+            "of the video")
 
 
 class NoticeDrafter:
@@ -283,16 +313,25 @@ class NoticeDrafter:
 
 def render(language: str, *, site: str, reporter: Reporter, legal: str, reference: str,
            deadline: dt.datetime, rows: list[Any]) -> tuple[str, str]:
-    """(subject, body) of a notice in `language`."""
-    text = _templates.get_template(f"{language}.txt.j2").render(
-        site=site, reporter=reporter, legal=legal, reference=reference,
-        deadline=deadline.strftime("%Y-%m-%d %H:%M UTC"),
-        urls=[{
+    """(subject, body) of a notice in `language`.
+
+    An item found in a segment of a streamed video names the stream's manifest and the time in
+    the video (H:MM:SS) on a line of its own, in place of the second within the file that a
+    plain video's item gives; every other item reads as it always did."""
+    items = []
+    for r in rows:
+        stream = stream_of(r)
+        items.append({
             "url": r["image_url"], "page_url": r["page_url"],
             "detected_at": r["detected_at"].strftime("%Y-%m-%d %H:%M:%S UTC"),
             "sha256": r["sha256"], "algorithm": r["algorithm"], "distance": r["distance"],
             "second": r["second"],
-        } for r in rows],
+            "manifest_url": stream["manifest_url"] if stream else None,
+            "time": stream["time"] if stream else None,
+        })
+    text = _templates.get_template(f"{language}.txt.j2").render(
+        site=site, reporter=reporter, legal=legal, reference=reference,
+        deadline=deadline.strftime("%Y-%m-%d %H:%M UTC"), urls=items,
     )
     subject, _, body = text.partition("\n")
     return subject.strip(), body.lstrip("\n")

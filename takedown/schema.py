@@ -1,4 +1,4 @@
-"""The takedown tables. Their history lives in Alembic migrations (takedown/migrations): a
+"""The takedown tables. Their history lives in Alembic migrations (engines/migrations/): a
 change here needs a new revision there, so installations upgrade in place."""
 
 from __future__ import annotations
@@ -56,6 +56,11 @@ cases = Table(
     Column("removed_at", UtcDateTime),
     Column("escalated_at", UtcDateTime),
     Column("last_checked_at", UtcDateTime),
+    # A case found in a segment of a streamed video (migration 0007): the stream's manifest
+    # and the second of the video its segment starts at (`second` is then the whole video's,
+    # and image_url the segment's); NULL for every other file.
+    Column("manifest_url", Text),
+    Column("segment_start", Float),
     Index("ix_cases_victim_url_sha256", "victim", "image_url_sha256"),
     Index("ix_cases_status", "status"),
     Index("ix_cases_site", "site"),

@@ -10,6 +10,11 @@ What the tracker decides about a sent case's URL, from what matcher/confirm.py f
   (re-encoded, resized), or **nothing to judge by** (403, 5xx, a body over the crawler's size
   cap): still online. The case's own file is its own proof, so this holds after the victim's
   hashes are gone.
+- **a segment of a streamed video serving other bytes that do not match**: still online. The
+  crawler matched the segment as a player assembles it (a DASH or fMP4 segment behind its
+  initialisation segment, an AES-128 HLS segment decrypted with its key); fetched again alone,
+  the same segment is other bytes that cannot even be decoded, which prove no removal. Only a
+  404 or 410 removes such a case.
 - **other bytes, the victim withdrawn** (`registered` says their hashes are gone): *changed*.
   Without the victim's hashes Haechi cannot tell whether it is still their picture, so the
   case is not called removed: it stays open, is listed under `changed`, and is checked again
@@ -141,6 +146,8 @@ class Tracker:
             seen = still_shows(row["image_url"], victim, row["sha256"], self.still_matches,
                                self.fetcher, registered[victim])
             verdict = VERDICTS[seen.showing]
+            if row["manifest_url"] and seen.showing is Showing.NO_LONGER:
+                verdict = Verdict.ONLINE  # a segment alone proves no removal (see above)
             with self.engine.begin() as conn:
                 conn.execute(cases.update().where(cases.c.id == row["id"]),
                              [{"last_checked_at": now}])
