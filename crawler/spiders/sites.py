@@ -478,8 +478,10 @@ class SiteSpider(Spider):
                                 _headers(response), response.ip_address)
 
     def fetched(self, url: str, page_url: str, site: str, status: int, body: bytes,
-                headers: dict[str, list[str]], ip_address: Any) -> Iterator[FetchedMedia]:
-        """The fetched-file record of `body`, or the error saying why it is no media."""
+                headers: dict[str, list[str]], ip_address: Any, **stream: Any
+                ) -> Iterator[FetchedMedia]:
+        """The fetched-file record of `body`, or the error saying why it is no media
+        (`stream`: a segment's manifest_url and segment_start)."""
         media = sniff_media(body)
         if media is None:
             self.error("not-media", url, describe_non_media(body))
@@ -489,7 +491,7 @@ class SiteSpider(Spider):
             url=url, page_url=page_url, site=site, fetched_at=dt.datetime.now(dt.UTC),
             status=status, media_type=media.mime, kind=media.kind,
             sha256=hashlib.sha256(body).hexdigest(), size=len(body), headers=headers,
-            server_ip=str(ip_address) if ip_address else None, body=body,
+            server_ip=str(ip_address) if ip_address else None, body=body, **stream,
         )
 
     # --- streaming video (crawler/streaming.py) -------------------------------------------
@@ -561,9 +563,12 @@ class SiteSpider(Spider):
             self.error("bad-segment", response.url, str(exc))
             return
         body = (response.meta.get("init") or b"") + body
+        # The case names the manifest, the segment and the second (segment_start + frame).
         yield from self.fetched(response.url, response.meta.get("page_url") or response.url,
                                 response.meta["site"], response.status, body,
-                                _headers(response), response.ip_address)
+                                _headers(response), response.ip_address,
+                                manifest_url=response.meta.get("manifest_url"),
+                                segment_start=segment.start)
 
     # --- sitemaps (crawler/sitemaps.py) ---------------------------------------------------
 
