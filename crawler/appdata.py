@@ -37,11 +37,29 @@ _MEDIA_KEYS = re.compile(
 _GENERIC_KEYS = re.compile(r"^(?:src|url|uri|href|link|permalink|canonical|file|source|media|"
                            r"stream|path|next|nexturl|nextpage|next_page|page|asurl|as)$",
                            re.IGNORECASE)
-MEDIA_SUFFIX = re.compile(
-    r"\.(?:jpe?g|jpe|png|gif|webp|bmp|tiff?|avif|heic|heif|mp4|m4v|mov|webm|mkv|avi|flv|ts|"
-    r"m4s|m3u8|mpd)$", re.IGNORECASE)
+# The one list of file extensions that mark a URL as media to fetch rather than a page to read
+# (crawler/discovery.py and every JSON walk derive from it). What a URL really holds is decided
+# later from its bytes, so a wrong guess costs a request, never a false case; a missed
+# extension costs a victim's picture. Pictures (HEIC from phones, AVIF and JPEG XL from CDNs,
+# APNG), videos, and streaming manifests and segments (HLS .m3u8 and MPEG-TS .ts, DASH .mpd and
+# fMP4 .m4s), which crawler/streaming.py reads.
+MEDIA_EXTENSIONS: tuple[str, ...] = (
+    ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".apng", ".gif", ".webp", ".bmp", ".tif", ".tiff",
+    ".avif", ".heic", ".heif", ".jxl",
+    ".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".flv", ".ogv", ".3gp",
+    ".m3u8", ".mpd", ".ts", ".m4s",
+)
+# The same list as a regex over a URL's path (longest first, so `.jpeg` is not read as `.jpe`).
+MEDIA_EXTENSION_PATTERN = "|".join(
+    re.escape(extension[1:]) for extension in sorted(MEDIA_EXTENSIONS, key=len, reverse=True))
+MEDIA_SUFFIX = re.compile(rf"\.(?:{MEDIA_EXTENSION_PATTERN})$", re.IGNORECASE)
 _URLISH = re.compile(r"^(?:https?:)?//|^/(?!/)|^\.{0,2}/?[\w.~%-]+(?:/[\w.~%@+-]+)+"
                      r"|^[\w.~%-]+\.[a-z0-9]{2,5}$", re.IGNORECASE)
+
+# Strings shaped like relative paths that are none: a MIME type (`image/jpeg`, under an
+# `image_type` key) or a ratio or a date (`4/3`, `05/2024`).
+_NOT_A_PATH = re.compile(r"^(?:image|video|audio|application|text|font|model)/[\w.+-]+$|"
+                         r"^[\d/.:-]+$", re.IGNORECASE)
 
 
 @dataclass
@@ -77,7 +95,7 @@ def _assigned_values(text: str) -> Iterator[Any]:
             continue
         yield value
     for match in _JSON_PARSE.finditer(text):
-        literal = _js_string(text, match.end() - 1)
+        literal = js_string(text, match.end() - 1)
         value = None if literal is None else _json_or_none(literal)
         if value is not None:
             yield value
@@ -90,9 +108,12 @@ def _json_or_none(text: str) -> Any:
         return None
 
 
-def _js_string(text: str, start: int) -> str | None:
-    """The value of the JS string literal whose quote is at `start` (escapes as JSON's)."""
+def js_string(text: str, start: int) -> str | None:
+    """The value of the JS string literal (`'...'`, `"..."` or a template literal without
+    `${}`) whose quote is at `start`, its escapes undone as JSON's; None if it is not one."""
     quote = text[start]
+    if quote not in "'\"`":
+        return None
     end = start + 1
     while end < len(text) and end - start < MAX_BLOB_CHARS:
         if text[end] == "\\":
@@ -100,8 +121,10 @@ def _js_string(text: str, start: int) -> str | None:
             continue
         if text[end] == quote:
             body = text[start + 1:end]
-            if quote == "'":
-                body = body.replace("\\'", "'").replace('"', '\\"')
+            if quote == "`" and "${" in body:
+                return None  # built at run time
+            if quote != '"':
+                body = re.sub(r'(?<!\\)"', '\\"', body.replace("\\" + quote, quote))
             try:
                 return json.loads(f'"{body}"')
             except ValueError:
@@ -110,8 +133,11 @@ def _js_string(text: str, start: int) -> str | None:
     return None
 
 
-def _strings(value: Any) -> Iterator[tuple[str, str]]:
-    """(key, string) for every string under `value`, the key being its nearest object key."""
+def strings(value: Any) -> Iterator[tuple[str, str]]:
+    """(key, string) for every string under `value`, the key being its nearest object key.
+
+    Bounded (MAX_STRINGS strings, MAX_DEPTH levels) and iterative: a hostile blob can make the
+    walk neither slow nor blow the stack."""
     stack: list[tuple[str, Any, int]] = [("", value, 0)]
     seen = 0
     while stack and seen < MAX_STRINGS:
@@ -125,26 +151,44 @@ def _strings(value: Any) -> Iterator[tuple[str, str]]:
             stack.extend((key, v, depth + 1) for v in reversed(item))
 
 
-def _path_of(url: str) -> str:
+def path_of(url: str) -> str:
+    """The URL without its query and fragment: what an extension is read from."""
     return url.split("#", 1)[0].split("?", 1)[0]
+
+
+def has_media_extension(url: str) -> bool:
+    """Whether the URL's path ends in one of MEDIA_EXTENSIONS (any case)."""
+    return MEDIA_SUFFIX.search(path_of(url.strip())) is not None
+
+
+def walk(value: Any, found: AppData | None = None) -> AppData:
+    """The media and page URLs (as written, to be resolved by the caller) in one decoded JSON
+    value: a page's app state or a JSON API's answer (crawler/apis.py) alike.
+
+    A string is a media URL when its path ends in a media extension or its key names a picture
+    or a video, and a page URL when its key names a link; words, names, ratios and other text
+    are neither."""
+    found = AppData() if found is None else found
+    for key, text in strings(value):
+        text = text.strip()
+        if not text or len(text) > 2048 or any(c.isspace() for c in text):
+            continue
+        if text.startswith("data:image/") or text.startswith("data:video/"):
+            found.media.append(text)
+            continue
+        if not _URLISH.match(text) or _NOT_A_PATH.match(text):
+            continue
+        if MEDIA_SUFFIX.search(path_of(text)) or (
+                _MEDIA_KEYS.search(key) and "/" in text):
+            found.media.append(text)
+        elif _GENERIC_KEYS.match(key) and "/" in text:
+            found.pages.append(text)
+    return found
 
 
 def app_data(scripts: list[tuple[str, str]]) -> AppData:
     """The media and page URLs (as written, to be resolved against the page) in `scripts`."""
     found = AppData()
     for blob in blobs(scripts):
-        for key, text in _strings(blob):
-            text = text.strip()
-            if not text or len(text) > 2048 or any(c.isspace() for c in text):
-                continue
-            if text.startswith("data:image/") or text.startswith("data:video/"):
-                found.media.append(text)
-                continue
-            if not _URLISH.match(text):
-                continue
-            if MEDIA_SUFFIX.search(_path_of(text)) or (
-                    _MEDIA_KEYS.search(key) and "/" in text):
-                found.media.append(text)
-            elif _GENERIC_KEYS.match(key) and "/" in text:
-                found.pages.append(text)
+        walk(blob, found)
     return found

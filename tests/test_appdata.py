@@ -42,7 +42,8 @@ def test_app_state_of_real_bundles_gives_its_media_and_pages() -> None:
 def test_words_and_names_are_not_urls() -> None:
     found = app_data([("application/json", json.dumps(
         {"title": "a day at the sea", "image": "sunset", "author": "kim/lee", "ratio": "4/3",
-         "tags": ["beach", "summer"], "next": None, "count": 3}))])
+         "tags": ["beach", "summer"], "next": None, "count": 3, "image_type": "image/jpeg",
+         "image_ratio": "16/9", "video_date": "05/2024", "thumb_mime": "image/webp"}))])
     assert found.media == [] and found.pages == []
 
 
