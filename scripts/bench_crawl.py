@@ -5,11 +5,17 @@ Prints JSON:
   `haechi crawl`, as a person runs it (target: 20,000 sites in 15 minutes or less);
 - responses and pages per second, against `scrapy bench` run on this machine in the same run,
   as a ratio (scrapy bench follows links on a local server and does nothing with the pages);
-- peak memory of the crawl and its hash workers, summed (target 1.5 GB or less);
+- peak memory of the crawl and its hash workers (and Chromium's processes when it renders),
+  as the sum of their proportional set sizes (PSS: a page shared by processes is counted
+  once, split between them; the RSS sum, which counts it in each, is printed beside it), and
+  the PSS of each kind of process at that peak (target 1.5 GB or less);
 - seconds from a planted file being served to its case existing, p50/p99/max
-  (target p99 2 s or less), and whether every planted picture became a case.
+  (target p99 2 s or less), and whether every planted picture became a case;
+- pages rendered in Chromium and rendered pages per second. With `--markups spa-gallery` every
+  site is a script-built gallery that only a browser shows, so the run measures rendering
+  (HAECHI_BROWSER_PAGES pages at once, 4 by default) and its peak memory (target 1.5 GB).
 
-    python scripts/bench_crawl.py [--sites 20000] [--plant-every 50]
+    python scripts/bench_crawl.py [--sites 20000] [--plant-every 50] [--markups spa-gallery]
 """
 
 from __future__ import annotations
@@ -42,21 +48,30 @@ HAECHI = str(Path(sys.executable).with_name("haechi"))
 SCRAPY = str(Path(sys.executable).with_name("scrapy"))
 
 
-def tree_rss(pid: int) -> int:
-    """Resident bytes of a process and all its descendants."""
-    total = 0
+def tree_memory(pid: int) -> tuple[int, int, dict[str, int]]:
+    """(RSS, PSS, PSS by command) of a process and all its descendants, in bytes. RSS counts a
+    page shared by Chromium's processes (or forked hash workers) once per process; PSS splits
+    it between them, so the PSS sum is what the tree really holds."""
+    rss = pss = 0
+    by_command: dict[str, int] = {}
     pending = [pid]
     while pending:
         current = pending.pop()
         try:
-            with open(f"/proc/{current}/statm") as handle:
-                total += int(handle.read().split()[1]) * 4096
+            with open(f"/proc/{current}/smaps_rollup") as handle:
+                fields = dict(line.split(":", 1) for line in handle.read().splitlines()[1:])
+            with open(f"/proc/{current}/comm") as handle:
+                command = handle.read().strip()
+            rss += int(fields["Rss"].split()[0]) * 1024
+            own = int(fields["Pss"].split()[0]) * 1024
+            pss += own
+            by_command[command] = by_command.get(command, 0) + own
             for task in os.listdir(f"/proc/{current}/task"):
                 with open(f"/proc/{current}/task/{task}/children") as handle:
                     pending.extend(int(c) for c in handle.read().split())
-        except (FileNotFoundError, ProcessLookupError, ValueError):
+        except (FileNotFoundError, ProcessLookupError, ValueError, KeyError):
             continue
-    return total
+    return rss, pss, by_command
 
 
 def scrapy_bench(seconds: int) -> float:
@@ -83,10 +98,14 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=3, help="images per site")
     parser.add_argument("--plant-every", type=int, default=50)
     parser.add_argument("--scrapy-bench-seconds", type=int, default=30)
+    parser.add_argument("--markups", default="",
+                        help="the test web's markups the sites cycle through (default: all "
+                             "the static ones), e.g. spa-gallery")
     args = parser.parse_args()
 
     plan = WebPlan(sites=args.sites, pages=1, images_per_page=args.images,
-                   plant_every=args.plant_every, traps=False, hostile=False)
+                   plant_every=args.plant_every, traps=False, hostile=False,
+                   markups=args.markups)
     with tempfile.TemporaryDirectory(prefix="haechi-bench-crawl-") as tmp:
         home = Path(tmp) / "home"
         # The outbound policy fetches public addresses only: the test web's are allowed.
@@ -106,13 +125,17 @@ def main() -> None:
             started = time.monotonic()
             crawl = subprocess.Popen([HAECHI, "crawl", "--json", *urls], env=env,
                                      stdout=subprocess.PIPE, text=True)
-            peak = 0
+            peak = peak_rss = 0
+            peak_parts: dict[str, int] = {}
             done = threading.Event()
 
             def watch() -> None:
-                nonlocal peak
+                nonlocal peak, peak_rss, peak_parts
                 while not done.is_set():
-                    peak = max(peak, tree_rss(crawl.pid))
+                    rss, pss, parts = tree_memory(crawl.pid)
+                    peak_rss = max(peak_rss, rss)
+                    if pss > peak:
+                        peak, peak_parts = pss, parts
                     time.sleep(0.5)
 
             watcher = threading.Thread(target=watch, daemon=True)
@@ -137,7 +160,7 @@ def main() -> None:
         planted = web.web.planted()
         found = {(c["image_url"], c["victim"]) for c in cases}
         missed = sum((web.web.image_url(p.site, p), p.victim) not in found for p in planted)
-    reference = scrapy_bench(args.scrapy_bench_seconds)
+    reference = scrapy_bench(args.scrapy_bench_seconds) if args.scrapy_bench_seconds else 0.0
     responses_per_s = summary["requests"] / seconds
     print(json.dumps({
         "sites": plan.sites,
@@ -155,6 +178,12 @@ def main() -> None:
         "responses_per_s_vs_scrapy_bench": round(responses_per_s / reference, 2)
         if reference else None,
         "peak_memory_mb": round(peak / 2**20),
+        "peak_memory_mb_by_process": {k: round(v / 2**20) for k, v in sorted(
+            peak_parts.items(), key=lambda kv: -kv[1])},
+        "peak_rss_sum_mb": round(peak_rss / 2**20),
+        "rendered_pages": sum(summary.get("rendered", {}).values()),
+        "rendered_pages_per_s": round(sum(summary.get("rendered", {}).values()) / seconds, 2),
+        "browser_pages": int(os.environ.get("HAECHI_BROWSER_PAGES", "4")),
         "planted": len(planted),
         "planted_missed": missed,
         "cases": len(cases),

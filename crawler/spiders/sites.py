@@ -24,6 +24,7 @@ from scrapy import Request, Spider
 from scrapy.http import HtmlResponse, Response, TextResponse
 from twisted.python.failure import Failure
 
+from crawler.apis import MAX_API_BYTES, ApiError, api_urls, is_json, read_api
 from crawler.browser import (
     AUTO,
     CHALLENGE,
@@ -57,6 +58,7 @@ from crawler.streaming import (
     sample,
 )
 from crawler.urls import TrapGuard, canonical_url, on_site, site_of
+from crawler.viewers import main_picture, redirect_target
 from engines.fetch import BLOCKED_ADDRESS
 from engines.media import describe_non_media, looks_like_html, sniff_media
 
@@ -75,6 +77,12 @@ THIN_PAGE_MEDIA, THIN_PAGE_LINKS = 2, 3
 MAX_SITEMAPS = 20
 # Manifests, keys and init segments are small; a larger one is refused while it streams in.
 MANIFEST_MAXSIZE = 4 * 1024 * 1024
+# Answers of a site's JSON APIs read per visit (each page of a cursor is one), and viewer
+# pages on other hosts followed per visit (one hop each, never crawled further).
+MAX_API_PAGES = 50
+MAX_VIEWERS = 100
+# Redirects from one viewer page to the next (a short link, then the viewer).
+MAX_VIEWER_HOPS = 2
 
 
 @dataclass
@@ -103,6 +111,8 @@ class SiteState:
     segments: int = 0
     gates_passed: int = 0
     gates_failed: int = 0
+    apis: int = 0
+    viewers: int = 0
 
     def report(self) -> dict[str, Any]:
         """The site's line of the crawl summary (`haechi crawl --json`, per_site)."""
@@ -222,6 +232,10 @@ class SiteSpider(Spider):
             # A "page" link that turned out to be a picture or a video.
             yield from self.parse_media(response, page_url=response.url)
             return
+        if is_json(response):
+            # A "page" link that is an API's answer.
+            yield from self.parse_api(response)
+            return
         if not looks_like_html(response.body) and not isinstance(response, HtmlResponse):
             self.error("not-html", response.url, describe_non_media(response.body))
             return
@@ -251,6 +265,15 @@ class SiteSpider(Spider):
                 return
         yield from self.shown(state, media, response)
         yield from self.follow_pages(state, links)
+        yield from self.api_requests(state, api_urls(response), response.url)
+        yield from self.viewer_requests(state, _thumbnail_links(response), response.url)
+        target = None if media else redirect_target(response)
+        if target is not None:
+            # A short link or a "continue to your image" page: where it sends the visitor is
+            # read without a browser.
+            yield from self.follow_pages(state, [target])
+            yield from self.viewer_requests(state, [target], response.url)
+            return
         mode = state.render if state.render != AUTO else self.browser["mode"]
         reason = render_reason(response, media, links, mode)
         if reason is not None:
@@ -382,16 +405,94 @@ class SiteSpider(Spider):
             yield item
         for request in self.follow_pages(state, links, jar):
             yield request
+        for request in self.viewer_requests(state, _thumbnail_links(rendered), rendered.url):
+            yield request
 
     def api_media(self, answers: list[tuple[str, bytes]]) -> list[str]:
         """Media named in the JSON a rendered page's scripts fetched."""
-        from crawler.appdata import app_data
-
         found: list[str] = []
         for url, body in answers:
-            found.extend(urljoin(url, m) for m in app_data(
-                [("application/json", body.decode("utf-8", "replace"))]).media)
+            with contextlib.suppress(ApiError):
+                found.extend(read_api(body, url).media)
         return found
+
+    # --- JSON APIs and viewer pages (crawler/apis.py, crawler/viewers.py) ------------------
+
+    def api_requests(self, state: SiteState, urls: list[str], page_url: str
+                     ) -> Iterator[Request]:
+        """Requests for the site's own JSON endpoints among `urls` (a page's, or an answer's
+        next page), within the visit's API budget and the trap guard."""
+        for url in urls:
+            url = canonical_url(url)
+            if not on_site(url, state.site):
+                continue
+            if state.apis >= MAX_API_PAGES:
+                self.count("budget/api-cap")
+                return
+            trap = state.guard.check(url)
+            if trap:
+                self.count(f"traps/{trap}")
+                continue
+            state.apis += 1
+            yield Request(url, callback=self.parse_api, errback=self.media_failed,
+                          meta=state.meta(page_url=page_url, download_maxsize=MAX_API_BYTES))
+
+    def parse_api(self, response: Response) -> Iterator[Request | FetchedMedia]:
+        state = self.state_of(response)
+        if not is_json(response):
+            # An endpoint that answered with a page (a data-next-url to HTML).
+            if looks_like_html(response.body):
+                yield from self.parse_page(response)
+            return
+        page_url = response.meta.get("page_url") or response.url
+        try:
+            answer = read_api(response.body, response.url, base=page_url,
+                              headers=response.headers)
+        except ApiError as exc:
+            self.error("bad-api", response.url, str(exc))
+            return
+        self.count("apis")
+        yield from self.shown(state, answer.media, response.replace(url=page_url))
+        yield from self.follow_pages(state, answer.pages)
+        yield from self.api_requests(state, answer.next, page_url)
+
+    def viewer_requests(self, state: SiteState, urls: list[str], page_url: str, hops: int = 0
+                        ) -> Iterator[Request]:
+        """Requests for viewer pages on other hosts among `urls`: one hop each, the picture
+        filed under the linking page (see crawler/viewers.py), within the visit's budget."""
+        for url in urls:
+            url = canonical_url(url)
+            if on_site(url, state.site):
+                continue
+            if state.viewers >= MAX_VIEWERS:
+                self.count("budget/viewer-cap")
+                return
+            state.viewers += 1
+            yield Request(url, callback=self.parse_viewer, errback=self.media_failed,
+                          meta=state.meta(page_url=page_url, viewer_hops=hops,
+                                          download_maxsize=PAGE_MAXSIZE))
+
+    def parse_viewer(self, response: Response) -> Iterator[Request | FetchedMedia]:
+        state = self.state_of(response)
+        page_url = response.meta["page_url"]
+        if sniff_media(response.body) is not None:
+            yield from self.parse_media(response, page_url=page_url)
+            return
+        if not looks_like_html(response.body):
+            self.error("not-html", response.url, describe_non_media(response.body))
+            return
+        if not isinstance(response, HtmlResponse):
+            response = response.replace(cls=HtmlResponse)
+        self.count("viewers")
+        media = page_links(response)[0]
+        picture = main_picture(response, media)
+        if picture is not None:
+            yield from self.shown(state, [picture], response.replace(url=page_url))
+            return
+        target = redirect_target(response)
+        hops = response.meta.get("viewer_hops", 0)
+        if target is not None and hops < MAX_VIEWER_HOPS:
+            yield from self.viewer_requests(state, [target], page_url, hops + 1)
 
     def render_failed(self, failure: Failure) -> Iterator[Request]:
         request = failure.request
@@ -631,6 +732,13 @@ class SiteSpider(Spider):
 # What a stream's requests carry from one to the next (the rest of a response's meta is
 # Scrapy's, or belongs to the one request).
 _STREAM_META = ("site", "visit", "max_pages", "cookiejar", "page_url", "manifest_url")
+
+
+def _thumbnail_links(response: HtmlResponse) -> list[str]:
+    """Links that wrap a picture: on a forum or a gallery, a thumbnail that leads to the
+    full picture, often on an image host's viewer page."""
+    return [response.urljoin(href) for href in response.xpath("//a[.//img]/@href").getall()
+            if href.strip().lower().startswith(("http://", "https://", "//"))]
 
 
 async def _close_page(page: Any) -> None:
