@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from parsel import Selector
 from scrapy.http import HtmlResponse
@@ -385,3 +386,46 @@ def _largest_first(srcset: str) -> list[str]:
             match = re.fullmatch(r"(\d+(?:\.\d+)?)[wx]", parts[1]) if len(parts) > 1 else None
             ranked.append((float(match.group(1)) if match else 1.0, parts[0]))
     return [url for _, url in sorted(ranked, key=lambda pair: pair[0], reverse=True)]
+
+
+# How a forum post or a gallery links to a picture on an image host without showing it: the
+# host's name or the link's path speaks of pictures (`ibb.co/abc` aside, most hosts do:
+# imgbox, postimg, pixhost, imagebam, fastpic, `i.` and `img.` hosts, `/i/`, `/image/`,
+# `/view/`, `/p/`), or the link's words say "full size", "view image", "original" in one of
+# the eight notice languages. Other off-site links (ads, share buttons, friends' sites) are
+# not followed: a viewer hop is one request each, and a broad crawl cannot pay one per link.
+_VIEWER_HOST = re.compile(r"(?:^|[.-])(?:i|img\d*|image\w*|pic\w*|photo\w*|foto\w*|imgs?)"
+                          r"(?:[.-]|$)|img|image|pic|photo|foto|snap|upload|host",
+                          re.IGNORECASE)
+_VIEWER_PATH = re.compile(r"^/(?:i|img|image|images|pic|pics|photo|photos|view|viewer|v|p|"
+                          r"show|preview|file|files|media)/[^/?#]+", re.IGNORECASE)
+_VIEWER_WORDS = re.compile(
+    r"full\s*(?:size|image|resolution)|view\s*(?:image|photo|picture|full)|original|enlarge|"
+    r"click\s*(?:to|for)\s*(?:enlarge|full|view)|hi-?res|download|\bimage\b|\bphoto\b|"
+    r"원본|크게|사진|이미지|원본보기|原图|大图|查看|图片|原寸|画像|拡大|写真|"
+    r"оригинал|полный\s*размер|увелич|фото|картинк|ảnh|xem\s*ảnh|kích\s*thước|"
+    r"tamaño\s*completo|imagen|foto|ampliar|vollbild|originalgröße|bild|vergrößern",
+    re.IGNORECASE)
+MAX_VIEWER_LINKS = 50
+
+
+def viewer_links(response: HtmlResponse) -> list[str]:
+    """Links of the page to other hosts that lead to a picture's viewer page: a link that
+    wraps a picture (a thumbnail), or one whose host, path or words speak of pictures (see
+    above). Absolute http(s), first seen first, at most MAX_VIEWER_LINKS."""
+    own = (urlsplit(response.url).hostname or "").lower()
+    found: dict[str, None] = {}
+    for link in response.xpath("//a[@href]"):
+        url = response.urljoin(link.attrib["href"].strip())
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        if parts.scheme not in ("http", "https") or not host or host == own:
+            continue
+        words = " ".join(link.xpath(".//text() | .//@title | .//@alt | @title").getall())
+        if (link.xpath(".//img") or _VIEWER_HOST.search(host.split(".", 1)[0] if
+                                                         host.count(".") > 1 else host)
+                or _VIEWER_PATH.match(parts.path) or _VIEWER_WORDS.search(words)):
+            found.setdefault(url, None)
+            if len(found) >= MAX_VIEWER_LINKS:
+                break
+    return list(found)

@@ -271,6 +271,19 @@ def test_viewer_page_on_the_image_host_is_reached_through_a_short_link(served, m
         assert looks_like(Image.open(io.BytesIO(body)), victim_picture(planted)) > 20
 
 
+def test_a_forum_post_links_straight_to_the_viewer_page_by_its_url(served) -> None:
+    web = served.web
+    planted = planted_of(web, "viewer-text-link")
+    image_url = web.image_url(planted.site, planted)
+    status, _, html = fetch(gallery(web, planted))
+    assert status == 200 and image_url.encode() not in html
+    [link] = [a for a in tags(html, "a") if a.get("class") == "postlink"]
+    assert "/show/" in link["href"] and not link["href"].startswith(web.site_url(planted.site))
+    status, _, viewer = fetch(link["href"])
+    assert status == 200
+    assert [i["src"] for i in tags(viewer, "img") if i.get("id") == "image"] == [image_url]
+
+
 def test_lightbox_keeps_the_full_size_picture_only_in_a_data_attribute(served) -> None:
     web = served.web
     planted = planted_of(web, "lightbox")
@@ -366,9 +379,9 @@ def browser(served: RunningWeb) -> Iterator[object]:
         chromium.close()
 
 
-@pytest.mark.parametrize("markup", ["spa-gallery", "infinite-scroll", "js-challenge", "nuxt",
-                                    "viewer-meta-refresh", "viewer-js-location", "lightbox",
-                                    "picture-avif"])
+@pytest.mark.parametrize("markup", [
+    "spa-gallery", "infinite-scroll", "js-challenge", "nuxt", "nuxt3", "viewer-meta-refresh",
+    "viewer-js-location", "lightbox", "picture-avif"])
 def test_a_browser_reaches_the_planted_picture(served, browser, markup: str) -> None:
     """What a visitor's browser does (run the scripts, scroll, click a thumbnail) fetches the
     planted picture: the patterns are solvable, and by the means they claim."""
@@ -380,7 +393,8 @@ def test_a_browser_reaches_the_planted_picture(served, browser, markup: str) -> 
         page = context.new_page()
         requested: list[str] = []
         page.on("request", lambda request: requested.append(request.url))
-        start = (web.site_url(planted.site) if markup in ("spa-gallery", "infinite-scroll", "nuxt")
+        start = (web.site_url(planted.site)
+                 if markup in ("spa-gallery", "infinite-scroll", "nuxt", "nuxt3")
                  else gallery(web, planted))
         if markup.startswith("viewer-"):
             page.goto(start)

@@ -58,7 +58,7 @@ from crawler.streaming import (
     sample,
 )
 from crawler.urls import TrapGuard, canonical_url, on_site, site_of
-from crawler.viewers import main_picture, redirect_target
+from crawler.viewers import main_picture, redirect_target, viewer_links
 from engines.fetch import BLOCKED_ADDRESS
 from engines.media import describe_non_media, looks_like_html, sniff_media
 
@@ -266,7 +266,7 @@ class SiteSpider(Spider):
         yield from self.shown(state, media, response)
         yield from self.follow_pages(state, links)
         yield from self.api_requests(state, api_urls(response), response.url)
-        yield from self.viewer_requests(state, _thumbnail_links(response), response.url)
+        yield from self.viewer_requests(state, viewer_links(response), response.url)
         target = None if media else redirect_target(response)
         if target is not None:
             # A short link or a "continue to your image" page: where it sends the visitor is
@@ -405,7 +405,7 @@ class SiteSpider(Spider):
             yield item
         for request in self.follow_pages(state, links, jar):
             yield request
-        for request in self.viewer_requests(state, _thumbnail_links(rendered), rendered.url):
+        for request in self.viewer_requests(state, viewer_links(rendered), rendered.url):
             yield request
 
     def api_media(self, answers: list[tuple[str, bytes]]) -> list[str]:
@@ -493,6 +493,10 @@ class SiteSpider(Spider):
         hops = response.meta.get("viewer_hops", 0)
         if target is not None and hops < MAX_VIEWER_HOPS:
             yield from self.viewer_requests(state, [target], page_url, hops + 1)
+            return
+        if "viewer_hops" not in response.meta:
+            # Asked for as a picture, it is a page that shows none: HTML served as an image.
+            self.error("not-media", response.url, describe_non_media(response.body))
 
     def render_failed(self, failure: Failure) -> Iterator[Request]:
         request = failure.request
@@ -572,6 +576,10 @@ class SiteSpider(Spider):
         kind = manifest_kind(response.url, response.body)
         if kind is not None:
             yield from self.parse_manifest(response, kind)
+            return
+        if page_url is None and looks_like_html(response.body) and "page_url" in response.meta:
+            # A "picture" link that is a page: an image host's viewer at a .jpg address.
+            yield from self.parse_viewer(response)
             return
         yield from self.fetched(response.url,
                                 page_url or response.meta.get("page_url") or response.url,
@@ -732,13 +740,6 @@ class SiteSpider(Spider):
 # What a stream's requests carry from one to the next (the rest of a response's meta is
 # Scrapy's, or belongs to the one request).
 _STREAM_META = ("site", "visit", "max_pages", "cookiejar", "page_url", "manifest_url")
-
-
-def _thumbnail_links(response: HtmlResponse) -> list[str]:
-    """Links that wrap a picture: on a forum or a gallery, a thumbnail that leads to the
-    full picture, often on an image host's viewer page."""
-    return [response.urljoin(href) for href in response.xpath("//a[.//img]/@href").getall()
-            if href.strip().lower().startswith(("http://", "https://", "//"))]
 
 
 async def _close_page(page: Any) -> None:

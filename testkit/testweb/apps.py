@@ -343,6 +343,72 @@ def nuxt_html(site: int, language: str, title: str, planted: str) -> str:
         '<script src="/_nuxt/app.js" defer></script></body></html>')
 
 
+# --- nuxt 3 --------------------------------------------------------------------------------
+
+# Nuxt 3's entry module (the test web's stand-in): it revives the devalue payload of
+# __NUXT_DATA__ (a flat array whose objects name their values by index) and mounts the gallery.
+NUXT3_ENTRY = r"""const payload = JSON.parse(document.getElementById("__NUXT_DATA__").textContent);
+const seen = new Map();
+function revive(index) {
+  if (typeof index !== "number" || index < 0) { return undefined; }
+  if (seen.has(index)) { return seen.get(index); }
+  const value = payload[index];
+  if (Array.isArray(value)) {
+    const wrapper = /^(ShallowReactive|Reactive|Ref|ShallowRef)$/;
+    if (typeof value[0] === "string" && wrapper.test(value[0])) {
+      return revive(value[1]);
+    }
+    const out = []; seen.set(index, out);
+    value.forEach((item) => out.push(revive(item)));
+    return out;
+  }
+  if (value && typeof value === "object") {
+    const out = {}; seen.set(index, out);
+    for (const [key, item] of Object.entries(value)) { out[key] = revive(item); }
+    return out;
+  }
+  return value;
+}
+const nuxt = revive(0);
+const photos = (nuxt.data && nuxt.data["gallery"] && nuxt.data["gallery"].photos) || [];
+const grid = document.querySelector("#__nuxt .gallery-grid");
+for (const photo of photos) {
+  const img = document.createElement("img");
+  img.src = photo.src; img.width = photo.width; img.height = photo.height; img.alt = photo.alt;
+  grid.appendChild(img);
+}
+"""
+
+
+def nuxt3_html(site: int, language: str, title: str, planted: str) -> str:
+    """A Nuxt 3 page: the gallery a client-only component (an empty comment in the HTML), its
+    photos in __NUXT_DATA__ as devalue writes them: one flat JSON array in which every object
+    names its values by their index, so the picture's address is a bare string with no key
+    beside it, and extension-less (an image service's URL)."""
+    other = f"/r/{site}-502"
+    payload = [
+        ["ShallowReactive", 1], {"data": 2, "state": 9, "once": 10, "_errors": 11,
+                                 "serverRendered": 12, "path": 13},
+        ["ShallowReactive", 3], {"gallery": 4}, {"photos": 5, "total": 14},
+        [6, 8], {"id": 15, "src": 16, "width": 17, "height": 18, "alt": 19},
+        None, {"id": 20, "src": 21, "width": 17, "height": 18, "alt": 19},
+        ["Reactive", 22], ["Set"], ["ShallowReactive", 23], True, "/gallery", 2,
+        8800 + site * 3, other, 320, 240, "", 8801 + site * 3, planted, {}, {},
+    ]
+    return (
+        f'<!DOCTYPE html><html lang="{language}"><head><meta charset="utf-8">'
+        f'<title>{escape(title)}</title>'
+        '<link rel="modulepreload" as="script" crossorigin href="/_nuxt/entry.B1x9Qm.js">'
+        '<script type="module" src="/_nuxt/entry.B1x9Qm.js" crossorigin></script></head><body>'
+        '<div id="__nuxt"><!--[--><main class="gallery"><h1 class="title">'
+        f'{escape(title)}</h1><div class="gallery-grid"><!----></div></main><!--]--></div>'
+        '<div id="teleports"></div>'
+        '<script type="application/json" data-nuxt-data="nuxt-app" data-ssr="true" '
+        f'id="__NUXT_DATA__">{_devalue(payload)}</script>'
+        '<script>window.__NUXT__={};window.__NUXT__.config={public:{},app:{baseURL:"/",'
+        'buildId:"3f9b2c1e",buildAssetsDir:"/_nuxt/",cdnURL:""}}</script></body></html>')
+
+
 # --- lightbox ------------------------------------------------------------------------------
 
 PHOTOSWIPE_LIGHTBOX = r"""/*! PhotoSwipe Lightbox (the test web's small stand-in) */

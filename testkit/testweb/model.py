@@ -38,10 +38,12 @@ MODERN_MARKUPS = (
     # Script-built pages (testkit/testweb/apps.py): a client-rendered gallery fed by a JSON API,
     # an infinite-scroll feed over a cursor-paginated API, a Cloudflare-style JS challenge in
     # front of the whole site, a Nuxt 2 payload whose picture is an argument of its IIFE.
-    "spa-gallery", "infinite-scroll", "js-challenge", "nuxt",
+    # A Nuxt 3 page's picture is a bare, extension-less string of its devalue payload.
+    "spa-gallery", "infinite-scroll", "js-challenge", "nuxt", "nuxt3",
     # An image host's viewer page on another host (the CDN address) reached through the site's
-    # short link: a 200 page with a meta refresh, or with a script setting window.location.
-    "viewer-meta-refresh", "viewer-js-location",
+    # short link: a 200 page with a meta refresh, or with a script setting window.location;
+    # or linked straight from a forum post by a text link (phpBB's postlink: the URL as text).
+    "viewer-meta-refresh", "viewer-js-location", "viewer-text-link",
     # The full-size picture only in a lightbox's data attribute; only in a <picture>'s AVIF
     # source; in a later frame of an animated WebP, GIF or PNG; as AVIF; as a phone's HEIC.
     "lightbox", "picture-avif", "webp-animated", "gif-animated", "apng", "avif", "heic",
@@ -51,7 +53,7 @@ MODERN_MARKUPS = (
 PLANTED_FORMATS = {"avif": "avif", "picture-avif": "avif", "heic": "heic",
                    "webp-animated": "webp", "gif-animated": "gif", "apng": "png"}
 # The markups whose planted picture is on an image host's viewer page.
-VIEWER_MARKUPS = frozenset({"viewer-meta-refresh", "viewer-js-location"})
+VIEWER_MARKUPS = frozenset({"viewer-meta-refresh", "viewer-js-location", "viewer-text-link"})
 # An animated planted picture: ANIMATION_FRAMES frames FRAME_MILLISECONDS apart, the victim's
 # picture only in frame VICTIM_FRAME (0-based: the fourth of six), unrelated pictures around it.
 ANIMATION_FRAMES = 6

@@ -123,6 +123,7 @@ _MARKUP: dict[str, tuple[str, str]] = {
     "spa-gallery": ("", '<div id="app"></div><script src="/static/app.js" defer></script>'),
     "infinite-scroll": ("", ""),
     "nuxt": ("", ""),
+    "nuxt3": ("", ""),
     # Behind the challenge (site_response), a plain picture.
     "js-challenge": ("", '<img src="{url}" alt="">'),
     # A forum post's thumbnail, linked to the image host through the site's short link.
@@ -130,6 +131,8 @@ _MARKUP: dict[str, tuple[str, str]] = {
                                 '<img src="{thumb}" alt="" width="150" height="113"></a>'),
     "viewer-js-location": ("", '<a href="{link}" target="_blank" rel="noopener">'
                                '<img src="{thumb}" alt="" width="150" height="113"></a>'),
+    "viewer-text-link": ("", '<div class="postbody">Uploaded it here: <a href="{viewer}" '
+                             'class="postlink" rel="nofollow noopener">{viewer}</a></div>'),
     # PhotoSwipe 5: the full-size picture only in data-pswp-src, the link itself goes nowhere.
     "lightbox": ("", '<div class="pswp-gallery" id="gallery-{site}"><a href="#" '
                      'data-pswp-src="{url}" data-pswp-width="640" data-pswp-height="480" '
@@ -158,6 +161,7 @@ SCRIPTS = {
     ("spa-gallery", "/static/app.js"): ("application/javascript", apps.SPA_SCRIPT),
     ("infinite-scroll", "/static/feed.js"): ("application/javascript", apps.FEED_SCRIPT),
     ("nuxt", "/_nuxt/app.js"): ("application/javascript", apps.NUXT_SCRIPT),
+    ("nuxt3", "/_nuxt/entry.B1x9Qm.js"): ("application/javascript", apps.NUXT3_ENTRY),
     ("lightbox", "/static/photoswipe-lightbox.esm.min.js"): ("text/javascript",
                                                              apps.PHOTOSWIPE_LIGHTBOX),
     ("lightbox", "/static/photoswipe.esm.min.js"): ("text/javascript", apps.PHOTOSWIPE),
@@ -332,7 +336,7 @@ class TestWebServer:
             return await self.planted_file(request, site)
         gallery = request.method == "GET" and (path in ("/", "/gallery")
                                                or path.startswith("/gallery;"))
-        if markup in ("spa-gallery", "infinite-scroll", "nuxt"):
+        if markup in ("spa-gallery", "infinite-scroll", "nuxt", "nuxt3"):
             return self.app_page(request, site, gallery)
         if markup == "sitemap-only":
             if path == "/robots.txt":
@@ -436,9 +440,9 @@ class TestWebServer:
                     return web.json_response({"error": "invalid cursor"}, status=400)
                 return web.json_response(apps.feed_api(request.host, number, pages))
             return None
-        if gallery:  # nuxt
-            return self.html(apps.nuxt_html(site.index, site.language, title,
-                                            f"/r/{site.index}-p"))
+        if gallery:  # nuxt, nuxt3
+            page = apps.nuxt3_html if markup == "nuxt3" else apps.nuxt_html
+            return self.html(page(site.index, site.language, title, f"/r/{site.index}-p"))
         return None
 
     @staticmethod
@@ -611,6 +615,8 @@ class TestWebServer:
             cdn=f"{CDN_ADDRESS}:{self.web.port}", site=str(site.index), data_uri=inline,
             extra_webp=f"/img/{site.index}-777.webp", download=download_name(site.index),
             link=f"/go/{viewer_id(site.index, 'p')}",
+            viewer=f"http://{CDN_ADDRESS}:{self.web.port}/show/{site.index}/"
+                   + viewer_file(site.index, "p"),
             thumb=f"http://{CDN_ADDRESS}:{self.web.port}/thumbs/{site.index}/"
                   + viewer_file(site.index, "p"))
 
