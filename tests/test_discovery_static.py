@@ -16,7 +16,7 @@ from crawler import appdata, discovery
 from crawler.apis import ApiError, api_urls, is_json, read_api, script_endpoints
 from crawler.appdata import MEDIA_EXTENSIONS, MEDIA_SUFFIX, app_data
 from crawler.discovery import data_attribute_media, page_links
-from crawler.viewers import main_picture, redirect_target, script_targets
+from crawler.viewers import main_picture, redirect_target, script_targets, viewer_links
 
 
 def page(url: str, body: str, headers: dict[str, str] | None = None) -> HtmlResponse:
@@ -556,3 +556,21 @@ def test_is_json(content_type: str, body: bytes, expected: bool) -> None:
     response = TextResponse("https://s.example/api", body=body,
                             headers={"Content-Type": content_type})
     assert is_json(response) is expected
+
+
+def test_viewer_links_are_the_off_site_links_that_lead_to_a_picture() -> None:
+    response = page("https://forum.example/t/123", """
+      <div class="post">
+        <a href="https://imgbox.com/Ab12Cd"><img src="https://thumbs2.imgbox.com/ab/12/x_t.png"></a>
+        <a href="https://ibb.co/xyz" title="Full size">link</a>
+        <a href="http://10.0.0.9/show/77/1234_pic.jpg" class="postlink">http://10.0.0.9/show/77/1234_pic.jpg</a>
+        <a href="https://cdn.example/i/qq9">원본 보기</a>
+        <a href="https://twitter.com/share?u=x">Share</a>
+        <a href="https://friends.example/">Our friends</a>
+        <a href="https://ads.example/click?id=3">Buy now</a>
+        <a href="/t/124">next thread</a>
+        <a href="https://forum.example/u/5"><img src="/avatar.png"></a>
+      </div>""")
+    assert viewer_links(response) == [
+        "https://imgbox.com/Ab12Cd", "https://ibb.co/xyz",
+        "http://10.0.0.9/show/77/1234_pic.jpg", "https://cdn.example/i/qq9"]
