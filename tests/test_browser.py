@@ -196,3 +196,17 @@ def test_a_site_profile_turns_rendering_off_and_a_bad_one_stops_the_run(
                             timeout=120)
     assert failed.returncode == 3, failed.stderr
     assert "127.0.0.1" in failed.stderr and "render must be one of" in failed.stderr
+
+
+def test_the_plain_summary_says_what_was_rendered_and_what_needed_a_missing_browser() -> None:
+    from haechi.commands.crawl import describe
+
+    site = {"gates": {"passed": 0, "failed": 1}}
+    text = describe({"sites": 2, "seconds": 1.0, "pages": 3, "files": 4, "files_hashed": 4,
+                     "matches": 0, "sites_failed": 0, "errors": {}, "workers_restarted": 0,
+                     "traps": {}, "per_site": {"a": site, "b": {"gates": {"failed": 0}}},
+                     "rendered": {"script-built": 2, "challenge": 1,
+                                  "no-browser/script-built": 3}})
+    assert "Rendered 3 page(s) in a browser (script-built 2, challenge 1)." in text
+    assert "3 page(s) needed a browser, but none was found" in text
+    assert "1 gate(s) or challenge(s) could not be passed." in text

@@ -83,6 +83,19 @@ def describe(summary: dict[str, Any]) -> str:
                      "replaced; their files were hashed again"
                      + (f", except {summary['errors']['worker-lost']} that never could "
                         "(not matched)." if summary["errors"].get("worker-lost") else "."))
+    if summary.get("rendered"):
+        rendered = {k: v for k, v in summary["rendered"].items() if "/" not in k}
+        missing = sum(v for k, v in summary["rendered"].items() if k.startswith("no-browser/"))
+        if rendered:
+            lines.append(f"Rendered {sum(rendered.values())} page(s) in a browser ("
+                         + ", ".join(f"{k} {v}" for k, v in rendered.items()) + ").")
+        if missing:
+            lines.append(f"{missing} page(s) needed a browser, but none was found "
+                         "(install Debian's chromium or set HAECHI_CHROMIUM).")
+    sites = summary.get("per_site", {}).values()
+    failed_gates = sum(site["gates"]["failed"] for site in sites)
+    if failed_gates:
+        lines.append(f"{failed_gates} gate(s) or challenge(s) could not be passed.")
     if summary["traps"]:
         lines.append("Traps avoided: " + ", ".join(f"{k} {v}"
                                                    for k, v in summary["traps"].items()))
