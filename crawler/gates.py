@@ -48,14 +48,15 @@ def _words(selector: Selector) -> str:
     return " ".join(text.split())
 
 
-def is_age_gate(response: HtmlResponse) -> bool:
-    """Whether the page is an age gate: short, speaks of adults or 18, offers a way in."""
+def is_age_gate(response: HtmlResponse, selector: str | None = None) -> bool:
+    """Whether the page is an age gate: short, speaks of adults or 18, offers a way in (the
+    control a site profile's `selector` names, where it has one)."""
     text = " ".join(" ".join(response.xpath(
         "//body//text()[not(ancestor::script) and not(ancestor::style)]").getall()).split())
     if len(text) > MAX_GATE_TEXT or not _AGE_WORDS.search(
             text + " " + (response.xpath("//title/text()").get() or "")):
         return False
-    return pass_request(response) is not None
+    return pass_request(response, selector) is not None
 
 
 # The controls that submit a form when clicked.

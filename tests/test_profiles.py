@@ -57,3 +57,54 @@ def test_a_mistake_is_a_sentence_naming_the_site_and_key(tmp_path: Path, text: s
     assert words in str(raised.value)
     assert "a.example" in str(raised.value) or "sites" in str(raised.value) \
         or "TOML" in str(raised.value)
+
+
+def test_a_profile_passes_a_gate_the_words_cannot_and_reads_an_api_nothing_links(
+        tmp_path: Path) -> None:
+    """The gate's only control is an arrow (no word says enter), and the API that lists the
+    pictures is linked from nowhere: only the profile knows both."""
+    import json
+    import os
+
+    from aiohttp import web
+
+    from tests.test_browser import _jpeg, _Server
+    from tests.test_crawl import CRAWL_ENV, run_haechi
+
+    async def site(request: web.Request) -> web.StreamResponse:
+        through = request.cookies.get("age_ok") == "1"
+        if request.path == "/enter" and request.method == "POST":
+            answer = web.HTTPFound("/")
+            answer.set_cookie("age_ok", "1", path="/")
+            raise answer
+        if request.path == "/":
+            if not through:
+                return web.Response(content_type="text/html", text=(
+                    "<html><body><h1>Adults only (18+)</h1><form id='age' method='post' "
+                    "action='/enter'><button class='go' type='submit'>&rarr;</button>"
+                    "</form></body></html>"))
+            return web.Response(content_type="text/html", text="<p>Welcome back.</p>")
+        if request.path == "/api/photos" and through:
+            page = int(request.query.get("page", "0"))
+            return web.json_response({"photos": [{"src": f"/img/{page}.jpg"}]})
+        if request.path.startswith("/img/") and through:
+            return web.Response(body=_jpeg(int(request.path[5])), content_type="image/jpeg")
+        raise web.HTTPForbidden()
+
+    server = _Server("127.0.0.1", site)
+    try:
+        env = {**os.environ, "HAECHI_HOME": str(tmp_path / "home"), **CRAWL_ENV,
+               "HAECHI_FETCH_ALLOW": "127.0.0.1/32"}
+        env.pop("DATABASE_URL", None)
+        env.pop("HAECHI_STORE", None)
+        plain = json.loads(run_haechi(env, "crawl", "--json", server.url + "/"))
+        assert plain["files"] == 0
+        (tmp_path / "home" / "sites.toml").write_text(
+            '[sites."127.0.0.1"]\ngate = "form#age button.go"\n'
+            f'api = "{server.url}/api/photos?page={{page}}"\napi_pages = 2\n')
+        summary = json.loads(run_haechi(env, "crawl", "--json", server.url + "/"))
+    finally:
+        server.stop()
+    assert summary["files"] == 2
+    assert summary["per_site"]["127.0.0.1"]["gates"] == {"passed": 1, "failed": 0}
+    assert {"/img/1.jpg", "/img/2.jpg"} <= set(server.seen)

@@ -247,22 +247,25 @@ class SiteSpider(Spider):
             self.sites[site_of(response.url)] = state
         yield from self.page_read(state, response)
         media, links = page_links(response)
+        profile = self.profile(state.site)
+        gated = not media and is_age_gate(response, profile.gate)
         if response.meta.get("gate"):
-            gated = not media and is_age_gate(response)
             state.gates_failed += gated
             state.gates_passed += not gated
-        profile = self.profile(state.site)
-        if response.meta.get("start"):
-            # The pages a profile adds to the start page (they count against the budget).
-            yield from self.follow_pages(state, list(profile.start_urls))
-        if not media and not state.gate_tried and is_age_gate(response):
+        if gated and not state.gate_tried:
             state.gate_tried = True
             passed = pass_request(response, profile.gate)
             if passed is not None:
                 self.count("gates/tried")
                 yield passed.replace(callback=self.parse_page, errback=self.page_failed,
-                                     meta=state.meta(download_maxsize=PAGE_MAXSIZE, gate=True))
+                                     meta=state.meta(download_maxsize=PAGE_MAXSIZE, gate=True,
+                                                     start=response.meta.get("start")))
                 return
+        if response.meta.get("start"):
+            # The pages and API pages a profile adds (they count against the budgets), once
+            # through the site's gate.
+            yield from self.follow_pages(state, list(profile.start_urls))
+            yield from self.api_requests(state, profile.api_urls(), response.url)
         yield from self.shown(state, media, response)
         yield from self.follow_pages(state, links)
         yield from self.api_requests(state, api_urls(response), response.url)
