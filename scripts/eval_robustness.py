@@ -11,9 +11,15 @@ It makes the split (or reuses the cached one), registers the 40 victims with
 ``haechi register --manifest`` in a fresh HAECHI_HOME, runs ``haechi match --json`` over every
 query in batches, and prints recall per edit family (mild and all), overall, and every false
 match (a distractor matched, or a query matched to a victim it is not) by file name. A file the
-matcher fails on (an ``"error"``, no answer, a crashed batch) is counted, not fatal.
+matcher fails on (an ``"error"``, no answer, a crashed batch) is counted, not fatal; a victim
+picture that registration refuses is reported, and its copies count as not found.
 
-    .venv/bin/python scripts/eval_robustness.py [--text] [--jobs 2] [--batch 150] [--keep]
+By default it measures the working tree's matcher (the report says which commit, and which
+matcher files differ from it); ``--commit REV`` measures a commit's tree instead (git archive
+into the temporary folder, run with the venv's packages), which is what a figure to quote
+should come from while others edit the checkout.
+
+    .venv/bin/python scripts/eval_robustness.py [--text] [--commit REV] [--jobs 2] [--keep]
 """
 
 from __future__ import annotations
@@ -35,7 +41,11 @@ sys.path.insert(0, str(ROOT))
 
 from testkit.robustness_eval import load_manifest  # noqa: E402
 from testkit.robustness_eval.edits import FAMILIES  # noqa: E402
-from testkit.robustness_eval.generate import generate, manifest_digest  # noqa: E402
+from testkit.robustness_eval.generate import (  # noqa: E402
+    generate,
+    library_versions,
+    manifest_digest,
+)
 
 BATCH_TIMEOUT = 600.0  # seconds one `haechi match` call over a batch may take
 
@@ -46,37 +56,90 @@ def haechi() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "haechi.cli"]
 
 
-def environment(home: Path) -> dict[str, str]:
+def environment(home: Path, code: Path | None = None) -> dict[str, str]:
     """Embedded mode in a fresh data folder: the caller's cluster, store and bank settings are
-    dropped, so the eval never touches them."""
+    dropped, so the eval never touches them. ``code``: a tree whose Haechi is run instead of
+    the checkout's (first on PYTHONPATH, ahead of the venv's editable install)."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("HAECHI_", "REDIS_URL", "DATABASE_URL", "AWS_"))}
+           if not k.startswith(("HAECHI_", "REDIS_URL", "DATABASE_URL", "AWS_", "PYTHONPATH"))}
     env.update(HAECHI_HOME=str(home), HAECHI_LOG_LEVEL="ERROR")
+    if code is not None:
+        # ahead of the venv's editable install, whose finder comes after sys.path
+        env["PYTHONPATH"] = str(code)
     return env
 
 
-def register(split: Path, manifest: dict, env: dict) -> dict:
-    rows = split / "victims.csv"
-    with open(rows, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["victim", "path"])
-        for v in manifest["victims"]:
-            w.writerow([v["victim"], v["file"]])
-    out = subprocess.run([*haechi(), "register", "--manifest", str(rows), "--json"],
-                         env=env, capture_output=True, text=True, timeout=BATCH_TIMEOUT)
-    if out.returncode != 0:
-        raise SystemExit(f"haechi register failed ({out.returncode}): {out.stderr[-2000:]}")
+def run(cmd: list[str], env: dict[str, str], **kw) -> subprocess.CompletedProcess:
+    """A command of the eval, run beside the data folder (never in the checkout, whose
+    packages a `python -c` would otherwise find first)."""
+    return subprocess.run(cmd, env=env, cwd=Path(env["HAECHI_HOME"]).parent,
+                          capture_output=True, text=True, **kw)
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def export_commit(rev: str, into: Path) -> str:
+    """The tree of commit ``rev`` in ``into`` (git archive: the repository is not touched);
+    returns the full commit id."""
+    commit = _git("rev-parse", "--verify", rev + "^{commit}")
+    archive = subprocess.run(["git", "archive", "--format=tar", commit], cwd=ROOT,
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return commit
+
+
+def what_is_measured(commit: str | None) -> dict:
+    """Which matcher answered: a commit's tree, or the working tree (and whether it differs
+    from HEAD in the code that matches)."""
+    if commit:
+        return {"commit": commit, "tree": "git archive of the commit"}
     try:
-        return json.loads(out.stdout)
-    except ValueError:
-        return {"output": out.stdout[-2000:]}
+        head = _git("rev-parse", "HEAD")
+        dirty = _git("status", "--porcelain", "--", "matcher", "engines", "haechi")
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "tree": "working tree (not a git checkout)"}
+    return {"commit": head, "tree": "working tree",
+            "uncommitted_changes": sorted(line[3:] for line in dirty.splitlines())}
+
+
+def register(split: Path, manifest: dict, env: dict) -> dict:
+    """Registers every victim through ``haechi register --manifest``. A picture the command
+    refuses (it stops at the first) is left out and the rest registered again; the refused
+    victims are reported, and their copies count as not found."""
+    rows = {v["victim"]: v["file"] for v in manifest["victims"]}
+    refused: dict[str, str] = {}
+    answers = []
+    while rows:
+        table = split / "victims.csv"
+        with open(table, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["victim", "path"])
+            w.writerows(rows.items())
+        out = run([*haechi(), "register", "--manifest", str(table), "--json"], env,
+                  timeout=BATCH_TIMEOUT)
+        if out.returncode == 0:
+            try:
+                answers.append(json.loads(out.stdout))
+            except ValueError:
+                answers.append(out.stdout[-2000:])
+            break
+        named = [v for v, file in rows.items() if Path(file).name in out.stderr]
+        if not named:
+            raise SystemExit(f"haechi register failed ({out.returncode}): {out.stderr[-2000:]}")
+        for v in named:
+            refused[v] = out.stderr.strip().splitlines()[-1][-300:]
+            del rows[v]
+    return {"registered": len(rows), "refused": refused, "answer": answers}
 
 
 def _run_batch(files: list[Path], env: dict) -> tuple[dict[str, dict], str]:
     """One `haechi match --json` over files: path -> its JSON object, and any trouble."""
     try:
-        out = subprocess.run([*haechi(), "match", "--json", *map(str, files)], env=env,
-                             capture_output=True, text=True, timeout=BATCH_TIMEOUT)
+        out = run([*haechi(), "match", "--json", *map(str, files)], env,
+                  timeout=BATCH_TIMEOUT)
     except subprocess.TimeoutExpired:
         return {}, f"timed out after {BATCH_TIMEOUT:.0f} s"
     got = {}
@@ -119,8 +182,10 @@ def match_all(files: list[Path], env: dict, batch: int, jobs: int, log) -> tuple
     return answers, failures
 
 
-def score(manifest: dict, split: Path, answers: dict, failures: dict) -> dict:
+def score(manifest: dict, split: Path, answers: dict, failures: dict,
+          refused: set[str] = frozenset()) -> dict:
     fam = defaultdict(Counter)
+    reg = Counter()  # the copies of victims whose registration was not refused
     by_algorithm = Counter()
     false_matches, by_kind = [], Counter()
     distractors = 0
@@ -138,6 +203,12 @@ def score(manifest: dict, split: Path, answers: dict, failures: dict) -> dict:
             if q["difficulty"] == "mild":
                 c["mild_queries"] += 1
                 c["mild_found"] += found
+            if q["expected"] not in refused:
+                reg["queries"] += 1
+                reg["found"] += found
+                if q["difficulty"] == "mild":
+                    reg["mild_queries"] += 1
+                    reg["mild_found"] += found
             for m in obj.get("matches", []):
                 if m.get("victim") == q["expected"]:
                     by_algorithm[m.get("algorithm", "?")] += 1
@@ -173,6 +244,10 @@ def score(manifest: dict, split: Path, answers: dict, failures: dict) -> dict:
                    "all": ratio(tot["found"], tot["queries"]),
                    "found": tot["found"], "queries": tot["queries"],
                    "mild_found": tot["mild_found"], "mild_queries": tot["mild_queries"]},
+        "recall_registered_victims_only": {
+            "mild": ratio(reg["mild_found"], reg["mild_queries"]),
+            "all": ratio(reg["found"], reg["queries"]),
+            "note": "the copies of victims whose picture registration refused left out"},
         "by_family": by_family,
         "false_matches": len(false_matches),
         "false_match_files": false_matches,
@@ -188,11 +263,20 @@ def text_report(r: dict) -> str:
     rec = r["recall"]
     lines = [
         "Robustness eval (frozen split, testkit/robustness_eval/): never tune on it.",
+        f"Matcher: {r['matcher']['tree']} at {r['matcher']['commit']}"
+        + (f", with uncommitted changes to {', '.join(r['matcher']['uncommitted_changes'])}"
+           if r["matcher"].get("uncommitted_changes") else "") + ".",
         f"Recall: mild {rec['mild']} ({rec['mild_found']} of {rec['mild_queries']}), "
         f"all {rec['all']} ({rec['found']} of {rec['queries']}).",
         f"False matches: {r['false_matches']} among {r['distractors']} distractors and the "
         f"wrong victims of {rec['queries']} copies.",
         f"Matcher failures: {r['failures']['count']} files.",
+        f"Registration: {r['registered_victims']} of {r['victims']} victims registered"
+        + ("; refused: " + "; ".join(f"{v} ({why})" for v, why in
+                                      r["registration_refused"].items())
+           + f". Without their copies: mild {r['recall_registered_victims_only']['mild']}, "
+             f"all {r['recall_registered_victims_only']['all']}."
+           if r["registration_refused"] else "."),
         "",
         f"{'family':<14} {'mild':>7} {'all':>7}   found/queries (mild found/queries)",
     ]
@@ -223,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=2, help="`haechi match` calls at once")
     ap.add_argument("--batch", type=int, default=150, help="files per `haechi match` call")
     ap.add_argument("--keep", action="store_true", help="keep the temporary HAECHI_HOME")
+    ap.add_argument("--commit", help="measure the matcher of this commit (its tree by git "
+                    "archive, with the venv's packages), not the working tree")
     args = ap.parse_args(argv)
 
     def log(msg: str) -> None:
@@ -233,8 +319,14 @@ def main(argv: list[str] | None = None) -> int:
     manifest = load_manifest(split / "manifest.json")
     t1 = time.monotonic()
     home = Path(tempfile.mkdtemp(prefix="haechi-robustness-"))
+    commit = None
     try:
-        env = environment(home)
+        code = None
+        if args.commit:
+            code = home / "code"
+            code.mkdir()
+            commit = export_commit(args.commit, code)
+        env = environment(home / "data", code)
         registered = register(split, manifest, env)
         t2 = time.monotonic()
         files = [split / q["file"] for q in manifest["queries"]]
@@ -247,8 +339,13 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(home, ignore_errors=True)
     report = {"split": "robustness eval (frozen split, testkit/robustness_eval/)",
               "manifest_sha256": manifest_digest(split / "manifest.json"),
-              "victims": len(manifest["victims"]), "registered": registered,
-              **score(manifest, split, answers, failures),
+              "matcher": what_is_measured(commit),
+              "libraries": {"frozen_with": manifest["made_with"], "now": library_versions()},
+              "victims": len(manifest["victims"]),
+              "registered_victims": registered["registered"],
+              "registration_refused": registered["refused"],
+              "register_answer": registered["answer"],
+              **score(manifest, split, answers, failures, set(registered["refused"])),
               "hard_rule": manifest["hard_rule"],
               "seconds": {"generate": round(t1 - t0, 1), "register": round(t2 - t1, 1),
                           "match": round(t3 - t2, 1), "total": round(t3 - t0, 1)}}

@@ -47,6 +47,24 @@ def render(base: Image.Image, query: dict) -> bytes:
         return E.encode(E.apply_steps(base, query["steps"]))
 
 
+def library_versions() -> dict[str, str]:
+    """The versions that make the images now (the manifest's ``made_with`` are the frozen
+    ones: other versions give nearly the same images, not the same bytes)."""
+    import albumentations
+    import cv2
+    import numpy
+    import PIL
+
+    try:
+        from importlib.metadata import version
+
+        augly = version("augly")
+    except Exception:
+        augly = "?"
+    return {"augly": augly, "albumentations": albumentations.__version__,
+            "opencv": cv2.__version__, "pillow": PIL.__version__, "numpy": numpy.__version__}
+
+
 def check_photos(manifest: dict, root: Path) -> list[str]:
     """The photos that are missing or differ from the manifest (none: all as frozen)."""
     from testkit.robustness_eval.plan import sha256
@@ -93,6 +111,10 @@ def generate(out: Path | None = None, photos: Path | None = None, workers: int =
     if bad:
         raise SystemExit("the photos are not the ones the split was frozen on:\n  "
                          + "\n  ".join(bad))
+    now = library_versions()
+    if now != manifest["made_with"]:
+        log(f"warning: the split was frozen with {manifest['made_with']}; making it with {now}"
+            " gives nearly the same images, not the same bytes")
     t0 = time.monotonic()
     if out.exists():
         shutil.rmtree(out)

@@ -211,10 +211,7 @@ def any_region(rng, w: int, h: int) -> list[int]:
 
 
 def plan(root: Path) -> dict:
-    import albumentations
-    import augly
-    import cv2
-    import PIL
+    from testkit.robustness_eval.generate import library_versions
 
     master = np.random.default_rng(MASTER_SEED)
     sources = []
@@ -322,10 +319,7 @@ def plan(root: Path) -> dict:
         "frozen": True,
         "rule": "Frozen eval split: never tune a threshold, a peeler or a model on it.",
         "master_seed": MASTER_SEED,
-        "made_with": {"augly": augly.__version__ if hasattr(augly, "__version__") else "1.0.0",
-                      "albumentations": albumentations.__version__,
-                      "opencv": cv2.__version__, "pillow": PIL.__version__,
-                      "numpy": np.__version__},
+        "made_with": library_versions(),
         "hard_rule": E.HARD_RULE,
         "query_encoding": f"JPEG quality {E.JPEG_OUT_QUALITY} (Pillow); victims: PNG",
         "counts": {
