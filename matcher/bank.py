@@ -38,6 +38,7 @@ from engines.home import data_home
 from engines.inputs import read_csv
 from matcher.hasher import HashRecord, unique_records
 from matcher.index import BinaryHashIndex, IndexStamp
+from matcher.local_index import LocalIndex
 from matcher.signals import SIGNAL_TYPES, get_signal
 
 metadata = MetaData()
@@ -75,6 +76,8 @@ class BankHit:
     algorithm: str
     distance: int
     view: str
+    # Local features only: the matches that geometric verification confirmed.
+    inliers: int | None = None
 
 
 class BankError(ValueError):
@@ -91,7 +94,7 @@ class VictimBank:
         upgrade(engine)
         self.cipher = cipher or bank_cipher()
         self._check_key()
-        self._indexes: dict[str, BinaryHashIndex] = {}
+        self._indexes: dict[str, BinaryHashIndex | LocalIndex] = {}
         self._indexed_up_to: dict[str, int] = {}
 
     @classmethod
@@ -213,6 +216,8 @@ class VictimBank:
         signal = get_signal(algorithm)
         if len(codes) == 0:
             return []
+        if signal.geometric:
+            return self._search_local(signal.name, codes)
         if signal.exact:
             wanted = list({self.cipher.digest(signal.name, bytes(row)) for row in codes})
             query = select(victim_hashes.c.id).where(victim_hashes.c.digest.in_(wanted))
@@ -233,9 +238,26 @@ class VictimBank:
             ).all()
         return [BankHit(r.victim, signal.name, found[r.id], r.view) for r in rows]
 
+    def _search_local(self, algorithm: str, codes: np.ndarray) -> list[BankHit]:
+        """Registered pictures whose local features a query's verify (LocalIndex.search)."""
+        local = self.index(algorithm)
+        assert isinstance(local, LocalIndex)
+        found = {hit.row_id: hit for hit in local.search(codes)}
+        if not found:
+            return []
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(victim_hashes.c.id, victim_hashes.c.victim, victim_hashes.c.view).where(
+                    victim_hashes.c.id.in_(list(found))
+                )
+            ).all()
+        return [BankHit(r.victim, algorithm, found[r.id].distance,
+                        r.view + (":mirrored" if found[r.id].mirrored else ""),
+                        found[r.id].inliers) for r in rows]
+
     # --- indexes -------------------------------------------------------------------------
 
-    def index(self, algorithm: str) -> BinaryHashIndex:
+    def index(self, algorithm: str) -> BinaryHashIndex | LocalIndex:
         """The search index for `algorithm`, loaded from disk or rebuilt, in step with the rows."""
         if algorithm not in self._indexes:
             self._indexes[algorithm] = self._load_or_rebuild(algorithm)
@@ -254,8 +276,12 @@ class VictimBank:
             max_id, count = conn.execute(query).one()
         return IndexStamp(int(max_id), int(count))
 
-    def _rows_after(self, algorithm: str, after_id: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        nbytes = get_signal(algorithm).nbytes
+    def _rows_after(self, algorithm: str, after_id: int,
+                    ) -> Iterator[tuple[np.ndarray, np.ndarray | list[bytes]]]:
+        """Rows after `after_id` in chunks: ids and codes (rows of uint8, or for local
+        features one blob per picture)."""
+        signal = get_signal(algorithm)
+        nbytes = signal.nbytes
         last = after_id
         while True:
             query = (
@@ -269,34 +295,46 @@ class VictimBank:
             if not rows:
                 return
             ids = np.fromiter((r.id for r in rows), dtype=np.int64, count=len(rows))
-            codes = np.frombuffer(b"".join(map(self._code, rows)), np.uint8).reshape(-1, nbytes)
-            yield ids, codes
+            if signal.geometric:
+                yield ids, [self._code(r) for r in rows]
+            else:
+                yield ids, np.frombuffer(b"".join(map(self._code, rows)),
+                                         np.uint8).reshape(-1, nbytes)
             last = int(ids[-1])
 
-    def _catch_up(self, algorithm: str, index: BinaryHashIndex, after_id: int) -> None:
+    def _catch_up(self, algorithm: str, index: BinaryHashIndex | LocalIndex,
+                  after_id: int) -> None:
         """Add the rows after `after_id` in one call, so a rebuild builds its tables once."""
         chunks = list(self._rows_after(algorithm, after_id))
         if chunks:
             ids = np.concatenate([chunk[0] for chunk in chunks])
-            index.add(ids, np.concatenate([chunk[1] for chunk in chunks]))
+            if isinstance(index, LocalIndex):
+                index.add(ids, [code for chunk in chunks for code in chunk[1]])
+            else:
+                index.add(ids, np.concatenate([chunk[1] for chunk in chunks]))
             after_id = int(chunks[-1][0][-1])
         self._indexed_up_to[algorithm] = after_id
 
-    def _load_or_rebuild(self, algorithm: str) -> BinaryHashIndex:
+    def _load_or_rebuild(self, algorithm: str) -> BinaryHashIndex | LocalIndex:
         signal = get_signal(algorithm)
-        loaded = BinaryHashIndex.load(self._index_path(algorithm), signal.bits, self.cipher)
+        kind = LocalIndex if signal.geometric else BinaryHashIndex
+        loaded = kind.load(self._index_path(algorithm), signal.bits, self.cipher)
         if loaded is not None:
             index, stamp = loaded
             if self._stamp(algorithm, up_to=stamp.max_id) == stamp:
                 self._catch_up(algorithm, index, stamp.max_id)
                 return index
-        index = BinaryHashIndex(signal.bits)
+        index = LocalIndex() if signal.geometric else BinaryHashIndex(signal.bits)
         self._catch_up(algorithm, index, 0)
         return index
 
     def codes(self, victim: str, algorithm: str) -> np.ndarray:
-        """The victim's registered codes under `algorithm`, as rows of uint8."""
-        nbytes = get_signal(algorithm).nbytes
+        """The victim's registered codes under `algorithm`, as rows of uint8 (global hashes
+        only: local features are not codes of one width and are never handed out)."""
+        signal = get_signal(algorithm)
+        if signal.geometric:
+            raise BankError(f"{signal.name} features are not codes; nothing to hand out")
+        nbytes = signal.nbytes
         with self.engine.connect() as conn:
             found = conn.execute(select(*SEALED).where(
                 victim_hashes.c.victim == victim, victim_hashes.c.algorithm == algorithm
@@ -339,8 +377,13 @@ class VictimBank:
             if not signal.exact:
                 self.index(name)
         for algorithm, index in self._indexes.items():
+            path = self._index_path(algorithm)
+            if isinstance(index, LocalIndex) and not len(index):
+                # No pictures hold local features: no file (and none left from before).
+                path.unlink(missing_ok=True)
+                continue
             stamp = IndexStamp(self._indexed_up_to[algorithm], len(index))
-            index.save(self._index_path(algorithm), stamp, self.cipher)
+            index.save(path, stamp, self.cipher)
 
 
 def _check_victim(victim: str) -> str:

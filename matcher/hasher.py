@@ -60,31 +60,56 @@ class ImageHasher:
 
     @property
     def pixel_signals(self) -> list[SignalType]:
-        return [s for s in self.signals if not s.hashes_bytes]
+        """The global pixel hashes (PDQ, pHash): every view, eight orientations."""
+        return [s for s in self.signals if not s.hashes_bytes and not s.geometric]
 
-    def registration_hashes(self, data: bytes) -> list[HashRecord]:
+    @property
+    def local_signals(self) -> list[SignalType]:
+        """Local features (matcher/signals/local.py): the picture as given, and the query as
+        found, upright and mirrored; the second stage of the cascade."""
+        return [s for s in self.signals if s.geometric]
+
+    def registration_hashes(self, data: bytes, local: bool = False) -> list[HashRecord]:
         """Hashes for a victim image or video; raises UnreadableImage when nothing can match.
 
         A video registers the hashes of its sampled frames (frames too plain to register, such
-        as black fades, are skipped).
+        as black fades, are skipped). With `local`, each still's local features are registered
+        too (`haechi register` asks for them; callers written before the local stage get the
+        global hashes alone, as before), and a picture too plain for the global hashes is
+        registered under them when it has the structure.
         """
         records = [
             HashRecord(s.name, s.hash_bytes(data).code, "file", 100)
             for s in self.signals
             if s.hashes_bytes
         ]
-        if not self.pixel_signals:
+        local = local and bool(self.local_signals)
+        if not self.pixel_signals and not local:
             return records
         pixel_records = []
         for second, image in stills(data):
             prefix = "" if second is None else f"t{second:g}:"
             pixel_records.extend(self._registration_pixels(image, prefix))
+            if local:
+                pixel_records.extend(self._registration_local(image, prefix))
         if not pixel_records:
             raise UnreadableImage(
                 "image is too plain or unstable to register: its hashes score under the "
                 "quality floor or change when the same picture is re-saved"
+                + (", and it has too few corners for local features" if local else "")
             )
         return records + unique_records(pixel_records)
+
+    def _registration_local(self, image: Image.Image, prefix: str = "") -> list[HashRecord]:
+        """The picture's local features, when it has the structure to verify a copy by (a
+        picture too plain for PDQ or pHash can still have it: a line drawing, a flat room)."""
+        found = []
+        for signal in self.local_signals:
+            hashed = signal.hash_image(image)
+            if signal.registrable(hashed):
+                found.append(HashRecord(signal.name, hashed.code, prefix + "full",
+                                        hashed.quality))
+        return found
 
     def _registration_pixels(self, image: Image.Image, prefix: str = "") -> list[HashRecord]:
         views = registration_views(image)
@@ -114,7 +139,7 @@ class ImageHasher:
     def query_hashes(self, data: bytes) -> QueryHashes:
         """Hashes of a crawled image in every query view and orientation."""
         result = self._byte_hashes(data)
-        if self.pixel_signals:
+        if self.pixel_signals or self.local_signals:
             codes, result.seen_code = self._pixel_hashes(decode_image(data))
             result.codes.update(codes)
         return result
@@ -125,7 +150,7 @@ class ImageHasher:
         Raises UnreadableImage when the file is neither a readable image nor a readable video.
         """
         whole = self._byte_hashes(data)
-        if not self.pixel_signals:
+        if not self.pixel_signals and not self.local_signals:
             return [FrameHashes(None, whole)]
         frames = []
         for second, image in stills(data):
@@ -164,6 +189,10 @@ class ImageHasher:
             if found:
                 unique = list(dict.fromkeys(found))
                 codes[name] = np.frombuffer(b"".join(unique), np.uint8).reshape(len(unique), -1)
+        for signal in self.local_signals:
+            local_rows = signal.query_rows(image)
+            if len(local_rows):
+                codes[signal.name] = local_rows
         return codes, seen_code
 
 

@@ -146,7 +146,8 @@ def main() -> int:
             registered = len(corpus) % HOLD_OUT != HOLD_OUT - 1
             if registered:
                 try:
-                    bank.add(victim, hasher.registration_hashes(encode(region, quality=95)),
+                    bank.add(victim, hasher.registration_hashes(encode(region, quality=95),
+                                                                local="local" in names),
                              source=photo.name)
                 except UnreadableImage:
                     skipped += 1  # too plain or unstable to register (flat, stripes)
@@ -159,6 +160,7 @@ def main() -> int:
     false_matches = []
     misses = []
     per_photo: dict[str, list[int]] = {}
+    by_local: Counter = Counter()  # copies only the local stage (the cascade's second) found
     started = time.perf_counter()
     tasks = [(number, victim, registered, region, list(edits), names)
              for number, (victim, registered, region) in enumerate(corpus)]
@@ -178,6 +180,8 @@ def main() -> int:
                 per_edit[name]["caught"] += victim in found
                 if victim not in found:
                     misses.append(f"{victim}/{name}")
+                elif found[victim][0] == "local":
+                    by_local[name] += 1
                 tally = per_photo.setdefault(victim.partition("#")[0], [0, 0])
                 tally[0] += victim in found
                 tally[1] += 1
@@ -205,6 +209,7 @@ def main() -> int:
         "recall_per_edit": {e: recall([e]) for e in edits},
         "recall_mild": recall([e for e in edits if e in MILD_EDITS]),
         "recall_overall": recall(list(edits)),
+        "caught_by_local_stage": {e: by_local[e] for e in edits if by_local[e]},
         "false_matches": len(false_matches),
         "false_matches_by_algorithm": dict(Counter(f["algorithm"] for f in false_matches)),
         "false_matches_by_victim": dict(

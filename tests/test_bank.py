@@ -13,19 +13,23 @@ from testkit.edits import EDITS
 from testkit.synthetic import encode, synthetic_picture
 
 
-def register(bank: VictimBank, victim: str, seed: int) -> bytes:
+def register(bank: VictimBank, victim: str, seed: int, local: bool = False) -> bytes:
     data = encode(synthetic_picture(seed))
-    bank.add(victim, ImageHasher().registration_hashes(data), source=f"{seed}.jpg")
+    bank.add(victim, ImageHasher().registration_hashes(data, local=local), source=f"{seed}.jpg")
     return data
 
 
 def test_bank_keeps_hashes_only_never_image_bytes(bank, haechi_home):
-    data = register(bank, "V1", seed=1)
+    data = register(bank, "V1", seed=1, local=True)
     bank.save()
     with bank.engine.connect() as conn:
         columns = {c.name for c in victim_hashes.columns}
-        sizes = {len(row.code) for row in conn.execute(select(victim_hashes.c.code))}
-    assert "image" not in columns and max(sizes) <= NONCE_BYTES + 32 + TAG_BYTES  # sealed
+        sizes = {row.algorithm: len(row.code) for row in conn.execute(
+            select(victim_hashes.c.algorithm, victim_hashes.c.code))}
+    local = sizes.pop("local")
+    assert "image" not in columns and max(sizes.values()) <= NONCE_BYTES + 32 + TAG_BYTES
+    # Local features (keypoints and descriptors) are capped at 20 KB a picture, sealed too.
+    assert local <= NONCE_BYTES + 20_000 + TAG_BYTES < len(data) or local <= 20_100
     for file in haechi_home.rglob("*"):
         if file.is_file():
             assert data[100:200] not in file.read_bytes()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from matcher.signals.base import ImageHash, SignalType
+from matcher.signals.local import LocalSignal
 from matcher.signals.pdq import PdqSignal
 from matcher.signals.phash import PhashSignal
 from matcher.signals.sha256 import Sha256Signal
 
 SIGNAL_TYPES: dict[str, SignalType] = {
-    signal.name: signal for signal in (PdqSignal(), PhashSignal(), Sha256Signal())
+    signal.name: signal for signal in (PdqSignal(), PhashSignal(), Sha256Signal(), LocalSignal())
 }
 
 

@@ -34,7 +34,10 @@ class SignalType(ABC):
     min_quality: ClassVar[int] = 0
     # True when the hash is of the file's bytes, not of its pixels (no views, no dihedral).
     hashes_bytes: ClassVar[bool] = False
-
+    # True for local features (matcher/signals/local.py): many descriptors per picture, matched
+    # by geometric verification in matcher/local_index.py rather than by one code's distance.
+    # The global stage (views, eight orientations, Hamming search) leaves such signals out.
+    geometric: ClassVar[bool] = False
 
     @property
     def nbytes(self) -> int:
@@ -52,6 +55,10 @@ class SignalType(ABC):
         with few bits can decline the views it gains least from.
         """
         return True
+
+    def registrable(self, hashed: ImageHash) -> bool:
+        """Whether a registration hash is good enough to store."""
+        return hashed.quality >= self.min_quality
 
     def hash_bytes(self, data: bytes) -> ImageHash:
         """Hash of the raw file; only byte-level signal types implement it."""

@@ -1,0 +1,176 @@
+"""Local features: ORB keypoints and binary descriptors, matched with geometric verification.
+
+The global hashes (PDQ, pHash) summarise the whole frame, so a copy inside a screenshot, under
+a caption band or tilted by a few degrees moves them past their thresholds. Local features
+survive those edits: the picture's corners and blobs keep their descriptors wherever they end
+up, and a copy is confirmed when enough of them agree on one rotation, scale and shift
+(matcher/local_index.py verifies that with RANSAC). This is the second stage of the cascade
+(matcher/match.py): it runs on what the global hashes did not match.
+
+A registration's code is one blob per picture: a header (format, picture size at the working
+size), then each keypoint's position and its 256-bit descriptor. It is derived from the
+victim's picture and kept like every other hash: sealed in the bank, never in a hash list,
+deleted on withdrawal. A query's codes are rows of QUERY_ROW_BYTES (position, upright or
+mirrored, descriptor), so they travel with the other query hashes (the hash cache, the pool).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import ClassVar
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from matcher.decode import WORKING_SIZE
+from matcher.signals.base import ImageHash, SignalType
+
+# Pictures are described at the size they are decoded at for hashing (matcher/decode.py: 512
+# px long side, by reduced-size JPEG decoding), so the local stage costs no second decode;
+# ORB's 8-level pyramid still finds the picture when a screenshot shrinks it to half the frame.
+# Both orientations of a query cost 11-17 ms on one core.
+WORKING_SIDE = WORKING_SIZE
+QUERY_SIDE = WORKING_SIZE
+
+# Keypoints kept per registered picture: 500 x (32 + 4) bytes + header = 18 KB, under the 20 KB
+# per picture the bank budgets (100,000 pictures in under 2 GB).
+REGISTER_FEATURES = 500
+# Keypoints per query picture, per orientation.
+QUERY_FEATURES = 1000
+# A picture with fewer keypoints than this has too little structure for geometric
+# verification to tell it from other plain pictures: it is not registered under this signal.
+MIN_FEATURES = 50
+
+DESCRIPTOR_BYTES = 32
+MAGIC = b"ORB1"
+_HEADER = struct.Struct("<4sHHH")  # magic, width, height, keypoints
+# A query row: x, y (uint16, working-size pixels), orientation (0 upright, 1 mirrored), then
+# the descriptor.
+QUERY_ROW_BYTES = 5 + DESCRIPTOR_BYTES
+UPRIGHT, MIRRORED = 0, 1
+
+
+@dataclass(frozen=True)
+class LocalFeatures:
+    """Keypoint positions (float32, n x 2) and descriptors (uint8, n x 32) of one picture."""
+
+    points: np.ndarray
+    descriptors: np.ndarray
+    size: tuple[int, int]
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    def pack(self) -> bytes:
+        """The registration blob: header, then uint16 positions, then descriptors."""
+        points = np.round(self.points).astype("<u2")
+        return (_HEADER.pack(MAGIC, *self.size, len(self)) + points.tobytes()
+                + np.ascontiguousarray(self.descriptors, np.uint8).tobytes())
+
+    @classmethod
+    def unpack(cls, blob: bytes) -> LocalFeatures:
+        magic, width, height, count = _HEADER.unpack_from(blob)
+        if magic != MAGIC:
+            raise ValueError("not a local-feature code")
+        start = _HEADER.size
+        points = np.frombuffer(blob, "<u2", count * 2, start).reshape(count, 2)
+        descriptors = np.frombuffer(blob, np.uint8, count * DESCRIPTOR_BYTES, start + count * 4)
+        return cls(points.astype(np.float32), descriptors.reshape(count, DESCRIPTOR_BYTES),
+                   (width, height))
+
+
+def _grey(image: Image.Image, side: int) -> np.ndarray:
+    grey = image.convert("L")
+    scale = side / max(grey.size)
+    if scale < 1:
+        size = (max(1, round(grey.width * scale)), max(1, round(grey.height * scale)))
+        grey = grey.resize(size, Image.Resampling.BILINEAR)
+    return np.asarray(grey)
+
+
+# FAST corner thresholds: 12 (OpenCV's default is 20) keeps enough corners in JPEG-softened
+# photos; a soft picture (gradients, bokeh: the adwaita wallpapers find 0-22 corners at 12) is
+# described again at 4, where they find 50-270.
+FAST_THRESHOLD = 12
+SOFT_FAST_THRESHOLD = 4
+
+
+def _orb(features: int, threshold: int) -> cv2.ORB:
+    # Edge margin 15 matches the 31-px patch at the first level.
+    return cv2.ORB_create(nfeatures=features, scaleFactor=1.2, nlevels=8, edgeThreshold=15,
+                          patchSize=31, fastThreshold=threshold)
+
+
+def describe(grey: np.ndarray, features: int) -> LocalFeatures:
+    """ORB keypoints and descriptors of a grey picture (uint8, h x w)."""
+    keypoints, descriptors = _orb(features, FAST_THRESHOLD).detectAndCompute(grey, None)
+    if len(keypoints) < features // 2:
+        keypoints, descriptors = _orb(features, SOFT_FAST_THRESHOLD).detectAndCompute(grey,
+                                                                                      None)
+    if descriptors is None or not keypoints:
+        return LocalFeatures(np.zeros((0, 2), np.float32),
+                             np.zeros((0, DESCRIPTOR_BYTES), np.uint8),
+                             (grey.shape[1], grey.shape[0]))
+    points = np.array([k.pt for k in keypoints], dtype=np.float32)
+    return LocalFeatures(points, descriptors, (grey.shape[1], grey.shape[0]))
+
+
+class LocalSignal(SignalType):
+    name: ClassVar[str] = "local"
+    bits: ClassVar[int] = DESCRIPTOR_BYTES * 8
+    # Not a Hamming threshold on a whole code: the verifier decides (matcher/local_index.py).
+    threshold: ClassVar[int] = 0
+    geometric: ClassVar[bool] = True
+
+    @property
+    def exact(self) -> bool:
+        return False
+
+    def features(self, image: Image.Image) -> LocalFeatures:
+        return describe(_grey(image, WORKING_SIDE), REGISTER_FEATURES)
+
+    def hash_image(self, image: Image.Image) -> ImageHash:
+        """The registration blob; its quality is the keypoints found (at most 100)."""
+        found = self.features(image)
+        return ImageHash(found.pack(), min(100, len(found)))
+
+    def registrable(self, code: ImageHash) -> bool:
+        return _HEADER.unpack_from(code.code)[3] >= MIN_FEATURES
+
+    def query_rows(self, image: Image.Image) -> np.ndarray:
+        """The query's keypoints, upright and mirrored, as rows of QUERY_ROW_BYTES."""
+        grey = _grey(image, QUERY_SIDE)
+        rows = []
+        for orientation, picture in ((UPRIGHT, grey), (MIRRORED, np.ascontiguousarray(
+                grey[:, ::-1]))):
+            found = describe(picture, QUERY_FEATURES)
+            head = np.zeros((len(found), 5), np.uint8)
+            head[:, :4] = np.round(found.points).astype("<u2").view(np.uint8).reshape(-1, 4)
+            head[:, 4] = orientation
+            rows.append(np.hstack([head, found.descriptors]))
+        return np.ascontiguousarray(np.vstack(rows))
+
+    def distance(self, a: bytes, b: bytes) -> int:
+        raise TypeError("local features are compared by geometric verification, not distance")
+
+    def parse(self, text: str) -> bytes:
+        raise ValueError("local features are computed from the picture itself; a hash list "
+                         "cannot hold them (register the picture)")
+
+    def format(self, code: bytes) -> str:
+        return f"<{_HEADER.unpack_from(code)[3]} local features>"
+
+
+def split_query(rows: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Query rows by orientation: {orientation: (points float32 n x 2, descriptors n x 32)}."""
+    rows = np.ascontiguousarray(rows, np.uint8).reshape(-1, QUERY_ROW_BYTES)
+    parts = {}
+    for orientation in (UPRIGHT, MIRRORED):
+        chosen = rows[rows[:, 4] == orientation]
+        if len(chosen):
+            points = np.ascontiguousarray(chosen[:, :4]).view("<u2").reshape(-1, 2)
+            parts[orientation] = (points.astype(np.float32),
+                                  np.ascontiguousarray(chosen[:, 5:]))
+    return parts
