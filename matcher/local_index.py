@@ -97,14 +97,14 @@ def verify(points: np.ndarray, descriptors: np.ndarray, picture: LocalFeatures,
         return 0, 0, 0
     pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(descriptors, picture.descriptors, k=2)
     good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < RATIO * p[1].distance]
-    if len(good) < MIN_INLIERS:
+    if len(good) < max(MIN_INLIERS, 3):
         return len(good), 0, 0
     query = np.float32([points[m.queryIdx] for m in good])
     registered = np.float32([picture.points[m.trainIdx] for m in good])
     transform, mask = cv2.estimateAffinePartial2D(
         registered, query, method=cv2.RANSAC, ransacReprojThreshold=REPROJECTION_PX,
         maxIters=RANSAC_ITERATIONS, confidence=0.995)
-    if transform is None or mask is None:
+    if transform is None or mask is None or not np.isfinite(transform).all():
         return 0, 0, 0
     scale = float(np.sqrt(abs(np.linalg.det(transform[:, :2]))))
     if not MIN_SCALE <= scale <= MAX_SCALE:
@@ -197,7 +197,8 @@ class LocalIndex:
                           if self._descriptors else np.zeros((0, DESCRIPTOR_BYTES), np.uint8))
             serials = np.arange(len(everything), dtype=np.int64)
             if len(everything) >= IVF_FROM:
-                lists = min(IVF_MAX_LISTS, int(IVF_LISTS_PER_SQRT * np.sqrt(len(everything))))
+                lists = min(IVF_MAX_LISTS, int(IVF_LISTS_PER_SQRT * np.sqrt(len(everything))),
+                            len(everything) // IVF_TRAIN_PER_LIST)
                 self._quantizer = faiss.IndexBinaryFlat(BITS)
                 index = faiss.IndexBinaryIVF(self._quantizer, BITS, lists)
                 sample = everything[np.random.default_rng(0).choice(

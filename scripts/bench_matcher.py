@@ -8,7 +8,9 @@ this machine is noisy:
   (`imagehash.phash(Image.open(f))` plus PDQ on a full decode), on Debian wallpaper photos;
 - search: exact range-search queries per second at PDQ's threshold on one core, at 1M and 10M
   victim hashes, against FAISS's IndexBinaryFlat on the same hashes;
-- memory per victim hash, and the time for a new hash to become searchable.
+- memory per victim hash, and the time for a new hash to become searchable;
+- the cascade: the whole match (hashing, global stage, local stage) against the global stage
+  alone, images per second of one core's CPU time, same run and bank.
 
     python scripts/bench_matcher.py [--sizes 1000000,10000000] [--queries 4000]
 """
@@ -70,6 +72,60 @@ def bench_hashing(rounds: int) -> dict:
         "naive_images_per_second": round(timings["naive"], 2),
         "haechi_images_per_second": round(timings["haechi"], 2),
         "speedup": round(timings["haechi"] / timings["naive"], 2),
+    }
+
+
+def bench_cascade(rounds: int, pictures: int) -> dict:
+    """The whole match (hashing and both stages of the cascade) against the global stage
+    alone, on one core, same run, same bank: `pictures` generated victims registered with local
+    features, the wallpaper photos (7.3 MP JPEGs, none registered, so every one goes through
+    the local stage too: the worst case) matched."""
+    import os
+    import tempfile
+
+    import faiss
+    from PIL import Image
+
+    os.environ["HAECHI_HOME"] = tempfile.mkdtemp(prefix="haechi-bench-cascade-")
+    os.environ.pop("DATABASE_URL", None)
+    from matcher.bank import VictimBank
+    from matcher.hasher import ImageHasher
+    from matcher.match import Matcher
+    from matcher.signals import SIGNAL_TYPES
+    from testkit.synthetic import encode, synthetic_picture
+
+    faiss.omp_set_num_threads(1)
+    files = []
+    for path in wallpaper_files():
+        with Image.open(path) as image:
+            rgb = image.convert("RGB")
+        buffer = io.BytesIO()
+        rgb.save(buffer, "JPEG", quality=90)
+        files.append(buffer.getvalue())
+    bank = VictimBank.open()
+    hasher = ImageHasher()
+    for seed in range(pictures):
+        bank.add(f"V{seed}", hasher.registration_hashes(
+            encode(synthetic_picture(10_000 + seed)), local=True), "generated")
+    local_rows = bank.stats()["by_algorithm"]["local"]
+    global_only = Matcher(bank, ImageHasher([s for s in SIGNAL_TYPES.values()
+                                             if not s.geometric]))
+    cascade = Matcher(bank)
+    timings = {}
+    for name, matcher in (("global_only", global_only), ("cascade", cascade)):
+        matcher.match_bytes(files[0])  # warm caches, load the indexes
+        started = time.process_time()
+        for _ in range(rounds):
+            for data in files:
+                matcher.match_bytes(data)
+        timings[name] = len(files) * rounds / (time.process_time() - started)
+    index = bank.index("local")
+    return {
+        "victim_pictures_with_local_features": local_rows,
+        "local_descriptors": index.descriptors,
+        "global_only_images_per_second": round(timings["global_only"], 2),
+        "cascade_images_per_second": round(timings["cascade"], 2),
+        "cascade_share_of_global_only": round(timings["cascade"] / timings["global_only"], 3),
     }
 
 
@@ -138,9 +194,14 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=4000)
     parser.add_argument("--faiss-queries", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=2, help="passes over the photos")
+    parser.add_argument("--local-pictures", type=int, default=200,
+                        help="victim pictures registered for the cascade benchmark (0: skip)")
     args = parser.parse_args()
     result = {"hashing": bench_hashing(args.rounds), "search": []}
     print(json.dumps(result["hashing"]), file=sys.stderr)
+    if args.local_pictures:
+        result["cascade"] = bench_cascade(args.rounds, args.local_pictures)
+        print(json.dumps(result["cascade"]), file=sys.stderr)
     for size in (int(s) for s in args.sizes.split(",") if s):
         result["search"].append(bench_search(size, args.queries, args.faiss_queries))
         print(json.dumps(result["search"][-1]), file=sys.stderr)

@@ -55,15 +55,22 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 def _register_files(bank: VictimBank, pairs: list[tuple[str, Path]]) -> dict:
     from matcher.decode import UnreadableImage
     from matcher.hasher import ImageHasher
+    from matcher.signals import SIGNAL_TYPES
 
     hasher = ImageHasher()
-    summary: dict = {"files": 0, "registered": 0, "hashes_added": 0, "errors": []}
+    summary: dict = {"files": 0, "registered": 0, "hashes_added": 0, "errors": [],
+                     "per_file": []}
     for victim, path in progress(pairs, "registering", total=len(pairs)):
         summary["files"] += 1
         try:
-            records = hasher.registration_hashes(path.read_bytes())
+            records = hasher.registration_hashes(path.read_bytes(), local=True)
             summary["hashes_added"] += bank.add(victim, records, source=path.name)
             summary["registered"] += 1
+            held = {r.algorithm for r in records}
+            # Which signals hold the picture, so a picture only the local stage can find (too
+            # plain for PDQ and pHash) is never taken for one the hash lists could share.
+            summary["per_file"].append({"path": str(path), "victim": victim,
+                                        "signals": [s for s in SIGNAL_TYPES if s in held]})
         except (UnreadableImage, OSError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             summary["errors"].append({"path": str(path), "victim": victim, "error": reason})
@@ -108,8 +115,10 @@ def run_register(args: argparse.Namespace) -> int:
                 # Registering nothing must not look like a victim is now protected.
                 raise BankError("no files to register: the folders given hold none")
             summary = _register_files(bank, pairs)
-            text = (f"registered {summary['registered']} of {summary['files']} files "
-                    f"({summary['hashes_added']} new hashes)")
+            text = "".join(f"{f['path']}: registered under {', '.join(f['signals'])}\n"
+                           for f in summary["per_file"])
+            text += (f"registered {summary['registered']} of {summary['files']} files "
+                     f"({summary['hashes_added']} new hashes)")
             pictures = {}
             for victim, path in pairs:
                 pictures.setdefault(victim, []).append(path)

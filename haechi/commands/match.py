@@ -49,7 +49,8 @@ def _describe(result: dict) -> str:
     if not result["matches"]:
         return f"{result['path']}: no match"
     found = "; ".join(
-        f"victim {m['victim']} ({m['algorithm']}, distance {m['distance']})"
+        f"victim {m['victim']} ({m['algorithm']}, "
+        + (f"{m['inliers']} inliers)" if "inliers" in m else f"distance {m['distance']})")
         for m in result["matches"]
     )
     return f"{result['path']}: MATCH {found}"

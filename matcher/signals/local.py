@@ -27,6 +27,10 @@ from PIL import Image
 from matcher.decode import WORKING_SIZE
 from matcher.signals.base import ImageHash, SignalType
 
+# Matching runs one process per core (the crawl's pool, a cluster's workers); OpenCV's own
+# threads would only contend with the other processes for the same cores.
+cv2.setNumThreads(1)
+
 # Pictures are described at the size they are decoded at for hashing (matcher/decode.py: 512
 # px long side, by reduced-size JPEG decoding), so the local stage costs no second decode;
 # ORB's 8-level pyramid still finds the picture when a screenshot shrinks it to half the frame.
@@ -37,6 +41,8 @@ QUERY_SIDE = WORKING_SIZE
 # Keypoints kept per registered picture: 500 x (32 + 4) bytes + header = 18 KB, under the 20 KB
 # per picture the bank budgets (100,000 pictures in under 2 GB).
 REGISTER_FEATURES = 500
+# Of those, described on the picture at half size (see LocalSignal.features).
+HALF_SIZE_FEATURES = 200
 # Keypoints per query picture, per orientation.
 QUERY_FEATURES = 1000
 # A picture with fewer keypoints than this has too little structure for geometric
@@ -113,8 +119,9 @@ def describe(grey: np.ndarray, features: int) -> LocalFeatures:
         return LocalFeatures(np.zeros((0, 2), np.float32),
                              np.zeros((0, DESCRIPTOR_BYTES), np.uint8),
                              (grey.shape[1], grey.shape[0]))
-    points = np.array([k.pt for k in keypoints], dtype=np.float32)
-    return LocalFeatures(points, descriptors, (grey.shape[1], grey.shape[0]))
+    # ORB can return a few more than asked (ties at the last level); the cap is a cap.
+    points = np.array([k.pt for k in keypoints[:features]], dtype=np.float32)
+    return LocalFeatures(points, descriptors[:features], (grey.shape[1], grey.shape[0]))
 
 
 class LocalSignal(SignalType):
@@ -129,7 +136,18 @@ class LocalSignal(SignalType):
         return False
 
     def features(self, image: Image.Image) -> LocalFeatures:
-        return describe(_grey(image, WORKING_SIDE), REGISTER_FEATURES)
+        """The picture described at its working size and again at half of it, in one set
+        (positions in working-size pixels): a copy shown small (a screenshot, a thumbnail in a
+        page) matches the half-size corners, which the full size's grain and fine detail
+        would otherwise crowd out of the cap."""
+        grey = _grey(image, WORKING_SIDE)
+        full = describe(grey, REGISTER_FEATURES - HALF_SIZE_FEATURES)
+        small = Image.fromarray(grey).reduce(2)
+        half = describe(np.asarray(small), HALF_SIZE_FEATURES)
+        scale = np.float32([grey.shape[1] / max(small.width, 1),
+                            grey.shape[0] / max(small.height, 1)])
+        return LocalFeatures(np.vstack([full.points, half.points * scale]),
+                             np.vstack([full.descriptors, half.descriptors]), full.size)
 
     def hash_image(self, image: Image.Image) -> ImageHash:
         """The registration blob; its quality is the keypoints found (at most 100)."""
