@@ -52,26 +52,29 @@ def test_a_challenge_page_is_recognised_by_status_script_and_words() -> None:
     assert not is_challenge(_page(CHALLENGE_PAGE + "x" * 300_000, 503))
 
 
-@pytest.mark.parametrize(("html", "media", "links", "mode", "expected"), [
+@pytest.mark.parametrize(("html", "media", "mode", "expected"), [
     # A script-built gallery: nothing to see without the script.
-    ('<div id="app"></div><script src="/app.js"></script>', [], [], "auto", SCRIPT_BUILT),
-    # A static gallery with scripts (analytics) is read without a browser.
-    ('<script src="/ga.js"></script>', ["a", "b", "c"], ["1", "2", "3"], "auto", None),
+    ('<div id="app"></div><script src="/app.js"></script>', [], "auto", SCRIPT_BUILT),
+    # ... also when its server-rendered menu has links, or it shows one picture (a logo).
+    ('<nav><a href="/a">a</a><a href="/b">b</a><a href="/c">c</a></nav><div id="app"></div>'
+     '<script src="/app.js"></script>', ["logo"], "auto", SCRIPT_BUILT),
+    # A static gallery with scripts (analytics) is read without a browser, few links or not.
+    ('<script src="/ga.js"></script>', ["a", "b", "c"], "auto", None),
     # Thin but scriptless: a browser would see the same.
-    ("<p>nothing</p>", [], [], "auto", None),
-    ("<p>static</p>", ["a", "b"], ["1", "2", "3"], "always", "always"),
-    ('<div id="app"></div><script src="/app.js"></script>', [], [], "never", None),
+    ("<p>nothing</p>", [], "auto", None),
+    ("<p>static</p>", ["a", "b"], "always", "always"),
+    ('<div id="app"></div><script src="/app.js"></script>', [], "never", None),
 ])
 def test_render_reason_follows_the_mode_and_what_the_html_shows(
-        html: str, media: list[str], links: list[str], mode: str, expected: str | None) -> None:
-    assert render_reason(_page(html), media, links, mode) == expected
+        html: str, media: list[str], mode: str, expected: str | None) -> None:
+    assert render_reason(_page(html), media, mode) == expected
 
 
 def test_a_challenge_is_rendered_in_auto_and_always_but_not_never() -> None:
     page = _page(CHALLENGE_PAGE, 503)
-    assert render_reason(page, [], [], "auto") == CHALLENGE
-    assert render_reason(page, [], [], "always") == CHALLENGE
-    assert render_reason(page, [], [], "never") is None
+    assert render_reason(page, [], "auto") == CHALLENGE
+    assert render_reason(page, [], "always") == CHALLENGE
+    assert render_reason(page, [], "never") is None
 
 
 # --- the browser under the outbound policy ------------------------------------------------

@@ -278,7 +278,7 @@ class SiteSpider(Spider):
             yield from self.viewer_requests(state, [target], response.url)
             return
         mode = state.render if state.render != AUTO else self.browser["mode"]
-        reason = render_reason(response, media, links, mode)
+        reason = render_reason(response, media, mode)
         if reason is not None:
             render = self.render_request(state, response.url, reason)
             if render is not None:
