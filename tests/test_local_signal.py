@@ -191,3 +191,19 @@ def test_register_names_the_signals_and_match_json_reports_inliers(tmp_path):
     assert framed[0]["algorithm"] == "local" and framed[0]["inliers"] >= MIN_INLIERS
     assert same and all(set(m) == {"victim", "algorithm", "distance"} for m in same)
     assert "inliers)" in haechi("match", str(crawled / "framed.jpg")).stdout
+
+
+def test_local_rows_are_kept_and_withdrawn_on_postgresql(haechi_home):
+    """18 KB sealed codes in victim_hashes: no index on the code (revision 0006 dropped it), so
+    PostgreSQL keeps them as it keeps every row, and withdrawal deletes them."""
+    from tests.takedown_helpers import postgres_database
+
+    with postgres_database() as url:
+        bank = VictimBank.open(url)
+        bank.add("V-local", ImageHasher().registration_hashes(
+            encode(victim_picture(), quality=95), local=True), "v.jpg")
+        copy = encode(app_frame(victim_picture()))
+        assert [m.algorithm for m in Matcher(VictimBank.open(url)).match_bytes(copy)] == [
+            "local"]
+        assert bank.withdraw("V-local") > 0 and Matcher(bank).match_bytes(copy) == []
+        bank.engine.dispose()
