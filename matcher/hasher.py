@@ -104,9 +104,16 @@ class ImageHasher:
         """The picture's local features, when it has the structure to verify a copy by (a
         picture too plain for PDQ or pHash can still have it: a line drawing, a flat room)."""
         found = []
+        resaved = None
         for signal in self.local_signals:
             hashed = signal.hash_image(image)
-            if signal.registrable(hashed):
+            if not signal.registrable(hashed):
+                continue
+            # As for the global hashes: features the verifier no longer confirms in the same
+            # picture merely shrunk and re-saved (a soft picture's corners are JPEG's) cannot
+            # find re-uploads, and are not registered.
+            resaved = resaved or _resaved(image)
+            if signal.finds(hashed.code, resaved):
                 found.append(HashRecord(signal.name, hashed.code, prefix + "full",
                                         hashed.quality))
         return found

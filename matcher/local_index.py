@@ -123,6 +123,11 @@ def verify(points: np.ndarray, descriptors: np.ndarray, picture: LocalFeatures,
     return int(inlier.sum()), len(cells), int(np.median(distances)) if distances else 0
 
 
+def confirmed(inliers: int, cells: int) -> bool:
+    """The decision: enough verified matches, spread over enough of the picture."""
+    return inliers >= MIN_INLIERS and cells >= MIN_CELLS
+
+
 class LocalIndex:
     """The registered pictures' local features, keyed by bank row id."""
 
@@ -254,7 +259,7 @@ class LocalIndex:
                 if row_id in best:
                     continue
                 inliers, cells, distance = verify(points, descriptors, self._pictures[row_id])
-                if inliers >= MIN_INLIERS and cells >= MIN_CELLS:
+                if confirmed(inliers, cells):
                     best[row_id] = LocalHit(row_id, inliers, cells, distance,
                                             orientation == MIRRORED)
         return list(best.values())

@@ -157,6 +157,14 @@ class LocalSignal(SignalType):
     def registrable(self, code: ImageHash) -> bool:
         return _HEADER.unpack_from(code.code)[3] >= MIN_FEATURES
 
+    def finds(self, code: bytes, image: Image.Image) -> bool:
+        """Whether the verifier confirms the registered `code` in `image` (as a query)."""
+        from matcher.local_index import confirmed, verify
+
+        picture = LocalFeatures.unpack(code)
+        return any(confirmed(*verify(points, descriptors, picture)[:2])
+                   for points, descriptors in split_query(self.query_rows(image)).values())
+
     def query_rows(self, image: Image.Image) -> np.ndarray:
         """The query's keypoints, upright and mirrored, as rows of QUERY_ROW_BYTES."""
         grey = _grey(image, QUERY_SIDE)
