@@ -207,3 +207,19 @@ def test_local_rows_are_kept_and_withdrawn_on_postgresql(haechi_home):
             "local"]
         assert bank.withdraw("V-local") > 0 and Matcher(bank).match_bytes(copy) == []
         bank.engine.dispose()
+
+
+def test_a_tiny_picture_has_no_local_features_and_is_still_hashed() -> None:
+    """A 1x1 lazy-load placeholder or a 20-px icon once failed OpenCV's pyramid, which made
+    the whole file unreadable to the crawl."""
+    import io
+
+    from PIL import Image
+
+    from matcher.hasher import ImageHasher
+
+    for size in ((1, 1), (20, 20), (300, 12)):
+        out = io.BytesIO()
+        Image.new("RGB", size, (200, 10, 10)).save(out, "PNG")
+        [frame] = ImageHasher().media_hashes(out.getvalue())
+        assert frame.hashes.codes

@@ -109,8 +109,18 @@ def _orb(features: int, threshold: int) -> cv2.ORB:
                           patchSize=31, fastThreshold=threshold)
 
 
+# Smaller pictures (a 1x1 lazy-load placeholder, an icon) have no room for one ORB patch at
+# every pyramid level, and OpenCV's pyramid then fails an assertion: they have no features.
+MIN_SIDE = 64
+
+
 def describe(grey: np.ndarray, features: int) -> LocalFeatures:
-    """ORB keypoints and descriptors of a grey picture (uint8, h x w)."""
+    """ORB keypoints and descriptors of a grey picture (uint8, h x w); none for a picture
+    smaller than MIN_SIDE on a side."""
+    if min(grey.shape[:2]) < MIN_SIDE:
+        return LocalFeatures(np.zeros((0, 2), np.float32),
+                             np.zeros((0, DESCRIPTOR_BYTES), np.uint8),
+                             (grey.shape[1], grey.shape[0]))
     keypoints, descriptors = _orb(features, FAST_THRESHOLD).detectAndCompute(grey, None)
     if len(keypoints) < features // 2:
         keypoints, descriptors = _orb(features, SOFT_FAST_THRESHOLD).detectAndCompute(grey,
