@@ -140,14 +140,7 @@ class BinaryHashIndex:
             "fresh": faiss.serialize_index_binary(self._fresh),
             "stamp": np.array([stamp.max_id, stamp.count], dtype=np.int64),
         }
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, INDEX_FILE_MODE)
-        with os.fdopen(descriptor, "wb") as handle:
-            sealed = (cipher or bank_cipher()).write_file(handle)
-            np.savez(sealed, **arrays)
-            sealed.close()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        save_arrays(path, arrays, cipher)
 
     @classmethod
     def load(cls, path: Path, bits: int, cipher: BankCipher | None = None,
@@ -155,13 +148,10 @@ class BinaryHashIndex:
         """The saved index and its stamp, or None when there is none or it cannot be read: cut
         short, altered, saved under another key, or saved in the clear before the bank was
         encrypted (such a copy is deleted)."""
-        plain = (cipher or bank_cipher()).read_file(path)
-        if plain is None:
-            drop_unsealed(path)
-            return None
         try:
-            with np.load(plain, allow_pickle=False) as saved:
-                arrays = {name: saved[name] for name in saved.files}
+            arrays = load_arrays(path, cipher)
+            if arrays is None:
+                return None
             index = cls(bits)
             index._codes = arrays["codes"].reshape(-1, bits // 8)
             index._ids, index._alive = arrays["ids"], arrays["alive"]
@@ -182,3 +172,29 @@ class BinaryHashIndex:
         if not consistent or len(index) != stamp.count:
             return None
         return index, stamp
+
+
+def save_arrays(path: Path, arrays: dict[str, np.ndarray], cipher: BankCipher | None = None
+                ) -> None:
+    """Write `arrays` (an .npz) to `path` sealed under the bank's key, atomically: a reader
+    sees the old file or the new one, never half of one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, INDEX_FILE_MODE)
+    with os.fdopen(descriptor, "wb") as handle:
+        sealed = (cipher or bank_cipher()).write_file(handle)
+        np.savez(sealed, **arrays)
+        sealed.close()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def load_arrays(path: Path, cipher: BankCipher | None = None) -> dict[str, np.ndarray] | None:
+    """The arrays save_arrays wrote, or None when the file is missing or not sealed under the
+    key (a copy saved in the clear before the bank was encrypted is deleted). Raises what
+    np.load raises on a cut or altered archive, for the caller to treat as unreadable."""
+    plain = (cipher or bank_cipher()).read_file(path)
+    if plain is None:
+        drop_unsealed(path)
+        return None
+    with np.load(plain, allow_pickle=False) as saved:
+        return {name: saved[name] for name in saved.files}

@@ -16,7 +16,6 @@ Withdrawn rows leave it at once.
 
 from __future__ import annotations
 
-import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +24,9 @@ import cv2
 import faiss
 import numpy as np
 
-from engines.bankkey import BankCipher, bank_cipher, drop_unsealed
+from engines.bankkey import BankCipher
 from engines.home import private_folder
-from matcher.index import INDEX_FILE_MODE, IndexStamp
+from matcher.index import IndexStamp, load_arrays, save_arrays
 from matcher.signals.local import DESCRIPTOR_BYTES, MIRRORED, LocalFeatures, split_query
 
 BITS = DESCRIPTOR_BYTES * 8
@@ -276,26 +275,16 @@ class LocalIndex:
             "codes": np.frombuffer(b"".join(codes), np.uint8),
             "stamp": np.array([stamp.max_id, stamp.count], dtype=np.int64),
         }
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, INDEX_FILE_MODE)
-        with os.fdopen(descriptor, "wb") as handle:
-            sealed = (cipher or bank_cipher()).write_file(handle)
-            np.savez(sealed, **arrays)
-            sealed.close()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        save_arrays(path, arrays, cipher)
 
     @classmethod
     def load(cls, path: Path, bits: int = BITS, cipher: BankCipher | None = None,
              ) -> tuple[LocalIndex, IndexStamp] | None:
         """The saved index and its stamp, or None when missing, unreadable or unsealed."""
-        plain = (cipher or bank_cipher()).read_file(path)
-        if plain is None:
-            drop_unsealed(path)
-            return None
         try:
-            with np.load(plain, allow_pickle=False) as saved:
-                arrays = {name: saved[name] for name in saved.files}
+            arrays = load_arrays(path, cipher)
+            if arrays is None:
+                return None
             blob = arrays["codes"].tobytes()
             ends = np.cumsum(arrays["lengths"]).tolist()
             starts = [0, *ends[:-1]]
