@@ -12,9 +12,10 @@ out of the indexes in the same call.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sqlalchemy import (
@@ -230,13 +231,15 @@ class VictimBank:
                 found[row_id] = min(distance, found.get(row_id, distance))
         if not found:
             return []
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(victim_hashes.c.id, victim_hashes.c.victim, victim_hashes.c.view).where(
-                    victim_hashes.c.id.in_(list(found))
-                )
-            ).all()
+        rows = self._owners(list(found))
         return [BankHit(r.victim, signal.name, found[r.id], r.view) for r in rows]
+
+    def _owners(self, ids: list[int]) -> Sequence[Row[Any]]:
+        """(id, victim, view) of the bank rows `ids`: whose hashes a search found."""
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(victim_hashes.c.id, victim_hashes.c.victim, victim_hashes.c.view).where(
+                    victim_hashes.c.id.in_(ids))).all()
 
     def _search_local(self, algorithm: str, codes: np.ndarray) -> list[BankHit]:
         """Registered pictures whose local features a query's verify (LocalIndex.search)."""
@@ -245,12 +248,7 @@ class VictimBank:
         found = {hit.row_id: hit for hit in local.search(codes)}
         if not found:
             return []
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(victim_hashes.c.id, victim_hashes.c.victim, victim_hashes.c.view).where(
-                    victim_hashes.c.id.in_(list(found))
-                )
-            ).all()
+        rows = self._owners(list(found))
         return [BankHit(r.victim, algorithm, found[r.id].distance,
                         r.view + (":mirrored" if found[r.id].mirrored else ""),
                         found[r.id].inliers) for r in rows]
