@@ -27,7 +27,16 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from scrapy.http import HtmlResponse, Response
 
-from crawler.appdata import AppData, blobs, has_media_extension, js_string, path_of, strings, walk
+from crawler.appdata import (
+    AppData,
+    blobs,
+    has_media_extension,
+    js_string,
+    literal_end,
+    path_of,
+    strings,
+    walk,
+)
 from crawler.discovery import data_attribute_media, page_links, url_shaped
 
 # A JSON answer larger than this is not decoded (a page of a feed is tens of KB; a dump is
@@ -228,7 +237,7 @@ def _literal_url(text: str, start: int) -> str | None:
         following = text[end + 1:end + 80]
     else:
         value = js_string(text, start)
-        following = text[_literal_end(text, start):][:80]
+        following = text[literal_end(text, start):][:80]
     if not value or not url_shaped(value):
         return None
     if following.lstrip().startswith("+"):
@@ -237,18 +246,6 @@ def _literal_url(text: str, start: int) -> str | None:
             return None  # "/api/items/" + id: a run-time path
         value += _FIRST_VALUE.get(trailing.group(1).lower(), "")
     return value
-
-
-def _literal_end(text: str, start: int) -> int:
-    quote, end = text[start], start + 1
-    while end < len(text):
-        if text[end] == "\\":
-            end += 2
-            continue
-        if text[end] == quote:
-            return end + 1
-        end += 1
-    return end
 
 
 def _absolute(urls: list[str], join: Any) -> list[str]:

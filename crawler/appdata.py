@@ -192,3 +192,18 @@ def app_data(scripts: list[tuple[str, str]]) -> AppData:
     for blob in blobs(scripts):
         walk(blob, found)
     return found
+
+
+def literal_end(text: str, start: int) -> int:
+    """The position after the JavaScript string literal whose quote is at `start` (the end
+    of `text` when it is not closed): what follows a literal says whether it is the whole
+    value or a piece of one built at run time."""
+    quote, end = text[start], start + 1
+    while end < len(text):
+        if text[end] == "\\":
+            end += 2
+            continue
+        if text[end] == quote:
+            return end + 1
+        end += 1
+    return end

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from parsel import Selector
 from scrapy.http import HtmlResponse
 
-from crawler.appdata import has_media_extension, js_string
+from crawler.appdata import has_media_extension, js_string, literal_end
 from crawler.discovery import data_attribute_media
 
 # Longest delay of a refresh that still sends the visitor on "at once": a "you will be
@@ -168,25 +168,12 @@ def script_targets(text: str) -> list[str]:
         literal = js_string(text, match.end()) if match.end() < len(text) else None
         if literal is None:
             continue  # a variable or an expression: built at run time
-        following = text[_literal_end(text, match.end()):][:40].lstrip(" \t\r")
+        following = text[literal_end(text, match.end()):][:40].lstrip(" \t\r")
         if following and following[0] not in ";),}\n" and not following.startswith("//"):
             continue  # `"/v/" + id`: built at run time
         if all(_immediate(text, block) for block in blocks):
             targets.append(literal)
     return targets
-
-
-def _literal_end(text: str, start: int) -> int:
-    """The position after the string literal whose quote is at `start`."""
-    quote, end = text[start], start + 1
-    while end < len(text):
-        if text[end] == "\\":
-            end += 2
-            continue
-        if text[end] == quote:
-            return end + 1
-        end += 1
-    return end
 
 
 def _immediate(text: str, block: _Block) -> bool:
@@ -257,7 +244,7 @@ def _code_chars(text: str) -> Iterator[tuple[int, str]]:
             index = length if close < 0 else close + 2
             continue
         if char in "'\"`":
-            index = _literal_end(text, index)
+            index = literal_end(text, index)
             previous = "a"
             continue
         if char == "/" and (previous == "" or previous in "(,=:[!&|?{};+-*%<>~^"):
