@@ -11,9 +11,11 @@ from typing import Any
 from scrapy.crawler import AsyncCrawlerProcess
 from scrapy.settings import Settings
 
+from crawler.browser import AUTO, RENDER_MODES
 from crawler.profiles import PROFILES_FILE, download_slots, load_profiles
 from crawler.spiders.sites import DEFAULT_MAX_PAGES, SiteSpider
 from engines.home import data_home
+from engines.settings import ConfigurationError
 
 # Any Scrapy setting can be tuned for one run from the environment, e.g.
 # HAECHI_SCRAPY_DOWNLOAD_TIMEOUT=5 (values are parsed as JSON when they parse, else text), and
@@ -83,6 +85,11 @@ def run_crawl(urls: list[str], max_pages: int = DEFAULT_MAX_PAGES,
               spider: type[SiteSpider] = SiteSpider) -> dict[str, Any]:
     """Crawl `urls` (each a site) to completion; returns `summarise` of the run."""
     settings = crawl_settings(overrides)
+    mode = settings.get("HAECHI_RENDER") or AUTO
+    if mode not in RENDER_MODES:
+        # Checked here, before the crawl: in the spider it would fail every page instead.
+        raise ConfigurationError(f"HAECHI_RENDER must be one of {', '.join(RENDER_MODES)}, "
+                                 f"not {mode!r}")
     # Site profiles are read once here, so a mistake in them stops the run before it starts.
     path = settings.get("HAECHI_SITE_PROFILES") or str(data_home() / PROFILES_FILE)
     settings.set("HAECHI_SITE_PROFILES", path, priority="cmdline")

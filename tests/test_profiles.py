@@ -108,3 +108,17 @@ def test_a_profile_passes_a_gate_the_words_cannot_and_reads_an_api_nothing_links
     assert summary["files"] == 2
     assert summary["per_site"]["127.0.0.1"]["gates"] == {"passed": 1, "failed": 0}
     assert {"/img/1.jpg", "/img/2.jpg"} <= set(server.seen)
+
+
+def test_a_bad_render_mode_stops_the_crawl_before_it_starts(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HAECHI_HOME": str(tmp_path), "HAECHI_RENDER": "sometimes"}
+    env.pop("DATABASE_URL", None)
+    result = subprocess.run([str(Path(sys.executable).with_name("haechi")), "crawl",
+                             "http://127.0.0.1:1/"], env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 3
+    assert "HAECHI_RENDER must be one of auto, always, never" in result.stderr

@@ -29,7 +29,6 @@ from crawler.browser import (
     AUTO,
     CHALLENGE,
     CHALLENGE_STATUSES,
-    RENDER_MODES,
     BrowserNetwork,
     chromium_path,
     is_challenge,
@@ -159,13 +158,11 @@ class SiteSpider(Spider):
 
     @functools.cached_property
     def browser(self) -> dict[str, Any]:
-        """The crawl's render settings (crawler/settings.py, HAECHI_RENDER*)."""
+        """The crawl's render settings (crawler/settings.py, HAECHI_RENDER*; crawler/run.py
+        checked the mode before the crawl started)."""
         settings = self.crawler.settings
-        mode = settings.get("HAECHI_RENDER") or "auto"
-        if mode not in RENDER_MODES:
-            raise ValueError(f"HAECHI_RENDER must be one of {', '.join(RENDER_MODES)}, "
-                             f"not {mode!r}")
-        return {"mode": mode, "chromium": chromium_path(settings.get("HAECHI_CHROMIUM")),
+        return {"mode": settings.get("HAECHI_RENDER") or AUTO,
+                "chromium": chromium_path(settings.get("HAECHI_CHROMIUM")),
                 "pages": settings.getint("HAECHI_RENDER_PAGES"),
                 "seconds": settings.getfloat("HAECHI_RENDER_SECONDS"),
                 "allow": settings.get("HAECHI_FETCH_ALLOW") or "",
