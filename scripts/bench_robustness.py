@@ -7,6 +7,15 @@ any victim other than the region's own is a false match: the other regions of th
 are the hardest non-matches there are. Prints JSON on stdout, a table on stderr.
 
     python scripts/bench_robustness.py [--grid 3x2] [--limit N] [--algorithms pdq,phash]
+    python scripts/bench_robustness.py --library    # the library edits (the tuning split)
+
+Two sets of edits. By default, testkit/edits.py: the edits the global stage's views were
+written for. With --library, the edit families of the frozen eval split
+(testkit/robustness_eval/edits.py: AugLy, albumentations and Pillow, with their mild and hard
+ranges), drawn afresh here from LIBRARY_SEED on this benchmark's photos: a tuning split of the
+same kinds of edit on other pictures, so the local stage can be tuned on library edits while
+the frozen split (other photos, its own draws) stays unseen. Every threshold of the local
+stage names the split it was tuned on.
 """
 
 from __future__ import annotations
@@ -38,6 +47,35 @@ REGION_SIZE = 900
 
 # Every HOLD_OUT-th region is not registered: its edited copies must match nothing at all.
 HOLD_OUT = 4
+
+# --library: the seed of this split's draws (the frozen split's is its own), and the share of
+# each family's copies drawn from its hard ranges (as the frozen split draws them).
+LIBRARY_SEED = 15_2026
+LIBRARY_HARD_SHARE = 0.4
+
+
+def library_edits() -> dict[str, object]:
+    """The frozen split's edit families, by name; each is drawn per region in library_copy."""
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    from testkit.robustness_eval import edits as library
+
+    return {family: library for family in library.FAMILIES}
+
+
+def library_copy(region: Image.Image, family_name: str, number: int,
+                 ) -> tuple[Image.Image, str]:
+    """One library edit of a region, drawn from its own seed: the picture and mild/hard."""
+    import warnings
+
+    from testkit.robustness_eval import edits as library
+
+    index = library.FAMILIES.index(family_name)
+    rng = np.random.default_rng([LIBRARY_SEED, number, index])
+    level = "hard" if rng.random() < LIBRARY_HARD_SHARE else "mild"
+    drawn = library.draw_edit(rng, family_name, *region.size, level)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return library.apply_steps(region, drawn["steps"]), drawn["difficulty"]
 
 
 def family(victim: str) -> str:
@@ -95,14 +133,20 @@ def match_edited_copies(task) -> list[tuple[str, dict]]:
     from matcher.match import Matcher
     from matcher.signals import SIGNAL_TYPES
 
-    number, _, _, region, edit_names, algorithms = task
+    number, _, _, region, edit_names, algorithms, library = task
     if _worker_matcher is None:
         hasher = ImageHasher([SIGNAL_TYPES[n] for n in algorithms])
         _worker_matcher = Matcher(VictimBank.open(), hasher)
     rng = np.random.default_rng(20261127 + number)
     results = []
     for name in ["original", *edit_names]:
-        edited = region if name == "original" else EDITS[name](region, rng)
+        if name == "original":
+            edited = region
+        elif library:
+            edited, level = library_copy(region, name, number)
+            name = f"{name}:{level}"
+        else:
+            edited = EDITS[name](region, rng)
         data = encode(edited, quality=88)
         try:
             found = {m.victim: (m.algorithm, m.distance, m.view)
@@ -120,6 +164,9 @@ def main() -> int:
     parser.add_argument("--algorithms", default="", help="comma list (default: all)")
     parser.add_argument("--edits", default="", help="comma list of edits (default: all)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--library", action="store_true",
+                        help="the frozen split's library edit families, drawn afresh on these "
+                             "photos (the tuning split of the local stage)")
     args = parser.parse_args()
     columns, rows = (int(n) for n in args.grid.lower().split("x"))
 
@@ -134,7 +181,8 @@ def main() -> int:
     names = [n for n in args.algorithms.split(",") if n] or list(SIGNAL_TYPES)
     hasher = ImageHasher([SIGNAL_TYPES[n] for n in names])
     bank = VictimBank.open()
-    edits = {n: EDITS[n] for n in (args.edits.split(",") if args.edits else EDITS)}
+    every = library_edits() if args.library else EDITS
+    edits = {n: every[n] for n in (args.edits.split(",") if args.edits else every)}
 
     photos = wallpaper_files()[: args.limit or None]
     corpus: list[tuple[str, bool, Image.Image]] = []
@@ -171,7 +219,7 @@ def main() -> int:
     per_photo: dict[str, list[int]] = {}
     by_local: Counter = Counter()  # copies only the local stage (the cascade's second) found
     started = time.perf_counter()
-    tasks = [(number, victim, registered, region, list(edits), names)
+    tasks = [(number, victim, registered, region, list(edits), names, args.library)
              for number, (victim, registered, region) in enumerate(corpus)]
     with multiprocessing.get_context("fork").Pool(args.workers) as pool:
         outcomes = list(pool.imap(match_edited_copies, tasks, chunksize=2))
@@ -182,7 +230,13 @@ def main() -> int:
              for task, (original, *_) in zip(tasks, outcomes, strict=True)
              for other in original[1] if family(other) != family(task[1])}
     twin_matches = []
-    for (_, victim, registered, _, _, _), (_, *results) in zip(tasks, outcomes, strict=True):
+    mild_names = set(MILD_EDITS)
+    if args.library:  # each copy is mild or hard by the drawn edit, as in the frozen split
+        per_edit = {f"{name}:{level}": {"n": 0, "caught": 0}
+                    for name in edits for level in ("mild", "hard")}
+        per_edit_global = {name: {"n": 0, "caught": 0} for name in per_edit}
+        mild_names = {name for name in per_edit if name.endswith(":mild")}
+    for (_, victim, registered, *_), (_, *results) in zip(tasks, outcomes, strict=True):
         for name, found in results:
             if registered:
                 per_edit[name]["n"] += 1
@@ -193,7 +247,7 @@ def main() -> int:
                 if victim not in found:
                     misses.append(f"{victim}/{name}")
                 elif found[victim][0] == "local":
-                    by_local[name] += 1
+                    by_local[name.partition(":")[0]] += 1
                 tally = per_photo.setdefault(victim.partition("#")[0], [0, 0])
                 tally[0] += victim in found
                 tally[1] += 1
@@ -206,6 +260,16 @@ def main() -> int:
                     (twin_matches if pair in twins else false_matches).append(match)
     match_seconds = time.perf_counter() - started
 
+    if args.library:  # a family's figure is over both levels; empty levels are dropped
+        for tally in (per_edit, per_edit_global):
+            for name in edits:
+                both = [tally[f"{name}:{level}"] for level in ("mild", "hard")]
+                tally[name] = {"n": sum(t["n"] for t in both),
+                               "caught": sum(t["caught"] for t in both)}
+    every_copy = list(edits)
+    mild_copies = ([n for n in per_edit if n in mild_names] if args.library
+                   else [e for e in edits if e in MILD_EDITS])
+
     def recall(selected: list[str], tally: dict | None = None) -> float:
         tally = per_edit if tally is None else tally
         n = sum(tally[e]["n"] for e in selected)
@@ -217,17 +281,19 @@ def main() -> int:
         "held_out_regions": sum(1 for _, registered, _ in corpus if not registered),
         "refused_at_registration": skipped,
         "edits": len(edits),
+        "edit_set": "library (tuning split)" if args.library else "testkit/edits.py",
         "queries": len(corpus) * len(edits),
         "algorithms": names,
         "recall_per_edit": {e: recall([e]) for e in edits},
-        "recall_mild": recall([e for e in edits if e in MILD_EDITS]),
-        "recall_overall": recall(list(edits)),
+        **({"recall_per_edit_level": {e: recall([e]) for e in per_edit if ":" in e
+                                      and per_edit[e]["n"]}} if args.library else {}),
+        "recall_mild": recall(mild_copies),
+        "recall_overall": recall(every_copy),
         "caught_by_local_stage": {e: by_local[e] for e in edits if by_local[e]},
         "regions_held_by_a_global_hash": len(global_held),
         "recall_per_edit_global_held": {e: recall([e], per_edit_global) for e in edits},
-        "recall_mild_global_held": recall([e for e in edits if e in MILD_EDITS],
-                                          per_edit_global),
-        "recall_overall_global_held": recall(list(edits), per_edit_global),
+        "recall_mild_global_held": recall(mild_copies, per_edit_global),
+        "recall_overall_global_held": recall(every_copy, per_edit_global),
         "false_matches": len(false_matches),
         "false_matches_by_algorithm": dict(Counter(f["algorithm"] for f in false_matches)),
         "false_matches_by_victim": dict(
