@@ -11,8 +11,10 @@ out of the indexes in the same call.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +42,8 @@ from engines.inputs import read_csv
 from matcher.hasher import HashRecord, unique_records
 from matcher.index import BinaryHashIndex, IndexStamp
 from matcher.local_index import LocalIndex
-from matcher.signals import SIGNAL_TYPES, get_signal
+from matcher.signals import SIGNAL_TYPES, SignalType, get_signal
+from matcher.signals.vpdq import VpdqSignal, frame_view
 
 metadata = MetaData()
 
@@ -149,24 +152,49 @@ class VictimBank:
         self._sync_indexes({r.algorithm for r, _ in fresh})
         return len(fresh)
 
-    def import_hash_list(self, path: Path) -> dict[str, int]:
-        """Load a `victim,algorithm,hash` CSV (StopNCII / ThreatExchange style lists).
+    def import_hash_list(self, path: Path) -> dict[str, Any]:
+        """Load a hash list CSV, in either layout its header names (see `hash_list_layout`).
 
-        The whole file is validated before anything is stored, so a bad line loses nothing and
-        adds nothing; the error names the line.
+        A vPDQ signal (algorithm `vpdq`, matcher/signals/vpdq.py) is one whole video on one
+        line: it is stored as one row per frame, each sealed like any code. The whole file is
+        validated before anything is stored, so a bad line loses nothing and adds nothing; the
+        error names the line. In python-threatexchange's layout, signal types Haechi does not
+        match (video_md5, text hashes) are counted under "skipped", not refused: an exchange's
+        dataset mixes them, and its PDQ and vPDQ signals are still worth loading.
         """
+        layout = hash_list_layout(path)
         by_victim: dict[str, list[HashRecord]] = {}
-        for line_no, row in read_csv(path, ("victim", "algorithm", "hash")):
-            try:
-                signal = get_signal(row["algorithm"])
-                code = signal.parse(row["hash"])
-                victim = _check_victim(row["victim"])
-            except ValueError as exc:
-                raise BankError(f"{path}, line {line_no}: {exc}") from None
-            by_victim.setdefault(victim, []).append(HashRecord(signal.name, code, "imported", 100))
+        skipped: dict[str, int] = {}
+        with _long_csv_fields(path):
+            for line_no, row in read_csv(path, layout.columns):
+                kind = row[layout.algorithm]
+                if layout.exchange and kind.strip().lower() not in SIGNAL_TYPES:
+                    skipped[kind] = skipped.get(kind, 0) + 1
+                    continue
+                try:
+                    signal = get_signal(kind)
+                    records = self._list_records(signal, row[layout.hash])
+                    victim = _check_victim(row[layout.victim])
+                except ValueError as exc:
+                    raise BankError(f"{path}, line {line_no}: {exc}") from None
+                by_victim.setdefault(victim, []).extend(records)
         added = sum(self.add(v, recs, f"list:{path.name}") for v, recs in by_victim.items())
-        return {"victims": len(by_victim), "hashes": sum(map(len, by_victim.values())),
-                "added": added}
+        summary: dict[str, Any] = {"victims": len(by_victim),
+                                   "hashes": sum(map(len, by_victim.values())), "added": added}
+        if skipped:
+            summary["skipped"] = skipped
+        return summary
+
+    def _list_records(self, signal: SignalType, text: str) -> list[HashRecord]:
+        """The rows one hash-list entry registers: one code, or a vPDQ video's frames."""
+        if not isinstance(signal, VpdqSignal):
+            return [HashRecord(signal.name, signal.parse(text), "imported", 100)]
+        frames = signal.registered_frames(text)
+        # The video's name in its rows' views: the keyed digest of its frames, so the same
+        # list imported again names it alike, and the plain views say nothing of the codes.
+        video = self.cipher.digest(signal.name, b"".join(f.code for f in frames))[:VIDEO_ID]
+        return [HashRecord(signal.name, f.code, frame_view(video, index, len(frames)),
+                           f.quality) for index, f in enumerate(frames)]
 
     def withdraw(self, victim: str) -> int:
         """Delete every hash of `victim` (consent withdrawn); returns how many were removed."""
@@ -380,6 +408,10 @@ class VictimBank:
                 # No pictures hold local features: no file (and none left from before).
                 path.unlink(missing_ok=True)
                 continue
+            if algorithm == VpdqSignal.name and not len(index):
+                # No vPDQ list loaded, or every one withdrawn: no file either.
+                path.unlink(missing_ok=True)
+                continue
             stamp = IndexStamp(self._indexed_up_to[algorithm], len(index))
             index.save(path, stamp, self.cipher)
 
@@ -389,3 +421,75 @@ def _check_victim(victim: str) -> str:
     if not victim or len(victim) > 200:
         raise BankError("a victim ID must be 1 to 200 characters")
     return victim
+
+
+@dataclass(frozen=True)
+class HashListLayout:
+    """Which columns of a hash list hold the victim, the algorithm and the hash."""
+
+    victim: str
+    algorithm: str
+    hash: str
+    # python-threatexchange's export: signal types Haechi does not match are skipped.
+    exchange: bool
+
+    @property
+    def columns(self) -> tuple[str, str, str]:
+        return (self.victim, self.algorithm, self.hash)
+
+
+# Haechi's own layout, which StopNCII / NCMEC style PDQ lists are written in.
+HAECHI_LIST = HashListLayout("victim", "algorithm", "hash", exchange=False)
+# Hex digits of a registered vPDQ video's name in its rows' views (48 bits of a keyed digest).
+VIDEO_ID = 12
+
+
+def hash_list_layout(path: Path) -> HashListLayout:
+    """The layout of a hash list, by its header.
+
+    - `victim,algorithm,hash`: Haechi's own, and StopNCII / NCMEC style PDQ lists.
+    - `signal_type,signal_str`, with a `victim` or a `collab` column: python-threatexchange's
+      CSV (`threatexchange dataset -P --csv` writes collab,signal_type,signal_str,category,
+      tags; cli/dataset_cmd.py), whose signal type names and signal strings are HMA's
+      (`vpdq`, `pdq`). Without a victim column each collaboration's name is the reference its
+      signals are registered, matched and withdrawn under: an exchange's list does not say
+      whose pictures it holds.
+
+    A header that cannot be read is left to read_csv, which says why in a sentence.
+    """
+    try:
+        with open(path, "rb") as handle:
+            first = handle.readline().decode("utf-8-sig", errors="replace")
+    except OSError:
+        return HAECHI_LIST
+    header = {name.strip().lower() for name in next(csv.reader([first]), [])}
+    if "algorithm" in header or not {"signal_type", "signal_str"} <= header:
+        return HAECHI_LIST
+    victim = "victim" if "victim" in header or "collab" not in header else "collab"
+    return HashListLayout(victim, "signal_type", "signal_str", exchange=True)
+
+
+def hash_list_victims(path: Path) -> set[str]:
+    """The victim references a hash list names, in its layout (for the re-scan that follows
+    an import)."""
+    layout = hash_list_layout(path)
+    with _long_csv_fields(path):
+        return {row[layout.victim].strip() for _, row in read_csv(path, (layout.victim,))}
+
+
+@contextmanager
+def _long_csv_fields(path: Path) -> Iterator[None]:
+    """Let one CSV field be as long as the file: a vPDQ signal is about 75 characters a frame,
+    so ten minutes of a list hashed at 30 fps is over a megabyte, ten times the csv module's
+    default limit (python-threatexchange raises it the same way, cli/dataset/
+    simple_serialization.py). Put back afterwards, for every other CSV this process reads."""
+    before = csv.field_size_limit()
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = 0
+    csv.field_size_limit(max(before, size + 1))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(before)

@@ -8,6 +8,10 @@ A cascade of two stages. The global hashes (PDQ, pHash, SHA-256) are searched fi
 frame: they are fast and catch most copies. A frame they did not match goes to the local stage
 (local features with geometric verification, matcher/local_index.py), which finds the picture
 inside a screenshot, under a caption band or tilted, within LOCAL_SECONDS_PER_FILE of work.
+
+A video is also matched whole against the videos registered from vPDQ lists (HMA,
+ThreatExchange; matcher/signals/vpdq.py): its frames' PDQ codes are searched among their
+frames, and vPDQ's rule (share of this video's frames, share of the registered video's) decides.
 """
 
 from __future__ import annotations
@@ -18,11 +22,14 @@ from dataclasses import dataclass
 from matcher.bank import VictimBank
 from matcher.hasher import FrameHashes, ImageHasher, QueryHashes
 from matcher.signals import SIGNAL_TYPES
+from matcher.signals.vpdq import VpdqSignal, VpdqTally
 
 # The local stage's share of one file's matching, in seconds of this process's work: a still
 # costs 5-40 ms, so every frame of a clip of a minute or two is searched, and a long video
 # cannot hold the matcher (its frames past the budget are left to the global stage alone).
 LOCAL_SECONDS_PER_FILE = 2.0
+# vPDQ frames are PDQ hashes: a crawled video's frames are compared on their PDQ codes.
+VPDQ_FRAME_SIGNAL = "pdq"
 
 
 @dataclass(frozen=True)
@@ -30,7 +37,9 @@ class Match:
     """The closest registered hash of one victim under one algorithm.
 
     A local-feature match has `inliers` (the verified keypoint matches, more is closer); its
-    `distance` is the median descriptor distance of those inliers, for the match events.
+    `distance` is the median descriptor distance of those inliers, for the match events. A vPDQ
+    match's `distance` is the median, over the video's matched frames, of each frame's PDQ
+    distance to its closest registered frame, and its `view` names the registered video.
     """
 
     victim: str
@@ -83,7 +92,33 @@ class Matcher:
                 key = (match.victim, match.algorithm)
                 if key not in best or match.closer_than(best[key]):
                     best[key] = match
+        for match in self.match_vpdq(frames):
+            key = (match.victim, match.algorithm)
+            if key not in best or match.closer_than(best[key]):
+                best[key] = match
         return sorted(best.values(), key=lambda m: (m.victim, m.algorithm))
+
+    def match_vpdq(self, frames: list[FrameHashes]) -> list[Match]:
+        """Registered vPDQ videos that a video's sampled frames match by vPDQ's rule; its
+        `second` is the first matching frame's, its `distance` the matched frames' median.
+
+        Each distinct frame with PDQ codes (of quality 50 or more: the hasher keeps no other)
+        is one frame of the query; a frame matches a registered video when any of its codes
+        (every view and orientation) is within the threshold of any of that video's frames.
+        """
+        signal = SIGNAL_TYPES.get("vpdq")
+        if not isinstance(signal, VpdqSignal) or not len(self.bank.index(signal.name)):
+            return []
+        tally = VpdqTally(signal)
+        for frame in frames:
+            codes = frame.hashes.codes.get(VPDQ_FRAME_SIGNAL)
+            if frame.second is None or codes is None or not len(codes):
+                continue
+            key = frame.hashes.seen_code or bytes(codes[0])
+            hits = self.bank.search(signal.name, codes)
+            tally.add_frame(key, frame.second, [(h.victim, h.view, h.distance) for h in hits])
+        return [Match(m.victim, signal.name, m.distance, m.view, m.second)
+                for m in tally.matches()]
 
     def match_hashes(self, hashes: QueryHashes, second: float | None = None,
                      local: bool = True) -> list[Match]:

@@ -30,7 +30,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--manifest", metavar="CSV", type=Path,
                         help="CSV with header victim,path (paths relative to the CSV)")
     source.add_argument("--hashes", metavar="CSV", type=Path,
-                        help="hash list CSV with header victim,algorithm,hash")
+                        help="hash list CSV with header victim,algorithm,hash, or "
+                             "python-threatexchange's collab,signal_type,signal_str (PDQ, "
+                             "vPDQ)")
     register.add_argument("files", nargs="*", metavar="FILE", help="image files or folders")
     register.add_argument("--json", action="store_true", help="print the summary as JSON")
     register.add_argument("--recheck", action="store_true",
@@ -89,7 +91,7 @@ def _manifest_pairs(manifest: Path) -> list[tuple[str, Path]]:
 
 
 def run_register(args: argparse.Namespace) -> int:
-    from matcher.bank import BankError, VictimBank
+    from matcher.bank import BankError, VictimBank, hash_list_victims
 
     bank = VictimBank.open()
     try:
@@ -100,8 +102,11 @@ def run_register(args: argparse.Namespace) -> int:
             bank.save()
             text = (f"imported {summary['hashes']} hashes for {summary['victims']} victims "
                     f"({summary['added']} new)")
+            if summary.get("skipped"):
+                kinds = ", ".join(f"{n} {kind}" for kind, n in summary["skipped"].items())
+                text += f"; skipped signal types Haechi does not match: {kinds}"
             pictures: dict[str, list[Path]] = {
-                row["victim"].strip(): [] for _, row in read_csv(args.hashes, ("victim",))}
+                victim: [] for victim in hash_list_victims(args.hashes)}
         else:
             if args.manifest:
                 if args.files:

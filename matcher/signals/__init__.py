@@ -7,9 +7,11 @@ from matcher.signals.local import LocalSignal
 from matcher.signals.pdq import PdqSignal
 from matcher.signals.phash import PhashSignal
 from matcher.signals.sha256 import Sha256Signal
+from matcher.signals.vpdq import VpdqSignal
 
 SIGNAL_TYPES: dict[str, SignalType] = {
-    signal.name: signal for signal in (PdqSignal(), PhashSignal(), Sha256Signal(), LocalSignal())
+    signal.name: signal for signal in (PdqSignal(), PhashSignal(), Sha256Signal(), LocalSignal(),
+                                       VpdqSignal())
 }
 
 
