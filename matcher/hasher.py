@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
+from matcher import seen_words
 from matcher.decode import UnreadableImage, decode_image
 from matcher.signals import SIGNAL_TYPES, SignalType
 from matcher.video import stills
@@ -30,14 +31,34 @@ class HashRecord:
     quality: int
 
 
+@dataclass(frozen=True)
+class SeenForm:
+    """What the seen index (matcher/seen.py) keeps of one still, so that a victim who registers
+    later is found in it wherever the live match would have found them.
+
+    `codes`: for each global pixel signal, the upright hash of every query view (the picture as
+    found, each crop the peelers find, its middle rows), deduplicated, one after the other. The
+    live match hashes each view in eight orientations against the registration's upright views;
+    a re-scan hashes the registration's views in eight orientations against these, which is the
+    same comparison turned round, at an eighth of the bytes per file. `words`: the visual words
+    of the picture's local features (matcher/seen_words.py), for the copies only the local stage
+    finds.
+    """
+
+    codes: dict[str, bytes]
+    words: bytes = b""
+
+
 @dataclass
 class QueryHashes:
     """All hashes of one query file, grouped by algorithm, as rows of uint8 codes."""
 
     sha256: str
     codes: dict[str, np.ndarray] = field(default_factory=dict)
-    # The PDQ hash of the picture as found, upright: what the seen index keeps of every file.
+    # The PDQ hash of the picture as found, upright (also the first of `seen`'s PDQ codes).
     seen_code: bytes | None = None
+    # What the seen index keeps of this still; None for hashes read back from a hash cache.
+    seen: SeenForm | None = None
 
 
 @dataclass
@@ -147,7 +168,7 @@ class ImageHasher:
         """Hashes of a crawled image in every query view and orientation."""
         result = self._byte_hashes(data)
         if self.pixel_signals or self.local_signals:
-            codes, result.seen_code = self._pixel_hashes(decode_image(data))
+            codes, result.seen_code, result.seen = self._pixel_hashes(decode_image(data))
             result.codes.update(codes)
         return result
 
@@ -161,12 +182,13 @@ class ImageHasher:
             return [FrameHashes(None, whole)]
         frames = []
         for second, image in stills(data):
-            codes, seen_code = self._pixel_hashes(image)
+            codes, seen_code, seen = self._pixel_hashes(image)
             if second is None:  # an image: its picture is the file, one entry for both
                 whole.codes.update(codes)
-                whole.seen_code = seen_code
+                whole.seen_code, whole.seen = seen_code, seen
             else:
-                frames.append(FrameHashes(second, QueryHashes(whole.sha256, codes, seen_code)))
+                frames.append(FrameHashes(second, QueryHashes(whole.sha256, codes, seen_code,
+                                                              seen)))
         # A video's byte hashes are an entry of their own, before its frames.
         return ([FrameHashes(None, whole)] if whole.codes or not frames else []) + frames
 
@@ -178,16 +200,19 @@ class ImageHasher:
             result.codes["sha256"] = np.frombuffer(digest, np.uint8).reshape(1, -1)
         return result
 
-    def _pixel_hashes(self, image: Image.Image) -> tuple[dict[str, np.ndarray], bytes | None]:
+    def _pixel_hashes(self, image: Image.Image
+                      ) -> tuple[dict[str, np.ndarray], bytes | None, SeenForm]:
         pixel_signals = self.pixel_signals
         rows: dict[str, list[bytes]] = {s.name: [] for s in pixel_signals}
+        upright: dict[str, list[bytes]] = {s.name: [] for s in pixel_signals}
         seen_code = None
         for name, view in query_views(image).items():
             for signal in pixel_signals:
                 hashes = signal.hash_dihedral(view)
-                if name == "full" and signal.name == SEEN_SIGNAL and (
-                        hashes[0].quality >= signal.min_quality):
-                    seen_code = hashes[0].code  # upright comes first
+                if hashes and hashes[0].quality >= signal.min_quality:  # upright first
+                    upright[signal.name].append(hashes[0].code)
+                    if name == "full" and signal.name == SEEN_SIGNAL:
+                        seen_code = hashes[0].code
                 rows[signal.name].extend(
                     h.code for h in hashes if h.quality >= signal.min_quality
                 )
@@ -196,11 +221,18 @@ class ImageHasher:
             if found:
                 unique = list(dict.fromkeys(found))
                 codes[name] = np.frombuffer(b"".join(unique), np.uint8).reshape(len(unique), -1)
+        words = b""
         for signal in self.local_signals:
             local_rows = signal.query_rows(image)
             if len(local_rows):
                 codes[signal.name] = local_rows
-        return codes, seen_code
+                words = seen_words.file_words(local_rows)
+        # The whole picture's hash first, so that a seen row's first code is what a row of an
+        # earlier release held.
+        kept = {name: b"".join(dict.fromkeys(
+                    ([seen_code] if name == SEEN_SIGNAL and seen_code else []) + found))
+                for name, found in upright.items() if found}
+        return codes, seen_code, SeenForm(kept, words)
 
 
 # The mildest re-upload: half the size, re-saved as a JPEG of middling quality.
