@@ -14,8 +14,9 @@ written for. With --library, the edit families of the frozen eval split
 (testkit/robustness_eval/edits.py: AugLy, albumentations and Pillow, with their mild and hard
 ranges), drawn afresh here from LIBRARY_SEED on this benchmark's photos: a tuning split of the
 same kinds of edit on other pictures, so the local stage can be tuned on library edits while
-the frozen split (other photos, its own draws) stays unseen. Every threshold of the local
-stage names the split it was tuned on.
+the frozen split (other photos, its own draws) stays unseen. It also matches windows of each
+photo shifted off a region so they share only 10-30% of it: near neighbours that must not
+match that region. Every threshold of the local stage names the split it was tuned on.
 """
 
 from __future__ import annotations
@@ -116,6 +117,63 @@ def regions(path: Path, columns: int, rows: int) -> list[Image.Image]:
             region.thumbnail((REGION_SIZE, REGION_SIZE))
             cut.append(region)
     return cut
+
+
+# --library: windows of each photo shifted off a region so they share only this much of it
+# (the rest is its neighbour), right and down: near neighbours that must not match the region
+# they overlap (matching the neighbour they mostly show is right).
+WINDOW_OVERLAPS = (0.1, 0.2, 0.3)
+
+
+def neighbour_windows(path: Path, columns: int, rows: int,
+                      ) -> list[tuple[Image.Image, int, int]]:
+    """(window, region it overlaps a little, region it mostly shows) of one photo, with the
+    regions numbered as regions() numbers them."""
+    with Image.open(path) as opened:
+        opened.draft("RGB", (2000, 2000))
+        image = opened.convert("RGB")
+    if min(image.size) < 400:
+        return []
+    image.thumbnail((2000, 2000))
+    width, height = image.size
+    windows = []
+    for row in range(rows):
+        for column in range(columns):
+            box = (width * column // columns, height * row // rows,
+                   width * (column + 1) // columns, height * (row + 1) // rows)
+            for share in WINDOW_OVERLAPS:
+                for right, down in ((1, 0), (0, 1)):
+                    if column + right >= columns or row + down >= rows:
+                        continue
+                    dx = round(right * (box[2] - box[0]) * (1 - share))
+                    dy = round(down * (box[3] - box[1]) * (1 - share))
+                    moved = (box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy)
+                    if moved[2] > width or moved[3] > height:
+                        continue
+                    window = image.crop(moved)
+                    window.thumbnail((REGION_SIZE, REGION_SIZE))
+                    windows.append((window, row * columns + column,
+                                    (row + down) * columns + column + right))
+    return windows
+
+
+def match_window(task) -> list[str]:
+    """In a worker: the victims a near-neighbour window matches."""
+    global _worker_matcher
+    from matcher.bank import VictimBank
+    from matcher.decode import UnreadableImage
+    from matcher.hasher import ImageHasher
+    from matcher.match import Matcher
+    from matcher.signals import SIGNAL_TYPES
+
+    window, algorithms = task
+    if _worker_matcher is None:
+        hasher = ImageHasher([SIGNAL_TYPES[n] for n in algorithms])
+        _worker_matcher = Matcher(VictimBank.open(), hasher)
+    try:
+        return [m.victim for m in _worker_matcher.match_bytes(encode(window, quality=88))]
+    except UnreadableImage:
+        return []
 
 
 _worker_matcher = None
@@ -258,6 +316,22 @@ def main() -> int:
                              "distance": distance, "view": view}
                     pair = frozenset((family(victim), family(other)))
                     (twin_matches if pair in twins else false_matches).append(match)
+    near = {"windows": 0, "false_matches": 0, "matched_the_region_shown": 0, "examples": []}
+    if args.library:
+        windows = [(photo, window, overlapped, shown) for photo in photos
+                   for window, overlapped, shown in neighbour_windows(photo, columns, rows)]
+        with multiprocessing.get_context("fork").Pool(args.workers) as pool:
+            answers = pool.map(match_window, [(w, names) for _, w, _, _ in windows],
+                               chunksize=4)
+        for (photo, _, overlapped, shown), found in zip(windows, answers, strict=True):
+            little, most = (family(f"{photo.stem}#{n}") for n in (overlapped, shown))
+            near["windows"] += 1
+            near["matched_the_region_shown"] += any(family(v) == most for v in found)
+            if little != most and any(family(v) == little for v in found):
+                near["false_matches"] += 1
+                near["examples"].append(f"{photo.stem}#{overlapped} <- window of "
+                                        f"{photo.stem}#{shown}")
+        near["examples"] = near["examples"][:20]
     match_seconds = time.perf_counter() - started
 
     if args.library:  # a family's figure is over both levels; empty levels are dropped
@@ -302,6 +376,7 @@ def main() -> int:
         "recall_per_photo": {photo: round(caught / n, 3) for photo, (caught, n) in
                              sorted(per_photo.items())},
         "false_match_examples": false_matches[:20],
+        **({"near_neighbour_windows": near} if args.library else {}),
         "indistinguishable_region_pairs": sorted("~".join(sorted(pair)) for pair in twins),
         "matches_between_indistinguishable_regions": len(twin_matches),
         "missed_examples": misses[:60],
@@ -312,6 +387,10 @@ def main() -> int:
         print(f"{name:<28} recall {result['recall_per_edit'][name]:.3f}", file=sys.stderr)
     print(f"mild {result['recall_mild']:.4f}  overall {result['recall_overall']:.4f}  "
           f"false matches {result['false_matches']}", file=sys.stderr)
+    if args.library:
+        print(f"near-neighbour windows: {near['false_matches']} of {near['windows']} matched "
+              f"the region they overlap by {min(WINDOW_OVERLAPS):.0%}-"
+              f"{max(WINDOW_OVERLAPS):.0%}", file=sys.stderr)
     print(f"over the {len(global_held)} regions a global hash holds: mild "
           f"{result['recall_mild_global_held']:.4f}  overall "
           f"{result['recall_overall_global_held']:.4f}", file=sys.stderr)
