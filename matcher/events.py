@@ -74,14 +74,19 @@ class MatchEvent:
     # A segment of a streamed video (see the module docstring); None for any other file.
     manifest_url: str | None = None
     segment_start: float | None = None
+    # A local-feature match (matcher/local_index.py): the keypoint matches geometric
+    # verification confirmed, more is closer; `distance` is then the median descriptor
+    # distance of those inliers. None for every other algorithm.
+    inliers: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The event in its schema; the stream's fields only for a segment of one, so the
-        event of any other file is what the last release wrote."""
+        """The event in its schema; the stream's fields only for a segment of one, and
+        `inliers` only for a local-feature match, so any other event is what the last release
+        wrote."""
         data = asdict(self)
         data["fetched_at"] = self.fetched_at.isoformat()
         data["detected_at"] = self.detected_at.isoformat()
-        for name in STREAM_FIELDS:
+        for name in (*STREAM_FIELDS, "inliers"):
             if data[name] is None:
                 del data[name]
         return {"schema": SCHEMA, **data}
@@ -89,7 +94,7 @@ class MatchEvent:
     @classmethod
     def of_fetch(cls, fetch: FetchRecord | Mapping[str, Any], match: Any,
                  detected_at: dt.datetime, origin: float | None = None) -> MatchEvent:
-        """The event of `match` (victim, algorithm, distance, second) in the fetched file;
+        """The event of `match` (victim, algorithm, distance, inliers, second) in the fetched file;
         `origin` is the second of the file's first sampled frame, by which a segment's frame
         is placed in the whole video (`video_second`).
 
@@ -103,6 +108,7 @@ class MatchEvent:
 
             fetch = fetch_record(fetch)
         return cls(victim=match.victim, algorithm=match.algorithm, distance=match.distance,
+                   inliers=getattr(match, "inliers", None),
                    second=video_second(fetch.segment_start, match.second, origin),
                    image_url=fetch.url, page_url=fetch.page_url,
                    site=fetch.site, sha256=fetch.sha256, media_type=fetch.media_type,

@@ -138,6 +138,7 @@ def checked_event(event: MatchEvent) -> MatchEvent:
         event,
         victim=_name(event.victim, "victim"), algorithm=_name(event.algorithm, "algorithm"),
         distance=int(_number(event.distance, "distance")),
+        inliers=(None if event.inliers is None else int(_number(event.inliers, "inliers"))),
         second=_number(event.second, "second", optional=True),
         image_url=url_value(event.image_url, "image_url"),
         page_url=url_value(event.page_url, "page_url"), site=site_value(event.site),
@@ -226,6 +227,8 @@ class CaseStore:
         key = url_key(event.image_url)
         signal = {"algorithm": event.algorithm, "distance": event.distance,
                   "second": event.second}
+        if event.inliers is not None:
+            signal["inliers"] = event.inliers
         current = conn.execute(select(
             cases.c.id, cases.c.signals, cases.c.status, cases.c.sha256, cases.c.evidence_key,
         ).where(

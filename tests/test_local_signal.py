@@ -89,6 +89,31 @@ def test_copies_the_global_hashes_miss_are_found_by_the_local_stage(registered, 
     assert set(found[0].as_json()) == {"victim", "algorithm", "inliers"}
 
 
+def test_a_local_match_event_and_its_case_carry_the_inliers(registered, haechi_home):
+    """The match event says how many keypoint matches verification confirmed, in its JSON
+    too, and the case keeps it with the signal; a global match's event has no such field."""
+    import datetime as dt
+
+    from crawler.items import FetchRecord
+    from matcher.events import MatchEvent
+    from takedown.cases import CaseStore
+
+    now = dt.datetime.now(dt.UTC)
+    fetch = FetchRecord("https://example.org/a.jpg", "https://example.org/", "example.org", now,
+                        200, "image/jpeg", "image", "ab" * 32, 1, {}, "93.184.216.34")
+    local = Matcher(registered).match_bytes(encode(app_frame(victim_picture()), quality=80))[0]
+    event = MatchEvent.of_fetch(fetch, local, now)
+    assert event.inliers == local.inliers >= MIN_INLIERS
+    wire = event.to_json()
+    assert wire["inliers"] == local.inliers and MatchEvent.from_json(wire) == event
+    same = Matcher(registered).match_bytes(encode(victim_picture(), quality=90))
+    assert same and "inliers" not in MatchEvent.of_fetch(fetch, same[0], now).to_json()
+    store = CaseStore.open()
+    store.intake([event])
+    signals = [store.get(c["id"])["signals"] for c in store.list()]
+    assert signals and signals[0][0]["inliers"] == local.inliers
+
+
 def test_a_mirrored_copy_is_found(registered):
     copy = encode(app_frame(victim_picture().transpose(Image.Transpose.FLIP_LEFT_RIGHT)))
     found = Matcher(registered).match_bytes(copy)
@@ -101,7 +126,9 @@ def test_another_region_of_the_same_photo_and_other_pictures_are_not_matched(ban
     hasher = ImageHasher()
     bank.add("V-left", hasher.registration_hashes(encode(left, quality=95), local=True), "l")
     matcher = Matcher(bank)
-    for query in (right, app_frame(right), caption_band(right), rotated(right),
+    # A window of the same photo sharing a fifth of the picture (a strip), the rest not.
+    strip = photo.crop((384, 0, 864, 360))
+    for query in (right, strip, app_frame(right), caption_band(right), rotated(right),
                   *(app_frame(synthetic_picture(seed, (480, 360))) for seed in range(20, 26))):
         assert matcher.match_bytes(encode(query, quality=85)) == []
     assert [m.victim for m in matcher.match_bytes(encode(rotated(left)))] == ["V-left"]
