@@ -1,10 +1,11 @@
 """The local-feature index: every registered picture's ORB descriptors, voting and verifying.
 
 Search is two steps, as in copy-detection systems. First every query descriptor looks up its
-nearest registered descriptors in one FAISS binary index over the whole bank (flat while small,
-an inverted file once large); each registered picture gets one vote per query descriptor that
-found one of its own within VOTE_DISTANCE. Then the few pictures with the most votes are
-verified: query and picture descriptors are matched again one-to-one (Lowe's ratio test) and a
+nearest registered descriptors over the whole bank (a flat FAISS scan while small; once large,
+an inverted file whose lists hold the only copy of the descriptors, see POINT_BITS);
+each registered picture gets one vote per query descriptor that found one of its own within
+VOTE_DISTANCE. Then the few pictures with the most votes are verified: query and picture
+descriptors are matched again one-to-one (Lowe's ratio test) and a
 similarity transform (rotation, uniform scale, shift) is fitted with RANSAC. A copy is
 confirmed when enough matches agree on it (MIN_INLIERS) and they cover the picture, not one
 corner of it (MIN_CELLS): another region of the same photo, or a picture sharing one logo, fails.
@@ -527,9 +528,19 @@ class LocalIndex:
     # --- folding pending pictures in ----------------------------------------------------
 
     def _ready(self) -> None:
-        """Fold the pending pictures into the inverted file (training it when due)."""
+        """Fold the pending pictures into the inverted file (training it when due), on one
+        thread: a process that started FAISS's OpenMP threads deadlocks the children it forks
+        when they search (scripts/bench_robustness.py saves the bank, then forks its workers)."""
         if not self._pending:
             return
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(SEARCH_THREADS)
+        try:
+            self._fold()
+        finally:
+            faiss.omp_set_num_threads(threads)
+
+    def _fold(self) -> None:
         total = len(self._meta) + sum(len(p) for p in self._pending.values())
         trained = self.lists > 1
         if total >= IVF_FROM and (not trained or total >= RETRAIN_GROWTH * self._trained_for):
