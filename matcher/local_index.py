@@ -33,10 +33,11 @@ from engines.home import private_folder
 from matcher.index import IndexStamp, load_arrays, save_arrays
 from matcher.signals.local import (
     DESCRIPTOR_BYTES,
-    MIRRORED,
     LocalFeatures,
+    is_mirrored,
     query_size,
     split_query,
+    view_of,
 )
 
 BITS = DESCRIPTOR_BYTES * 8
@@ -711,17 +712,20 @@ class LocalIndex:
 
     def search(self, query_rows: np.ndarray) -> list[LocalHit]:
         """The registered pictures confirmed in a query (rows from LocalSignal.query_rows), the
-        best orientation of each."""
+        best orientation of each. The peeled views are searched only when the picture as
+        found confirmed nothing: they are for a picture its frame hid."""
         best: dict[int, LocalHit] = {}
-        size = query_size(query_rows)
-        for orientation, (points, descriptors) in split_query(query_rows).items():
+        for group, (points, descriptors) in split_query(query_rows).items():
+            if best and view_of(group) > 0:
+                break
+            size = query_size(query_rows, group)
             for row_id, _ in self.candidates(descriptors):
                 if row_id in best:
                     continue
                 found = verify(points, descriptors, self.picture(row_id), size)
                 if found.confirmed:
                     best[row_id] = LocalHit(row_id, found.inliers, found.cells,
-                                            found.distance, orientation == MIRRORED)
+                                            found.distance, is_mirrored(group))
         return list(best.values())
 
     # --- saved copy ---------------------------------------------------------------------
