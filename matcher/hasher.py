@@ -206,7 +206,8 @@ class ImageHasher:
         rows: dict[str, list[bytes]] = {s.name: [] for s in pixel_signals}
         upright: dict[str, list[bytes]] = {s.name: [] for s in pixel_signals}
         seen_code = None
-        for name, view in query_views(image).items():
+        views = query_views(image)
+        for name, view in views.items():
             for signal in pixel_signals:
                 hashes = signal.hash_dihedral(view)
                 if hashes and hashes[0].quality >= signal.min_quality:  # upright first
@@ -222,8 +223,11 @@ class ImageHasher:
                 unique = list(dict.fromkeys(found))
                 codes[name] = np.frombuffer(b"".join(unique), np.uint8).reshape(len(unique), -1)
         words = b""
+        # The local stage describes the crops the peelers found too (not the middle rows: a
+        # band of the picture, which the picture as found already holds).
+        peeled = [view for name, view in views.items() if name not in ("full", "middle")]
         for signal in self.local_signals:
-            local_rows = signal.query_rows(image)
+            local_rows = signal.query_rows(image, peeled)
             if len(local_rows):
                 codes[signal.name] = local_rows
                 words = seen_words.file_words(local_rows)

@@ -254,3 +254,15 @@ def test_a_tiny_picture_has_no_local_features_and_is_still_hashed() -> None:
         Image.new("RGB", size, (200, 10, 10)).save(out, "PNG")
         [frame] = ImageHasher().media_hashes(out.getvalue())
         assert frame.hashes.codes
+
+
+def test_query_rows_describe_the_peeled_crops_each_in_its_own_frame() -> None:
+    """The picture as found (upright and mirrored), then each crop the peelers found (upright),
+    each with its own size: the verifier judges a crop's keypoints on the crop's frame."""
+    from matcher.signals.local import query_size, split_query
+
+    framed = app_frame(victim_picture())
+    crop = framed.crop((170, 80, 170 + 264, 80 + 198))
+    rows = get_signal("local").query_rows(framed, [crop])
+    assert list(split_query(rows)) == [0, 1, 2]
+    assert query_size(rows, 0) == framed.size and query_size(rows, 2) == crop.size

@@ -17,6 +17,7 @@ mirrored, descriptor), so they travel with the other query hashes (the hash cach
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -63,10 +64,10 @@ SIZE_ROW = 0x80
 # Peeled views described beside the picture as found: a screenshot's page or app frame holds
 # the strongest corners of the query, and the picture inside it gets few of the budget's
 # keypoints. The crop the peelers find (the picture without the frame) gets a budget of its
-# own. On the tuning split (`bench_robustness.py --library`) describing up to two such crops
-# found 57 more of the 2,100 copies (screenshots 0.31 -> 0.58) with no false match, at about
-# 30 ms more per query the global stage left; they are searched only when the picture as found
-# matched nothing. Most photos have no such crop, and cost nothing more.
+# own. On the tuning split (`bench_robustness.py --library`) describing up to two such crops,
+# upright, found 55 more of the 2,100 copies (screenshots 0.31 -> 0.57) with no false match
+# (mirrored too: 57, for twice the cost; one crop: 21). They are searched only when the picture
+# as found matched nothing; a picture with no frame has no such crop and costs nothing more.
 PEELED_VIEWS = 2
 
 
@@ -220,18 +221,18 @@ class LocalSignal(SignalType):
         return any(verify(points, descriptors, picture, query_size(rows, group)).confirmed
                    for group, (points, descriptors) in split_query(rows).items())
 
-    def query_rows(self, image: Image.Image) -> np.ndarray:
-        """The query's keypoints, of the picture as found and of its peeled views, upright and
-        mirrored, as rows of QUERY_ROW_BYTES (see the module's row format)."""
-        from matcher.canonical import peeled_views
-
-        views = [image, *list(peeled_views(image).values())[:PEELED_VIEWS]]
+    def query_rows(self, image: Image.Image, peeled: Sequence[Image.Image] = ()) -> np.ndarray:
+        """The query's keypoints as rows of QUERY_ROW_BYTES (see the module's row format): the
+        picture as found, upright and mirrored, then up to PEELED_VIEWS of the crops the
+        peelers found in it (matcher/views.py query_views), upright."""
         rows = []
-        for view, picture in enumerate(views):
+        for view, picture in enumerate([image, *peeled[:PEELED_VIEWS]]):
             grey = _grey(picture, QUERY_SIDE)
+            sides = [(UPRIGHT, grey)]
+            if view == 0:
+                sides.append((MIRRORED, np.ascontiguousarray(grey[:, ::-1])))
             described = []
-            for orientation, side in ((UPRIGHT, grey), (MIRRORED, np.ascontiguousarray(
-                    grey[:, ::-1]))):
+            for orientation, side in sides:
                 found = describe(side, QUERY_FEATURES)
                 head = np.zeros((len(found), 5), np.uint8)
                 head[:, :4] = np.round(found.points).astype("<u2").view(np.uint8).reshape(-1, 4)
