@@ -122,7 +122,12 @@ def test_login_queue_blurred_case_approve_and_send(review_site) -> None:
         preview = page.locator("#preview")
         preview.wait_for()
         # The element is there before its picture has loaded: wait for the picture itself.
-        page.wait_for_function("document.querySelector('#preview').complete", timeout=60_000)
+        # Polled from here, not with wait_for_function: its predicate is compiled in the page,
+        # which the page's CSP (script-src 'none') refuses once the first check has failed.
+        deadline = time.monotonic() + 60
+        while not page.evaluate("document.querySelector('#preview').complete"):
+            assert time.monotonic() < deadline, "the preview never loaded"
+            time.sleep(0.1)
         assert page.evaluate("document.querySelector('#preview').naturalWidth") > 0
         blurred = Image.open(io.BytesIO(page.request.get(
             base + preview.get_attribute("src")).body()))
