@@ -100,22 +100,34 @@ def wallpaper_files() -> list[Path]:
     return [p for p in photos if p.suffix.lower() in (".jpg", ".png", ".webp")]
 
 
-def regions(path: Path, columns: int, rows: int) -> list[Image.Image]:
+def _photo(path: Path) -> Image.Image | None:
+    """The photo at most 2,000 px long, RGB; None when too small to cut into regions."""
     with Image.open(path) as opened:
         opened.draft("RGB", (2000, 2000))
         image = opened.convert("RGB")
     if min(image.size) < 400:
-        return []
+        return None
     image.thumbnail((2000, 2000))
-    width, height = image.size
+    return image
+
+
+def _grid(size: tuple[int, int], columns: int, rows: int) -> list[tuple[int, int, int, int]]:
+    """The boxes of the regions, row by row: the numbering every region name uses."""
+    width, height = size
+    return [(width * column // columns, height * row // rows,
+             width * (column + 1) // columns, height * (row + 1) // rows)
+            for row in range(rows) for column in range(columns)]
+
+
+def regions(path: Path, columns: int, rows: int) -> list[Image.Image]:
+    image = _photo(path)
+    if image is None:
+        return []
     cut = []
-    for row in range(rows):
-        for column in range(columns):
-            box = (width * column // columns, height * row // rows,
-                   width * (column + 1) // columns, height * (row + 1) // rows)
-            region = image.crop(box)
-            region.thumbnail((REGION_SIZE, REGION_SIZE))
-            cut.append(region)
+    for box in _grid(image.size, columns, rows):
+        region = image.crop(box)
+        region.thumbnail((REGION_SIZE, REGION_SIZE))
+        cut.append(region)
     return cut
 
 
@@ -129,31 +141,25 @@ def neighbour_windows(path: Path, columns: int, rows: int,
                       ) -> list[tuple[Image.Image, int, int]]:
     """(window, region it overlaps a little, region it mostly shows) of one photo, with the
     regions numbered as regions() numbers them."""
-    with Image.open(path) as opened:
-        opened.draft("RGB", (2000, 2000))
-        image = opened.convert("RGB")
-    if min(image.size) < 400:
+    image = _photo(path)
+    if image is None:
         return []
-    image.thumbnail((2000, 2000))
     width, height = image.size
     windows = []
-    for row in range(rows):
-        for column in range(columns):
-            box = (width * column // columns, height * row // rows,
-                   width * (column + 1) // columns, height * (row + 1) // rows)
-            for share in WINDOW_OVERLAPS:
-                for right, down in ((1, 0), (0, 1)):
-                    if column + right >= columns or row + down >= rows:
-                        continue
-                    dx = round(right * (box[2] - box[0]) * (1 - share))
-                    dy = round(down * (box[3] - box[1]) * (1 - share))
-                    moved = (box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy)
-                    if moved[2] > width or moved[3] > height:
-                        continue
-                    window = image.crop(moved)
-                    window.thumbnail((REGION_SIZE, REGION_SIZE))
-                    windows.append((window, row * columns + column,
-                                    (row + down) * columns + column + right))
+    for number, box in enumerate(_grid(image.size, columns, rows)):
+        row, column = divmod(number, columns)
+        for share in WINDOW_OVERLAPS:
+            for right, down in ((1, 0), (0, 1)):
+                if column + right >= columns or row + down >= rows:
+                    continue
+                dx = round(right * (box[2] - box[0]) * (1 - share))
+                dy = round(down * (box[3] - box[1]) * (1 - share))
+                moved = (box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy)
+                if moved[2] > width or moved[3] > height:
+                    continue
+                window = image.crop(moved)
+                window.thumbnail((REGION_SIZE, REGION_SIZE))
+                windows.append((window, number, (row + down) * columns + column + right))
     return windows
 
 
