@@ -41,6 +41,18 @@ DROPPED = ("DATABASE_URL", "REDIS_URL", "HAECHI_STORE", "HAECHI_EVIDENCE_STORE",
 DEMO_SEED = 2026
 
 
+
+def crawl_both(urls: list[str], envs: tuple[dict, dict], timeout: float) -> None:
+    """`haechi crawl` of `urls` in each of the two homes at once (they share nothing but the
+    sites); raises when either fails."""
+    crawls = [subprocess.Popen([HAECHI, "crawl", "--json", *urls], env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+              for env in envs]
+    for crawl in crawls:
+        _, err = crawl.communicate(timeout=timeout)
+        if crawl.returncode != 0:
+            raise RuntimeError(f"haechi crawl failed: {err[-2000:]}")
+
 def _haechi(env: dict[str, str], *args: str, timeout: float = 600) -> str:
     result = subprocess.run([HAECHI, *args], capture_output=True, text=True, env=env,
                             timeout=timeout)
@@ -96,13 +108,7 @@ def parity_plan(seed: int, work: Path) -> dict:
     try:
         urls = [web.web.site_url(i) for i in range(plan.sites)]
         # Both crawls at once: they share nothing but the test web.
-        crawls = [subprocess.Popen([HAECHI, "crawl", "--json", *urls], env=env, text=True,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-                  for env in (live_env, later_env)]
-        for crawl in crawls:
-            _, err = crawl.communicate(timeout=900)
-            if crawl.returncode != 0:
-                raise RuntimeError(f"haechi crawl failed: {err[-2000:]}")
+        crawl_both(urls, (live_env, later_env), 900)
         planted = {(web.web.image_url(p.site, p), p.victim): p for p in web.web.planted()}
     finally:
         web.stop()
@@ -235,13 +241,7 @@ def parity_edits(work: Path) -> dict:
     live_env, later_env = _env(work / "live"), _env(work / "later")
     try:
         register(live_env)
-        crawls = [subprocess.Popen([HAECHI, "crawl", "--json", base + "/"], env=env, text=True,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-                  for env in (live_env, later_env)]
-        for crawl in crawls:
-            _, err = crawl.communicate(timeout=1800)
-            if crawl.returncode != 0:
-                raise RuntimeError(f"haechi crawl failed: {err[-2000:]}")
+        crawl_both([base + "/"], (live_env, later_env), 1800)
     finally:
         server.shutdown()
     started = time.perf_counter()
