@@ -267,3 +267,25 @@ def test_query_rows_describe_the_peeled_crops_each_in_its_own_frame() -> None:
     assert list(split_query(rows)) == [0, 1, 2]
     # Described at most 512 px long (matcher/decode.py's working size).
     assert query_size(rows, 0) == (512, 384) and query_size(rows, 2) == crop.size
+
+
+def test_the_mirror_is_described_from_the_upright_keypoints_bit_for_bit() -> None:
+    """The mirrored side costs no second detection: each upright keypoint, mirrored on its own
+    pyramid level, is where ORB finds the corner in the mirrored picture, with the same
+    descriptor (on every level, not only the first, whose mirror is a plain flip)."""
+    from matcher.signals.local import _grey, _orb, describe_both
+
+    grey = _grey(synthetic_picture(31), 512)
+    upright, mirrored = describe_both(grey, 1000)
+    assert len(mirrored) == len(upright) > 500
+    detected, descriptors = _orb(100_000).detectAndCompute(
+        np.ascontiguousarray(grey[:, ::-1]), None)
+    at: dict[tuple[float, float], set[bytes]] = {}
+    for keypoint, descriptor in zip(detected, descriptors, strict=True):
+        at.setdefault((round(keypoint.pt[0], 2), round(keypoint.pt[1], 2)), set()).add(
+            bytes(descriptor))
+    same = [bytes(d) in at.get((round(float(x), 2), round(float(y), 2)), set())
+            for (x, y), d in zip(mirrored.points, mirrored.descriptors, strict=True)]
+    assert np.mean(same) > 0.99
+    # Far from the left edge upright is near the right edge mirrored.
+    assert abs(float(upright.points[0, 0]) + float(mirrored.points[0, 0]) - grey.shape[1]) < 60

@@ -115,9 +115,14 @@ def _grey(image: Image.Image, side: int) -> np.ndarray:
 FAST_THRESHOLD = 4
 
 
+# ORB's pyramid: each level 1.2 times smaller than the one before.
+SCALE_FACTOR = 1.2
+
+
 def _orb(features: int, threshold: int = FAST_THRESHOLD) -> cv2.ORB:
     # Edge margin 15 matches the 31-px patch at the first level.
-    return cv2.ORB_create(nfeatures=features, scaleFactor=1.2, nlevels=8, edgeThreshold=15,
+    return cv2.ORB_create(nfeatures=features, scaleFactor=SCALE_FACTOR, nlevels=8,
+                          edgeThreshold=15,
                           patchSize=31, fastThreshold=threshold)
 
 
@@ -139,25 +144,27 @@ SPREAD_GRID = 8
 DETECT_FACTOR = 4
 
 
-def spread(keypoints: tuple, budget: int, shape: tuple[int, ...]) -> list:
+def spread(keypoints: Sequence[cv2.KeyPoint], budget: int, shape: tuple[int, ...]) -> list:
     """At most `budget` of `keypoints`, each square of the board's share first."""
     if len(keypoints) <= budget:
         return list(keypoints)
     height, width = shape[:2]
-    ranked = sorted(keypoints, key=lambda k: -k.response)
+    points = cv2.KeyPoint_convert(keypoints)
+    # Strongest first; a stable sort keeps the detector's order among equals.
+    ranked = np.argsort(-np.array([k.response for k in keypoints], np.float32), kind="stable")
+    columns = np.minimum(SPREAD_GRID - 1, (points[ranked, 0] * SPREAD_GRID / width).astype(int))
+    rows = np.minimum(SPREAD_GRID - 1, (points[ranked, 1] * SPREAD_GRID / height).astype(int))
+    cells = rows * SPREAD_GRID + columns
+    # Each keypoint's rank among the stronger ones of its square.
+    by_cell = np.argsort(cells, kind="stable")
+    ordered = cells[by_cell]
+    rank = np.empty(len(cells), np.int64)
+    rank[by_cell] = np.arange(len(cells)) - np.searchsorted(ordered, ordered, side="left")
     quota = max(1, budget // (SPREAD_GRID * SPREAD_GRID))
-    taken: dict[tuple[int, int], int] = {}
-    chosen, rest = [], []
-    for keypoint in ranked:
-        x, y = keypoint.pt
-        cell = (min(SPREAD_GRID - 1, int(x * SPREAD_GRID / width)),
-                min(SPREAD_GRID - 1, int(y * SPREAD_GRID / height)))
-        if taken.get(cell, 0) < quota:
-            taken[cell] = taken.get(cell, 0) + 1
-            chosen.append(keypoint)
-        else:
-            rest.append(keypoint)
-    return chosen[:budget] + rest[:max(0, budget - len(chosen))]
+    first = rank < quota
+    chosen, rest = ranked[first], ranked[~first]
+    picked = np.concatenate([chosen[:budget], rest[:max(0, budget - len(chosen))]])
+    return [keypoints[i] for i in picked]
 
 
 def _none(grey: np.ndarray) -> LocalFeatures:
@@ -165,18 +172,55 @@ def _none(grey: np.ndarray) -> LocalFeatures:
                          (grey.shape[1], grey.shape[0]))
 
 
-def describe(grey: np.ndarray, features: int) -> LocalFeatures:
-    """ORB keypoints, spread over the picture, and their descriptors, of a grey picture
-    (uint8, h x w); none for a picture smaller than MIN_SIDE on a side."""
-    if min(grey.shape[:2]) < MIN_SIDE:
-        return _none(grey)
+def _chosen(grey: np.ndarray, features: int) -> tuple[cv2.ORB, list]:
+    """The detector and the keypoints it chose, spread, on a picture at least MIN_SIDE."""
     orb = _orb(features * DETECT_FACTOR)
-    keypoints = spread(orb.detect(grey, None), features, grey.shape)
+    return orb, spread(orb.detect(grey, None), features, grey.shape)
+
+
+def _described(orb: cv2.ORB, grey: np.ndarray, keypoints: list, features: int
+               ) -> LocalFeatures:
     keypoints, descriptors = orb.compute(grey, keypoints)
     if descriptors is None or not keypoints:
         return _none(grey)
     points = np.array([k.pt for k in keypoints[:features]], dtype=np.float32)
     return LocalFeatures(points, descriptors[:features], (grey.shape[1], grey.shape[0]))
+
+
+def describe(grey: np.ndarray, features: int) -> LocalFeatures:
+    """ORB keypoints, spread over the picture, and their descriptors, of a grey picture
+    (uint8, h x w); none for a picture smaller than MIN_SIDE on a side."""
+    if min(grey.shape[:2]) < MIN_SIDE:
+        return _none(grey)
+    orb, keypoints = _chosen(grey, features)
+    return _described(orb, grey, keypoints, features)
+
+
+def mirrored_keypoint(keypoint: cv2.KeyPoint, width: int) -> cv2.KeyPoint:
+    """Where ORB finds `keypoint` of a picture `width` wide in its mirror image.
+
+    ORB detects on each pyramid level and scales positions back by 1.2 ** level, so the mirror
+    is taken on the level's own pixels (its width rounded as OpenCV rounds it); the corner's
+    orientation turns from a to 180 - a. Described there, the mirror's keypoints are bit for
+    bit those ORB detects on the mirrored picture (tests/test_local_signal.py), at no second
+    detection.
+    """
+    scale = SCALE_FACTOR ** keypoint.octave
+    x = (round(width / scale) - 1 - keypoint.pt[0] / scale) * scale
+    return cv2.KeyPoint(x, keypoint.pt[1], keypoint.size, (180.0 - keypoint.angle) % 360.0,
+                        keypoint.response, keypoint.octave, keypoint.class_id)
+
+
+def describe_both(grey: np.ndarray, features: int) -> tuple[LocalFeatures, LocalFeatures]:
+    """`describe` of the picture, upright and mirrored, the mirror's keypoints being the
+    upright's mirrored (see mirrored_keypoint)."""
+    mirror = np.ascontiguousarray(grey[:, ::-1])
+    if min(grey.shape[:2]) < MIN_SIDE:
+        return _none(grey), _none(mirror)
+    orb, keypoints = _chosen(grey, features)
+    width = grey.shape[1]
+    return (_described(orb, grey, keypoints, features),
+            _described(orb, mirror, [mirrored_keypoint(k, width) for k in keypoints], features))
 
 
 class LocalSignal(SignalType):
@@ -228,12 +272,11 @@ class LocalSignal(SignalType):
         rows = []
         for view, picture in enumerate([image, *peeled[:PEELED_VIEWS]]):
             grey = _grey(picture, QUERY_SIDE)
-            sides = [(UPRIGHT, grey)]
-            if view == 0:
-                sides.append((MIRRORED, np.ascontiguousarray(grey[:, ::-1])))
+            sides = (zip((UPRIGHT, MIRRORED), describe_both(grey, QUERY_FEATURES), strict=True)
+                     if view == 0
+                     else [(UPRIGHT, describe(grey, QUERY_FEATURES))])
             described = []
-            for orientation, side in sides:
-                found = describe(side, QUERY_FEATURES)
+            for orientation, found in sides:
                 head = np.zeros((len(found), 5), np.uint8)
                 head[:, :4] = np.round(found.points).astype("<u2").view(np.uint8).reshape(-1, 4)
                 head[:, 4] = 2 * view + orientation
