@@ -289,3 +289,17 @@ def test_the_mirror_is_described_from_the_upright_keypoints_bit_for_bit() -> Non
     assert np.mean(same) > 0.99
     # Far from the left edge upright is near the right edge mirrored.
     assert abs(float(upright.points[0, 0]) + float(mirrored.points[0, 0]) - grey.shape[1]) < 60
+
+
+def test_a_crop_that_keeps_most_of_the_picture_is_not_described_again() -> None:
+    """A thin border's crop holds nothing the picture as found does not: only the crop that
+    takes a frame away gets keypoints of its own."""
+    from matcher.signals.local import PEELED_MAX_SHARE, split_query
+
+    framed = app_frame(victim_picture())
+    thin = framed.crop((4, 4, framed.width - 4, framed.height - 4))
+    assert thin.width * thin.height > PEELED_MAX_SHARE * framed.width * framed.height
+    inner = framed.crop((170, 80, 170 + 264, 80 + 198))
+    rows = get_signal("local").query_rows(framed, [thin, inner])
+    assert list(split_query(rows)) == [0, 1, 2]
+    assert (rows[rows[:, 4] == 2][:, 5:].shape[0] > 100)

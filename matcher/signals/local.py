@@ -69,6 +69,11 @@ SIZE_ROW = 0x80
 # (mirrored too: 57, for twice the cost; one crop: 21). They are searched only when the picture
 # as found matched nothing; a picture with no frame has no such crop and costs nothing more.
 PEELED_VIEWS = 2
+# A crop that keeps more than this share of the picture's area (a thin border, a toolbar) gives
+# the picture inside little it does not already have: the spread over the picture as found
+# spends that share of the budget on it. Such crops are not described (the wallpapers of
+# scripts/bench_matcher.py have 41 crops, 12 of them over 0.85).
+PEELED_MAX_SHARE = 0.85
 
 
 @dataclass(frozen=True)
@@ -269,8 +274,10 @@ class LocalSignal(SignalType):
         """The query's keypoints as rows of QUERY_ROW_BYTES (see the module's row format): the
         picture as found, upright and mirrored, then up to PEELED_VIEWS of the crops the
         peelers found in it (matcher/views.py query_views), upright."""
+        area = image.width * image.height
+        framed = [crop for crop in peeled if crop.width * crop.height <= PEELED_MAX_SHARE * area]
         rows = []
-        for view, picture in enumerate([image, *peeled[:PEELED_VIEWS]]):
+        for view, picture in enumerate([image, *framed[:PEELED_VIEWS]]):
             grey = _grey(picture, QUERY_SIDE)
             sides = (zip((UPRIGHT, MIRRORED), describe_both(grey, QUERY_FEATURES), strict=True)
                      if view == 0
