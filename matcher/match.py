@@ -6,8 +6,9 @@ frame; its match says at which second the victim's picture shows.
 
 A cascade of two stages. The global hashes (PDQ, pHash, SHA-256) are searched first, for every
 frame: they are fast and catch most copies. A frame they did not match goes to the local stage
-(local features with geometric verification, matcher/local_index.py), which finds the picture
-inside a screenshot, under a caption band or tilted, within LOCAL_SECONDS_PER_FILE of work.
+(local features, matcher/local_index.py, with geometric verification, matcher/verification.py),
+which finds the picture inside a screenshot, under a caption band or tilted, within
+LOCAL_SECONDS_PER_FILE of work.
 
 A video is also matched whole against the videos registered from vPDQ lists (HMA,
 ThreatExchange; matcher/signals/vpdq.py): its frames' PDQ codes are searched among their

@@ -96,6 +96,7 @@ def measure(path: Path, key: bytes, queries: int) -> dict:
 
     from engines.bankkey import BankCipher
     from matcher import local_index as li
+    from matcher.verification import verify
 
     faiss.omp_set_num_threads(1)
     started = time.perf_counter()
@@ -109,7 +110,7 @@ def measure(path: Path, key: bytes, queries: int) -> dict:
               "load_seconds": round(loaded, 1), **memory()}
 
     def ours(points, codes, size) -> int:
-        return sum(li.verify(points, codes, index.picture(row), size).confirmed
+        return sum(verify(points, codes, index.picture(row), size).confirmed
                    for row, _ in index.candidates(codes))
 
     # FAISS's inverted file over the same lists (what the index held before): built after the
@@ -143,7 +144,7 @@ def measure(path: Path, key: bytes, queries: int) -> dict:
         votes = np.bincount(where, weights=1.0 / shared[first], minlength=len(found))
         top = [int(found[i]) for i in np.argsort(-votes, kind="stable")[:li.CANDIDATES]
                if votes[i] >= li.MIN_VOTES]
-        return sum(li.verify(points, codes, pictures.get(row) or index.picture(row),
+        return sum(verify(points, codes, pictures.get(row) or index.picture(row),
                              size).confirmed for row in top)
 
     timings = {}

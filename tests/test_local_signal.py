@@ -18,10 +18,10 @@ from sqlalchemy import select
 
 from matcher.bank import VictimBank, victim_hashes
 from matcher.hasher import ImageHasher
-from matcher.local_index import MIN_INLIERS
 from matcher.match import Matcher
 from matcher.signals import SIGNAL_TYPES, get_signal
 from matcher.signals.local import REGISTER_FEATURES, LocalFeatures
+from matcher.verification import MIN_INLIERS
 from testkit.synthetic import encode, synthetic_picture
 
 HAECHI = str(Path(sys.executable).with_name("haechi"))
@@ -158,7 +158,7 @@ def test_a_picture_too_plain_for_pdq_is_registered_under_the_local_stage(bank):
     assert "local" in held and "pdq" not in held
     bank.add("V-art", records, "art.png")
     # Turned, not also shrunk: tiny text shrunk to 3/4 keeps 31 verified corners, under the
-    # margin MIN_INLIERS keeps over tiled pictures (matcher/local_index.py).
+    # margin MIN_INLIERS keeps over tiled pictures (matcher/verification.py).
     turned = art.rotate(5, resample=Image.Resampling.BILINEAR, expand=True,
                         fillcolor=(255, 255, 255))
     assert [m.algorithm for m in Matcher(bank).match_bytes(encode(turned))] == ["local"]

@@ -35,7 +35,7 @@ class SignalType(ABC):
     # True when the hash is of the file's bytes, not of its pixels (no views, no dihedral).
     hashes_bytes: ClassVar[bool] = False
     # True for local features (matcher/signals/local.py): many descriptors per picture, matched
-    # by geometric verification in matcher/local_index.py rather than by one code's distance.
+    # by geometric verification in matcher/verification.py rather than by one code's distance.
     # The global stage (views, eight orientations, Hamming search) leaves such signals out.
     geometric: ClassVar[bool] = False
 

@@ -4,7 +4,7 @@ The global hashes (PDQ, pHash) summarise the whole frame, so a copy inside a scr
 a caption band or tilted by a few degrees moves them past their thresholds. Local features
 survive those edits: the picture's corners and blobs keep their descriptors wherever they end
 up, and a copy is confirmed when enough of them agree on one rotation, scale and shift
-(matcher/local_index.py verifies that with RANSAC). This is the second stage of the cascade
+(matcher/verification.py verifies that with RANSAC). This is the second stage of the cascade
 (matcher/match.py): it runs on what the global hashes did not match.
 
 A registration's code is one blob per picture: a header (format, picture size at the working
@@ -231,7 +231,7 @@ def describe_both(grey: np.ndarray, features: int) -> tuple[LocalFeatures, Local
 class LocalSignal(SignalType):
     name: ClassVar[str] = "local"
     bits: ClassVar[int] = DESCRIPTOR_BYTES * 8
-    # Not a Hamming threshold on a whole code: the verifier decides (matcher/local_index.py).
+    # Not a Hamming threshold on a whole code: the verifier decides (matcher/verification.py).
     threshold: ClassVar[int] = 0
     geometric: ClassVar[bool] = True
 
@@ -263,7 +263,7 @@ class LocalSignal(SignalType):
 
     def finds(self, code: bytes, image: Image.Image) -> bool:
         """Whether the verifier confirms the registered `code` in `image` (as a query)."""
-        from matcher.local_index import verify
+        from matcher.verification import verify
 
         picture = LocalFeatures.unpack(code)
         rows = self.query_rows(image)
