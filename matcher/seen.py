@@ -130,15 +130,15 @@ class WordIndex:
         weight_of = np.zeros(len(self.starts) - 1, np.float32)
         weight_of[words] = np.log(len(self.rows) / np.maximum(frequency, 1))
         fresh_weights = weight_of[fresh_words]
+        # In row order already: add() appends each batch's positions after every earlier one.
         held = fresh_weights > 0
-        order = np.argsort(fresh_positions[held], kind="stable")
         if len(self._scores) < len(self.rows):
             self._scores = np.zeros(len(self.rows), np.float32)
         positions = np.empty(limit, np.int64)
         scores = np.empty(limit, np.float32)
         kept = _score_kernel()(self.postings, self.starts, words, weight_of,
-                               np.ascontiguousarray(fresh_positions[held][order]),
-                               np.ascontiguousarray(fresh_weights[held][order]), self._scores,
+                               np.ascontiguousarray(fresh_positions[held]),
+                               np.ascontiguousarray(fresh_weights[held]), self._scores,
                                np.empty(SCORE_BLOCK, np.int64), limit, np.float32(min_score),
                                positions, scores)
         best = np.argsort(-scores[:kept], kind="stable")
@@ -156,7 +156,7 @@ def _score(postings, starts, words, weight_of, fresh_positions, fresh_weights, s
     top_scores; returns how many), each row's score the weights of the words it holds.
 
     Each posting list is in row order (rows are added in order and a merge keeps each list's
-    order; the fresh postings come sorted by row), so the lists are walked side by side one
+    order; so are the fresh postings, as added), so the lists are walked side by side one
     block of SCORE_BLOCK rows at a time: a block's adds fall in one cache-sized stretch of
     `scores`, and once every list has passed the block its rows' scores are final, so the
     best are kept and the block's scores set back to zero there and then. Adding one whole

@@ -127,8 +127,7 @@ SCALE_FACTOR = 1.2
 def _orb(features: int, threshold: int = FAST_THRESHOLD) -> cv2.ORB:
     # Edge margin 15 matches the 31-px patch at the first level.
     return cv2.ORB_create(nfeatures=features, scaleFactor=SCALE_FACTOR, nlevels=8,
-                          edgeThreshold=15,
-                          patchSize=31, fastThreshold=threshold)
+                          edgeThreshold=15, patchSize=31, fastThreshold=threshold)
 
 
 # Smaller pictures (a 1x1 lazy-load placeholder, an icon) have no room for one ORB patch at
