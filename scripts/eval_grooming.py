@@ -52,7 +52,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-EVAL = ROOT / "testkit" / "grooming_eval"
+# The frozen split judges; the dev split (written the same way by another session, in the same
+# formats) is the one rules, thresholds and the model may be tuned and trained on.
+SPLITS = {"frozen": ROOT / "testkit" / "grooming_eval", "dev": ROOT / "testkit" / "grooming_dev"}
 HAECHI = ROOT / ".venv" / "bin" / "haechi"
 KEY = "frozen-grooming-eval"
 
@@ -158,12 +160,15 @@ def group_rate(rows: list[dict[str, Any]], key: str, grooming: bool) -> dict[str
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", action="store_true", help="also print one row per file")
+    ap.add_argument("--split", choices=sorted(SPLITS), default="frozen",
+                    help="frozen: the eval split (never tune on it); dev: the tuning split")
     args = ap.parse_args()
-    labels: dict[str, dict[str, Any]] = json.loads((EVAL / "labels.json").read_text("utf-8"))
+    split = SPLITS[args.split]
+    labels: dict[str, dict[str, Any]] = json.loads((split / "labels.json").read_text("utf-8"))
     rows: list[dict[str, Any]] = []
     failed: dict[str, str] = {}
     for name, label in sorted(labels.items()):
-        result, error = scan(EVAL / "chats" / name)
+        result, error = scan(split / "chats" / name)
         row: dict[str, Any] = {"file": name, "grooming": label["grooming"],
                                "language": label["language"], "format": label["format"],
                                "kind": label["kind"], "messages": label["messages"],
@@ -200,7 +205,7 @@ def main() -> None:
     after = [r["alert_at"] - r["fair_point"] for r in alerted_pos if r["alert_at"] is not None]
     checked = [r for r in alerted_pos if isinstance(r["right_suspect"], bool)]
     report: dict[str, Any] = {
-        "eval": "frozen grooming eval",
+        "eval": "frozen grooming eval" if args.split == "frozen" else "grooming dev split",
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "commit": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                                  capture_output=True, text=True, check=False).stdout.strip(),

@@ -422,23 +422,25 @@ def codes(conv: Conv, fmt: str) -> str:
     return "".join(out)
 
 
-def main() -> None:
+def main(here: Path = HERE) -> None:
+    """Render `here`/source into `here`/chats and `here`/labels.json (the dev split reuses this
+    renderer on its own folder)."""
     labels: dict[str, dict[str, object]] = {}
-    for src in sorted((HERE / "source").glob("*.txt")):
+    for src in sorted((here / "source").glob("*.txt")):
         for conv in parse(src.read_text(encoding="utf-8")):
             fmt = conv.meta["format"]
             name = conv.stem + FORMATS[fmt]
             if fmt.startswith("kakao"):
                 data = render_kakao(conv, fmt)
                 bom = "\ufeff" if fmt.startswith("kakao_pc") else ""
-                (HERE / "chats" / name).write_text(bom + data, encoding="utf-8", newline="\r\n"
+                (here / "chats" / name).write_text(bom + data, encoding="utf-8", newline="\r\n"
                                                    if fmt.startswith("kakao_pc") else "\n")
             elif fmt == "telegram_json":
-                (HERE / "chats" / name).write_text(render_telegram(conv), encoding="utf-8")
+                (here / "chats" / name).write_text(render_telegram(conv), encoding="utf-8")
             elif fmt == "discord_json":
-                (HERE / "chats" / name).write_text(render_discord_json(conv), encoding="utf-8")
+                (here / "chats" / name).write_text(render_discord_json(conv), encoding="utf-8")
             else:
-                (HERE / "chats" / name).write_text(render_discord_csv(conv), encoding="utf-8")
+                (here / "chats" / name).write_text(render_discord_csv(conv), encoding="utf-8")
             real = [it for it in conv.items if it.kind == "msg"]
             fair = [i for i, it in enumerate(real, start=1) if it.fair]
             grooming = conv.meta["grooming"] == "yes"
@@ -464,7 +466,7 @@ def main() -> None:
                 "items": codes(conv, fmt),
                 "batch": src.stem,
             }
-    (HERE / "labels.json").write_text(json.dumps(labels, ensure_ascii=False, indent=1) + "\n",
+    (here / "labels.json").write_text(json.dumps(labels, ensure_ascii=False, indent=1) + "\n",
                                       encoding="utf-8")
     print(f"{len(labels)} conversations")
 
