@@ -40,6 +40,9 @@ def report(conversation: Conversation, states: dict[str, SpeakerState]) -> dict[
         "source": conversation.source,
         "messages": len(conversation.messages),
         "speaker": top.speaker,
+        "target": top.target,
+        "minor_evidence": minor_evidence(conversation, top),
+        "reported_speech": top.reported_speech,
         "score": top.score,
         "tier": top.tier,
         "stages": sorted(top.stages, key=lambda s: top.stages[s].message.index),
@@ -47,10 +50,21 @@ def report(conversation: Conversation, states: dict[str, SpeakerState]) -> dict[
         "timeline": timeline(top),
         "evidence": lines,
         "slang": sorted({note for line in lines for note in line["slang"]}),
-        "speakers": [{"speaker": s.speaker, "score": s.score, "tier": s.tier,
-                      "first_alert_message": s.first_alert_message} for s in ranked],
+        "speakers": [{"speaker": s.speaker, "target": s.target, "score": s.score,
+                      "tier": s.tier, "first_alert_message": s.first_alert_message}
+                     for s in ranked],
         "scanned_at": dt.datetime.now(dt.UTC).isoformat(),
     }
+
+
+def minor_evidence(conversation: Conversation, state: SpeakerState) -> dict[str, Any]:
+    """How sure the reading is that the target is a minor (0..1), and the lines it rests on."""
+    found = state.minor_evidence
+    if found is None:
+        return {"probability": None, "lines": []}
+    return {"probability": round(found.probability, 3),
+            "lines": [{"message": i, "text": conversation.messages[i].text}
+                      for i in sorted(found.lines)]}
 
 
 class ChatScanner:

@@ -13,6 +13,9 @@ class Message:
     time: dt.datetime | None  # as the export gives it (exports rarely carry a zone)
     speaker: str  # a keyed pseudonym, never the name in the export
     text: str
+    kind: str = "text"
+    reply_to: int | None = None
+    mentions: tuple[str, ...] = ()
 
 
 @dataclass

@@ -1,30 +1,40 @@
-"""A score per speaker per conversation, updated message by message, and its tier.
+"""A score per directed pair (speaker → addressee), updated message by message, and its tier.
 
-Grooming is a sequence, not a word: one cue ("send a photo?") is harmless between friends and
-alarming after questions about age and whether the child is alone. So:
+Grooming is a sequence, not a word, and it is one person working on another: one cue ("send a
+photo?") is harmless between friends and alarming after questions about age and whether the
+child is alone. So:
 
-- each stage counts once per speaker, at its strongest message;
-- several distinct stages multiply the sum (COMBINATION per stage beyond the first);
-- the context decides whether the sum can alert at all: the other person must show signs of
-  being a minor; a speaker who is a minor too (peers), or whom the other addresses as mum, dad
-  or teacher, is damped;
+- every message is credited to its writer and the person it is said to (`grooming.addressing`:
+  replies, mentions, turn-taking), so in a group room one adult's approach to one child is
+  scored as that pair, not spread over the room;
+- each stage counts once per pair, at its strongest message; several distinct stages multiply
+  the sum (COMBINATION per stage beyond the first);
+- a stage said in reported or quoted speech (`grooming.speech`) counts REPORTED_FACTOR of its
+  weight;
+- whether the addressee is a minor is evidence, not a gate (`grooming.people`): the pair's
+  score is scaled between NO_MINOR_FACTOR (surely an adult) and 1 (surely a minor), so strong
+  stage combinations alert with weak age evidence; a writer who is probably a minor too (peers)
+  is damped towards PEER_FACTOR, and a pair whose addressee calls the writer mum, dad or teacher
+  by PARENT_FACTOR;
 - tiers: "review" once the score reaches REVIEW_SCORE with at least two distinct stages, one of
-  them a risk stage; "urgent" when, on top of that, the speaker proposes a meeting with a place
+  them a risk stage; "urgent" when, on top of that, the writer proposes a meeting with a place
   or a time.
 
-The first message at which a speaker's tier becomes "review" or "urgent" is kept: the earlier
-an agency hears of it, the better.
+The first message at which a pair's tier becomes "review" or "urgent" is kept: the earlier an
+agency hears of it, the better. A speaker's result is their riskiest pair.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from grooming.addressing import addressees
 from grooming.cues import STAGES, Cue, rule_cues
 from grooming.normalise import Normalised, normalise
+from grooming.people import MinorEvidence, People
 from grooming.schema import Conversation, Message
+from grooming.speech import REPORTED_FACTOR, reported
 
 COMBINATION = 0.25
 REVIEW_SCORE = 2.4
@@ -32,7 +42,7 @@ RISK_STAGES = frozenset({"alone", "gifts", "secrecy", "media_request", "sexual",
 # Multipliers of the context (see the module docstring).
 PEER_FACTOR = 0.35
 PARENT_FACTOR = 0.25
-NO_MINOR_FACTOR = 0.4
+NO_MINOR_FACTOR = 0.25
 # A place or time this many messages around a proposed meeting makes it concrete.
 PLACE_TIME_WINDOW = 3
 TIERS = ("none", "review", "urgent")
@@ -50,27 +60,19 @@ class StageHit:
 
 @dataclass
 class SpeakerState:
+    """One writer's state towards one addressee (`target`; None when nobody can be named)."""
+
     speaker: str
+    target: str | None = None
     stages: dict[str, StageHit] = field(default_factory=dict)
-    minor: bool = False  # says what only a child says
-    addressed_as_parent: bool = False
     place_time_at: list[int] = field(default_factory=list)
     meeting_at: list[int] = field(default_factory=list)
+    reported_speech: int = 0  # the writer's messages to the target read as reported speech
+    addressed_as_parent: bool = False  # the target calls the writer mum, dad or teacher
+    minor_evidence: MinorEvidence | None = None  # the target's, when last scored
     score: float = 0.0
     tier: str = "none"
     first_alert_message: int | None = None
-
-
-_BARE_AGE = re.compile(r"^(?:i am |난 |나 |저 )?(\d{1,2})(?: years old|살|세|yo)?[.!?~ㅋㅎ]*$")
-_BARE_GRADE = re.compile(r"^(?:나 |저 |난 )?(?:중|고|초)[1-6](?:이야|이요|임|요)?[.!?~ㅋㅎ]*$|"
-                         r"^(?:(?:6|7|8|9|10|11)th)(?: grade)?[.!?]*$")
-
-
-def answers_as_minor(text: Normalised) -> bool:
-    """A bare age or grade given in answer to an age question: "15", "중2", "8th grade"."""
-    bare = text.text.strip()
-    age = _BARE_AGE.match(bare)
-    return bool((age and 8 <= int(age[1]) <= 17) or _BARE_GRADE.match(bare))
 
 
 def rules_only(texts: list[Normalised]) -> list[list[Cue]]:
@@ -78,7 +80,7 @@ def rules_only(texts: list[Normalised]) -> list[list[Cue]]:
 
 
 class ConversationScorer:
-    """Feeds a conversation's messages through the cue finder and keeps every speaker's state.
+    """Feeds a conversation's messages through the cue finder and keeps every pair's state.
 
     `cue_finder` takes a batch of normalised messages and returns their cues (rules, or rules
     and the classifier); batches let the classifier embed many messages at once."""
@@ -87,65 +89,87 @@ class ConversationScorer:
         self.cue_finder = cue_finder
 
     def tag(self, conversation: Conversation) -> list[tuple[Normalised, list[Cue]]]:
-        """Each message normalised, with its cues."""
-        normalised = [normalise(m.text) for m in conversation.messages]
-        return list(zip(normalised, self.cue_finder(normalised), strict=True))
+        """Each message normalised, with its cues (none for media placeholders)."""
+        messages = conversation.messages
+        normalised = [normalise(m.text if m.kind == "text" else "") for m in messages]
+        texts = [i for i, m in enumerate(messages) if m.kind == "text"]
+        found = self.cue_finder([normalised[i] for i in texts]) if texts else []
+        cues: list[list[Cue]] = [[] for _ in messages]
+        for i, each in zip(texts, found, strict=True):
+            cues[i] = each
+        return list(zip(normalised, cues, strict=True))
 
-    def score(self, conversation: Conversation,
+    def pairs(self, conversation: Conversation,
               tagged: list[tuple[Normalised, list[Cue]]] | None = None
-              ) -> dict[str, SpeakerState]:
-        """Every speaker's state after the last message (`tagged`: `tag`'s result, when the
-        caller needs the cues too)."""
-        states: dict[str, SpeakerState] = {}
-        # Writers who addressed someone as mum, dad or teacher (in a chat of two: the other).
-        addressers: set[str] = set()
+              ) -> tuple[dict[tuple[str, str | None], SpeakerState], People]:
+        """Every pair's state after the last message, and everyone's minor evidence."""
+        pairs: dict[tuple[str, str | None], SpeakerState] = {}
+        people = People()
         messages = conversation.messages
         tagged = self.tag(conversation) if tagged is None else tagged
+        to = addressees(messages)
         asked_age_by: str | None = None  # who asked an age or grade in the last message
-        for message, (text, found) in zip(messages, tagged, strict=True):
-            state = states.setdefault(message.speaker, SpeakerState(message.speaker))
-            if asked_age_by not in (None, message.speaker) and answers_as_minor(text):
-                state.minor = True  # "15", "중2", "8th" right after "how old are you?"
-            asked_age_by = message.speaker if any(c.label == "age_probe" for c in found) \
-                else asked_age_by if message.speaker == asked_age_by else None
-            # A rule's age question ("are you in middle school?") is no sign of the asker's age.
-            asking = any(c.label == "age_probe" and c.source == "rules" for c in found)
+        for message, addressee, (text, found) in zip(messages, to, tagged, strict=True):
+            if message.kind != "text":
+                continue
+            writer = message.speaker
+            people.of(writer)
+            answering = asked_age_by not in (None, writer)
+            people.read(message.index, writer, addressee, text, found, answering)
+            asked_age_by = writer if any(c.label == "age_probe" for c in found) \
+                else asked_age_by if writer == asked_age_by else None
+            state = pairs.setdefault((writer, addressee), SpeakerState(writer, addressee))
+            discount = REPORTED_FACTOR if reported(text, message.text) else 1.0
+            state.reported_speech += discount < 1.0
             for cue in found:
-                if cue.label == "minor" and not asking:  # "are you in middle school?"
-                    state.minor = True
-                elif cue.label == "parent":
-                    addressers.add(state.speaker)
+                if cue.label == "parent" and addressee is not None:
+                    # The writer calls the addressee mum, dad or teacher: that pair's other
+                    # direction is a parent's.
+                    parental = pairs.setdefault((addressee, writer),
+                                                SpeakerState(addressee, writer))
+                    parental.addressed_as_parent = True
                 elif cue.label == "place_time":
                     state.place_time_at.append(message.index)
                 elif cue.label in STAGES:
                     if cue.label == "meeting":
                         state.meeting_at.append(message.index)
+                    weight = cue.weight * discount
                     best = state.stages.get(cue.label)
-                    if best is None or cue.weight > best.weight:
-                        state.stages[cue.label] = StageHit(cue.weight, message, text,
-                                                           cue.source)
-            for each in states.values():
-                each.addressed_as_parent = bool(addressers - {each.speaker})
-                self._update(each, states, message.index)
-        return states
+                    if best is None or weight > best.weight:
+                        state.stages[cue.label] = StageHit(weight, message, text, cue.source)
+            for each in pairs.values():
+                self._update(each, people, message.index)
+        return pairs, people
+
+    def score(self, conversation: Conversation,
+              tagged: list[tuple[Normalised, list[Cue]]] | None = None
+              ) -> dict[str, SpeakerState]:
+        """Every speaker's riskiest pair after the last message (`tagged`: `tag`'s result,
+        when the caller needs the cues too)."""
+        pairs, _ = self.pairs(conversation, tagged)
+        best: dict[str, SpeakerState] = {}
+        for state in pairs.values():
+            held = best.get(state.speaker)
+            if held is None or (TIERS.index(state.tier), state.score) > (
+                    TIERS.index(held.tier), held.score):
+                best[state.speaker] = state
+        return best
 
     @staticmethod
-    def _update(state: SpeakerState, states: dict[str, SpeakerState], index: int) -> None:
+    def _update(state: SpeakerState, people: People, index: int) -> None:
         strong = {s: hit for s, hit in state.stages.items() if hit.weight >= 0.5}
         total = sum(hit.weight for hit in strong.values())
         raw = total * (1 + COMBINATION * max(0, len(strong) - 1))
-        minor_other = any(o.minor for o in states.values() if o.speaker != state.speaker)
-        factor = 1.0
-        if not minor_other:
-            factor *= NO_MINOR_FACTOR
-        if state.minor:
-            factor *= PEER_FACTOR
+        target = people.of(state.target) if state.target else MinorEvidence()
+        state.minor_evidence = target
+        minor = target.probability
+        factor = NO_MINOR_FACTOR + (1 - NO_MINOR_FACTOR) * minor
+        factor *= 1 - (1 - PEER_FACTOR) * people.probability(state.speaker)
         if state.addressed_as_parent:
             factor *= PARENT_FACTOR
         state.score = round(raw * factor, 3)
         tier = "none"
-        if (state.score >= REVIEW_SCORE and len(strong) >= 2 and RISK_STAGES & set(strong)
-                and minor_other):
+        if state.score >= REVIEW_SCORE and len(strong) >= 2 and RISK_STAGES & set(strong):
             tier = "review"
             if "meeting" in strong and any(
                     abs(m - p) <= PLACE_TIME_WINDOW for m in state.meeting_at

@@ -7,9 +7,13 @@ Unlike the frozen eval, this split is for tuning and training.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-from testkit.grooming_eval.build import main
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent.parent))  # run as a script from anywhere
+
+from testkit.grooming_eval.build import main  # noqa: E402
 
 if __name__ == "__main__":
-    main(Path(__file__).resolve().parent)
+    main(HERE)

@@ -1,0 +1,53 @@
+"""Who each message is said to: grooming is one person working on another, also in a group.
+
+In a chat of two the addressee is the other person. In a group room or a server channel it is
+read, in order of how sure the export makes it, from:
+
+1. a reply (Telegram's and Discord's reply reference);
+2. a mention (`@name`), when it names someone other than the writer;
+3. the writer's previous message, when this one follows it directly (a thought in three lines);
+4. the latest of the last TURN_WINDOW messages said *to the writer* (answering whoever spoke
+   to you);
+5. the previous message's writer (turn-taking).
+
+None means nobody can be named (the first line of a room, a monologue).
+"""
+
+from __future__ import annotations
+
+from grooming.schema import Message
+
+# How far back a message said to the writer still counts as the one being answered.
+TURN_WINDOW = 4
+
+
+def addressees(messages: list[Message]) -> list[str | None]:
+    """The addressee of every message (media placeholders and all), by index."""
+    speakers = {m.speaker for m in messages}
+    out: list[str | None] = []
+    for i, message in enumerate(messages):
+        out.append(_addressee(messages, out, i, message, speakers))
+    return out
+
+
+def _addressee(messages: list[Message], found: list[str | None], i: int, message: Message,
+               speakers: set[str]) -> str | None:
+    writer = message.speaker
+    if message.reply_to is not None and 0 <= message.reply_to < i:
+        replied = messages[message.reply_to].speaker
+        if replied != writer:
+            return replied
+    for mentioned in message.mentions:
+        if mentioned != writer:
+            return mentioned
+    if len(speakers) == 2:
+        return next(s for s in speakers if s != writer)
+    if i and messages[i - 1].speaker == writer and found[i - 1] is not None:
+        return found[i - 1]
+    for j in range(i - 1, max(-1, i - 1 - TURN_WINDOW), -1):
+        if found[j] == writer and messages[j].speaker != writer:
+            return messages[j].speaker
+    for j in range(i - 1, -1, -1):
+        if messages[j].speaker != writer:
+            return messages[j].speaker
+    return None

@@ -1,0 +1,162 @@
+"""How likely each person in a chat is a minor: evidence, not a gate.
+
+Ages in real chats are rarely stated; they are implied (school, a cram school, homework, a
+curfew, a parent who takes the phone at nine), answered with a bare number, claimed falsely (an
+adult posing as a fourteen-year-old who later mentions his shift or his car), or said of
+someone else ("is your school out yet?"). So each person gets log-odds of being a minor that
+every such line moves, and the line is credited to the person it describes:
+
+- a self-disclosure is evidence about the writer: "I'm in 8th grade", "나 학원 끝났어";
+- a remark or question in the second person is evidence about the addressee, and weaker (the
+  writer may be guessing, or probing): "your homework done?", "너 중학생이지?";
+- a bare age or grade given in answer to an age question is strong evidence about the writer,
+  an adult age in answer is strong evidence against;
+- adult life (work shifts, a car, a wife, rent, the army) is evidence against, about the
+  writer, and it outweighs an earlier claimed age: a claim is a line, a slip is a fact;
+- addressing someone as mum, dad or teacher is evidence that the addressee is an adult and,
+  weaker, that the writer is a child.
+
+`MinorEvidence.probability` turns the log-odds into 0..1 (logistic), from PRIOR: with nothing
+said, a person in a monitored chat is taken as probably an adult. The weights are set by hand
+and tuned on the dev split (`testkit/grooming_dev/`), never on the frozen eval.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+from grooming.cues import Cue
+from grooming.normalise import Normalised
+
+PRIOR = -2.0  # p = 0.12 with no evidence
+EXPLICIT_SELF = 3.0  # "I'm 13", "중2", a bare "14" after "how old are you?"
+CONTEXT_SELF = 1.2  # school, homework, a curfew, parents' rules, of oneself
+ABOUT_OTHER = 0.8  # the same said of the addressee ("your school", "너 중학생이지?")
+ADULT_SELF = -2.0  # a shift, a car, a wife, rent: the writer is an adult
+ADULT_ANSWER = -3.0  # "23" after "how old are you?"
+ADDRESSED_AS_PARENT = -2.5  # "thanks mom": the addressee is an adult
+ADDRESSING_PARENT = 0.8  # ... and the writer, probably, a child
+# A kind of evidence counts at most this many times per person: ten mentions of homework are
+# not ten times the evidence of one.
+MAX_PER_KIND = 2
+
+_EXPLICIT_KO = re.compile(
+    r"(나|저|난|전|내가)(는)?(중|고|초)[1-6]|(^|네|응|어|저|나|난)?(중|고)[1-3](이에요|이야|인데|"
+    r"임|요|이고|이라)|초[4-6](이에요|이야|인데|임|요)|(나|저|난|전)(는)?(중학생|초등학생|고등학생|"
+    r"중딩|고딩|초딩)|(1[0-7]|열(한|두|세|네|다섯|여섯|일곱)?|여덟|아홉)살(이에요|이야|인데|임|이요|"
+    r"요|입니다|이고|이라)|(0[7-9]|1[0-6])년생")
+_EXPLICIT_EN = re.compile(
+    r"\bi am (1[0-7]|twelve|thirteen|fourteen|fifteen|sixteen|seventeen)\b|"
+    r"\bi am (in )?(6|7|8|9|10|11|12)th( grade)?\b|\b(1[0-7]) years old\b|"
+    r"\b(turning|turn) (1[0-7])\b|\bi am (a )?(freshman|sophomore|junior) in high school|"
+    r"\bi am in (middle|high|elementary) school\b|\b(1[0-7]) in (jan|feb|mar|apr|may|jun|jul|aug"
+    r"|sep|oct|nov|dec)")
+_ADULT_KO = re.compile(
+    r"퇴근|출근|야근|회사(에서|끝|가|일)|회식|월급|운전(해|할|하고|중)|면허|내차|차(끌고|몰고)|"
+    r"와이프|마누라|남편이|와이프가|우리애(들)?|군대|전역|제대|월세|대출|술(마시|한잔|먹)|"
+    r"(2\d|3\d|4\d)살(이야|이에요|인데|임|이고)|직장|상사가|알바끝나고")
+_ADULT_EN = re.compile(
+    r"\bmy (shift|boss|wife|husband|landlord|mortgage|rent|car|truck|apartment|kids|coworkers?|"
+    r"job|paycheck|manager)\b|\b(after|before) (work|my shift)\b|\bat work\b|"
+    r"\bi (can|will|could) drive\b|\bi will pick you up\b|\bi drive\b|\bmy (license|licence)\b|"
+    r"\bi am (2\d|3\d|4\d)\b|\b(2\d|3\d|4\d) years old\b|\b(a )?beer\b|\bin college\b|"
+    r"\bthe army\b|\bi work (at|as|in|nights)\b|\bpay (my )?bills\b|\btax(es)?\b")
+_SECOND_PERSON = re.compile(r"\b(you|your|yours|you are|are you)\b")
+_SECOND_PERSON_KO = re.compile(r"^(너|니|네|넌|너는|너네|너희|님|니네)|(너|니가|네가|넌|너네|"
+                               r"너희|니네)")
+_FIRST_PERSON = re.compile(r"\b(i|my|me|mine|i am)\b")
+_FIRST_PERSON_KO = re.compile(r"^(나|저|난|전|내|제)(는|도|가|이)?|우리(엄마|아빠|학교|반|학원)")
+_QUESTION_KO = re.compile(r"(니|냐|나요|세요|어요|지|야|음|임|어|니까)\??$")
+_BARE_AGE = re.compile(r"^(?:i am |난 |나 |저 |전 )?(\d{1,2})(?: years old|살|세|yo)?[.!?~ㅋㅎ ]*$")
+_BARE_GRADE = re.compile(r"^(?:나 |저 |난 )?(?:중|고|초)[1-6](?:이야|이요|임|요)?[.!?~ㅋㅎ]*$|"
+                         r"^(?:(?:6|7|8|9|10|11|12)th)(?: grade)?[.!?]*$")
+
+
+@dataclass
+class MinorEvidence:
+    """One person's evidence of being a minor: log-odds and the lines it rests on."""
+
+    logit: float = PRIOR
+    lines: list[int] = field(default_factory=list)
+    kinds: dict[str, int] = field(default_factory=dict)
+
+    def add(self, kind: str, weight: float, line: int) -> None:
+        if self.kinds.get(kind, 0) >= MAX_PER_KIND:
+            return
+        self.kinds[kind] = self.kinds.get(kind, 0) + 1
+        self.logit += weight
+        if line not in self.lines:
+            self.lines.append(line)
+
+    @property
+    def probability(self) -> float:
+        return 1.0 / (1.0 + math.exp(-self.logit))
+
+
+def _about_addressee(text: Normalised) -> bool:
+    """The line speaks of the other person: second person, or a question without "I"."""
+    words = text.text
+    first = _FIRST_PERSON.search(words) or _FIRST_PERSON_KO.search(words)
+    if _SECOND_PERSON.search(words) or _SECOND_PERSON_KO.search(words):
+        return not (first and first.start() == 0)
+    asked = words.endswith("?") or bool(_QUESTION_KO.search(words) and "?" in words)
+    return asked and not first
+
+
+def bare_age(text: Normalised) -> int | None:
+    """The age given as a bare answer ("15", "중2" as 14, "8th grade" as 13), else None."""
+    bare = text.text.strip()
+    age = _BARE_AGE.match(bare)
+    if age:
+        return int(age[1])
+    grade = _BARE_GRADE.match(bare)
+    if not grade:
+        return None
+    school = re.search(r"(중|고|초)([1-6])", bare)
+    if school:
+        return {"초": 7, "중": 13, "고": 16}[school[1]] + int(school[2]) - 1
+    return int(re.match(r"\d+", bare)[0]) + 5  # an American grade
+
+
+class People:
+    """Everyone's minor evidence in one conversation, fed message by message."""
+
+    def __init__(self) -> None:
+        self.people: dict[str, MinorEvidence] = {}
+
+    def of(self, person: str) -> MinorEvidence:
+        return self.people.setdefault(person, MinorEvidence())
+
+    def probability(self, person: str | None) -> float:
+        return self.of(person).probability if person else 1.0 / (1.0 + math.exp(-PRIOR))
+
+    def read(self, index: int, writer: str, addressee: str | None, text: Normalised,
+             cues: list[Cue], answers_age_question: bool) -> None:
+        """Credit the line's evidence to the person it describes."""
+        labels = {c.label for c in cues}
+        if answers_age_question:
+            age = bare_age(text)
+            if age is not None and 8 <= age <= 17:
+                self.of(writer).add("answered", EXPLICIT_SELF, index)
+                return
+            if age is not None and 18 <= age <= 80:
+                self.of(writer).add("adult", ADULT_ANSWER, index)
+                return
+        if "parent" in labels and addressee:
+            self.of(addressee).add("addressed-as-parent", ADDRESSED_AS_PARENT, index)
+            self.of(writer).add("addressing-parent", ADDRESSING_PARENT, index)
+        adult = _ADULT_KO.search(text.compact) or _ADULT_EN.search(text.text)
+        if adult and not _about_addressee(text):
+            self.of(writer).add("adult", ADULT_SELF, index)
+        explicit = bool(_EXPLICIT_KO.search(text.compact) or _EXPLICIT_EN.search(text.text))
+        if not explicit and "minor" not in labels:
+            return
+        if _about_addressee(text):
+            if addressee:
+                self.of(addressee).add("said-of", ABOUT_OTHER, index)
+        elif explicit:
+            self.of(writer).add("explicit", EXPLICIT_SELF, index)
+        else:
+            self.of(writer).add("context", CONTEXT_SELF, index)

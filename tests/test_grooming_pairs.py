@@ -1,0 +1,64 @@
+"""Who says what to whom: pairs in group rooms, minor evidence, reported speech."""
+
+from __future__ import annotations
+
+from grooming.addressing import addressees
+from grooming.normalise import normalise
+from grooming.people import People
+from grooming.schema import Conversation
+from grooming.scoring import ConversationScorer
+from grooming.speech import reported
+
+
+def _chat(lines: list[tuple[str, str]]) -> Conversation:
+    conversation = Conversation("c", "hand-written")
+    for speaker, text in lines:
+        conversation.add(None, speaker, text)
+    return conversation
+
+
+def test_in_a_group_the_addressee_follows_turns_and_answers() -> None:
+    chat = _chat([("kid", "anyone doing the quest"), ("adult", "hey how old are you"),
+                  ("other", "lol same"), ("kid", "13"), ("adult", "are you home alone?"),
+                  ("adult", "dont tell anyone")])
+    to = addressees(chat.messages)
+    assert to[1] == "kid"  # turn-taking
+    assert to[3] == "adult"  # answering who spoke to her, not the last writer
+    assert to[4] == "kid" and to[5] == "kid"  # answering, then carrying on
+
+
+def test_reported_speech_is_recognised_and_apostrophes_are_not_quotes() -> None:
+    def said(text: str) -> bool:
+        return reported(normalise(text), text)
+
+    assert said('he told my son "send me a pic and I will give you robux"')
+    assert said("어떤 남자가 사진 보내주면 문상 준다고 했대요")
+    assert said("for example, keep this our secret")
+    assert not said("don't tell anyone it's our secret")
+    assert not said("사진 보내줘")
+
+
+def test_a_claimed_age_is_outweighed_by_adult_slips() -> None:
+    people = People()
+    for i, text in enumerate(["i am 14 lol", "after my shift i can drive us",
+                              "my landlord is annoying"]):
+        people.read(i, "fake", "kid", normalise(text), [], False)
+    assert people.probability("fake") < 0.12  # below the prior: the claim is withdrawn
+    people.read(3, "kid", "fake", normalise("15"), [], True)
+    assert people.probability("kid") > 0.7
+
+
+def test_the_same_stages_alert_for_a_child_and_stay_quiet_when_quoted() -> None:
+    scorer = ConversationScorer()
+    grooming = _chat([("a", "how old are you?"), ("b", "14"), ("a", "are you home alone?"),
+                      ("a", "send me a picture of you"), ("a", "don't tell your mom")])
+    states = scorer.score(grooming)
+    assert states["a"].tier != "none" and states["a"].target == "b"
+    assert states["a"].minor_evidence is not None and states["a"].minor_evidence.lines == [1]
+    warning = _chat([("mum", 'he asked "how old are you?" and she said 14'),
+                     ("dad", "omg"),
+                     ("mum", 'then he said "are you home alone?"'),
+                     ("mum", 'and "send me a picture of you", "don\'t tell your mom"')])
+    quiet = scorer.score(warning)
+    assert {s.tier for s in quiet.values()} == {"none"}
+    assert quiet["mum"].reported_speech >= 2
