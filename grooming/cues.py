@@ -5,9 +5,10 @@ that stage on their own). The rules read normalised text: Korean patterns the te
 spaces (spacing varies), English patterns the text with word boundaries. The classifier
 (`grooming.classifier`) finds stages in words no rule lists; the scorer combines both.
 
-Besides the stages, three signals of context are read here, never scored on their own:
+Besides the stages, four signals of context are read here, never scored on their own:
 - `minor`: the writer says something only a child says (their grade, age under 18, homework,
-  a curfew), or the other person says it of them;
+  a curfew), or the other person says it of them; stated (an age, a grade) or implied;
+- `adult`: the writer's adult life (a shift, a car, a wife, rent);
 - `parent`: the writer is addressed as mum, dad or teacher (a parent asking "are you home
   alone?" is not grooming);
 - `place_time`: a place or a time, which turns a proposed meeting into an urgent one.
@@ -31,6 +32,11 @@ STAGES = {
     "sexual": "sexual talk",
     "meeting": "arranges a meeting",
 }
+
+
+# The weights of the `minor` signal: an age or grade stated outright, or only implied.
+MINOR_STATED = 1.0
+MINOR_IMPLIED = 0.6
 
 
 @dataclass(frozen=True)
@@ -162,7 +168,20 @@ RULES = [
           r"wait for you (outside|at|near)|outside your (school|house)|meet (in person|irl)|"
           r"pick you up|come over"),
     # --- context ---------------------------------------------------------------------------
-    _rule("minor", 1.0,
+    # A minor's age or grade stated outright (MINOR_STATED), then the signs that imply one
+    # (MINOR_IMPLIED): school, homework, a curfew, parents' rules, and the looser wordings of
+    # an age or grade ("8th grade", "middle school") that the stated rule does not take.
+    _rule("minor", MINOR_STATED,
+          r"(나|저|난|전|내가)(는)?(중|고|초)[1-6]|(^|네|응|어|저|나|난)?(중|고)[1-3](이에요|이야|인데|"
+          r"임|요|이고|이라)|초[4-6](이에요|이야|인데|임|요)|(나|저|난|전)(는)?(중학생|초등학생|고등학생|"
+          r"중딩|고딩|초딩)|(1[0-7]|열(한|두|세|네|다섯|여섯|일곱)?|여덟|아홉)살(이에요|이야|인데|임|이요|"
+          r"요|입니다|이고|이라)|(0[7-9]|1[0-6])년생",
+          r"\bi am (1[0-7]|twelve|thirteen|fourteen|fifteen|sixteen|seventeen)\b|"
+          r"\bi am (in )?(6|7|8|9|10|11|12)th( grade)?\b|\b(1[0-7]) years old\b|"
+          r"\b(turning|turn) (1[0-7])\b|\bi am (a )?(freshman|sophomore|junior) in high school|"
+          r"\bi am in (middle|high|elementary) school\b|"
+          r"\b(1[0-7]) in (jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)"),
+    _rule("minor", MINOR_IMPLIED,
           r"(나|저|난|전|내가)(는)?(중|고|초)[1-6]|(중|고)[1-3](이에요|이야|인데|임|요)|"
           r"초[4-6](이에요|이야|인데|임|요)|(나|저|난)(는)?(중학생|초등학생|고등학생)|"
           r"(^|네|응|어|저|나|난)(중학생|초등학생|고등학생)(이에요|이야|인데|임|입니다|이요|요)|"
@@ -173,6 +192,17 @@ RULES = [
           r"i am (1[0-7]|twelve|thirteen|fourteen|fifteen|sixteen)|\b(1[0-7]) years old|"
           r"(6|7|8|9|10|11)th grade|middle school|freshman|sophomore|homework|my (mom|dad|"
           r"mum) (says|will not|won'?t|would kill)|curfew|grounded|after school"),
+    # Adult life, of the writer: a shift, a car, a wife, rent, the army.
+    _rule("adult", 1.0,
+          r"퇴근|출근|야근|회사(에서|끝|가|일)|회식|월급|운전(해|할|하고|중)|면허|내차|차(끌고|몰고)|"
+          r"와이프|마누라|남편이|와이프가|우리애(들)?|군대|전역|제대|월세|대출|술(마시|한잔|먹)|"
+          r"(2\d|3\d|4\d)살(이야|이에요|인데|임|이고)|직장|상사가|알바끝나고",
+          r"\bmy (shift|boss|wife|husband|landlord|mortgage|rent|car|truck|apartment|kids|"
+          r"coworkers?|job|paycheck|manager)\b|\b(after|before) (work|my shift)\b|\bat work\b|"
+          r"\bi (can|will|could) drive\b|\bi will pick you up\b|\bi drive\b|"
+          r"\bmy (license|licence)\b|"
+          r"\bi am (2\d|3\d|4\d)\b|\b(2\d|3\d|4\d) years old\b|\b(a )?beer\b|\bin college\b|"
+          r"\bthe army\b|\bi work (at|as|in|nights)\b|\bpay (my )?bills\b|\btax(es)?\b"),
     # Vocatives only: "엄마, ..." or "thanks mom", never "엄마가 ..." ("my mum ...").
     _rule("parent", 1.0, "",
           r"^(mom|dad|mum|mommy|daddy|teacher|coach|aunt(ie)?|grandma|grandpa|nana|엄마|아빠|"

@@ -27,7 +27,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from grooming.cues import Cue
+from grooming.cues import MINOR_STATED, Cue
 from grooming.normalise import Normalised
 
 PRIOR = -2.0  # p = 0.12 with no evidence
@@ -42,27 +42,6 @@ ADDRESSING_PARENT = 0.8  # ... and the writer, probably, a child
 # not ten times the evidence of one.
 MAX_PER_KIND = 2
 
-_EXPLICIT_KO = re.compile(
-    r"(나|저|난|전|내가)(는)?(중|고|초)[1-6]|(^|네|응|어|저|나|난)?(중|고)[1-3](이에요|이야|인데|"
-    r"임|요|이고|이라)|초[4-6](이에요|이야|인데|임|요)|(나|저|난|전)(는)?(중학생|초등학생|고등학생|"
-    r"중딩|고딩|초딩)|(1[0-7]|열(한|두|세|네|다섯|여섯|일곱)?|여덟|아홉)살(이에요|이야|인데|임|이요|"
-    r"요|입니다|이고|이라)|(0[7-9]|1[0-6])년생")
-_EXPLICIT_EN = re.compile(
-    r"\bi am (1[0-7]|twelve|thirteen|fourteen|fifteen|sixteen|seventeen)\b|"
-    r"\bi am (in )?(6|7|8|9|10|11|12)th( grade)?\b|\b(1[0-7]) years old\b|"
-    r"\b(turning|turn) (1[0-7])\b|\bi am (a )?(freshman|sophomore|junior) in high school|"
-    r"\bi am in (middle|high|elementary) school\b|\b(1[0-7]) in (jan|feb|mar|apr|may|jun|jul|aug"
-    r"|sep|oct|nov|dec)")
-_ADULT_KO = re.compile(
-    r"퇴근|출근|야근|회사(에서|끝|가|일)|회식|월급|운전(해|할|하고|중)|면허|내차|차(끌고|몰고)|"
-    r"와이프|마누라|남편이|와이프가|우리애(들)?|군대|전역|제대|월세|대출|술(마시|한잔|먹)|"
-    r"(2\d|3\d|4\d)살(이야|이에요|인데|임|이고)|직장|상사가|알바끝나고")
-_ADULT_EN = re.compile(
-    r"\bmy (shift|boss|wife|husband|landlord|mortgage|rent|car|truck|apartment|kids|coworkers?|"
-    r"job|paycheck|manager)\b|\b(after|before) (work|my shift)\b|\bat work\b|"
-    r"\bi (can|will|could) drive\b|\bi will pick you up\b|\bi drive\b|\bmy (license|licence)\b|"
-    r"\bi am (2\d|3\d|4\d)\b|\b(2\d|3\d|4\d) years old\b|\b(a )?beer\b|\bin college\b|"
-    r"\bthe army\b|\bi work (at|as|in|nights)\b|\bpay (my )?bills\b|\btax(es)?\b")
 _SECOND_PERSON = re.compile(r"\b(you|your|yours|you are|are you)\b")
 _SECOND_PERSON_KO = re.compile(r"^(너|니|네|넌|너는|너네|너희|님|니네)|(너|니가|네가|넌|너네|"
                                r"너희|니네)")
@@ -129,8 +108,9 @@ class People:
     def of(self, person: str) -> MinorEvidence:
         return self.people.setdefault(person, MinorEvidence())
 
-    def probability(self, person: str | None) -> float:
-        return self.of(person).probability if person else 1.0 / (1.0 + math.exp(-PRIOR))
+    def evidence(self, person: str | None) -> MinorEvidence:
+        """The person's evidence; nobody (an addressee no one can name) has the prior's."""
+        return self.of(person) if person else MinorEvidence()
 
     def read(self, index: int, writer: str, addressee: str | None, text: Normalised,
              cues: list[Cue], answers_age_question: bool) -> None:
@@ -147,16 +127,16 @@ class People:
         if "parent" in labels and addressee:
             self.of(addressee).add("addressed-as-parent", ADDRESSED_AS_PARENT, index)
             self.of(writer).add("addressing-parent", ADDRESSING_PARENT, index)
-        adult = _ADULT_KO.search(text.compact) or _ADULT_EN.search(text.text)
-        if adult and not _about_addressee(text):
+        about_addressee = _about_addressee(text)
+        if "adult" in labels and not about_addressee:
             self.of(writer).add("adult", ADULT_SELF, index)
-        explicit = bool(_EXPLICIT_KO.search(text.compact) or _EXPLICIT_EN.search(text.text))
-        if not explicit and "minor" not in labels:
+        minor = max((c.weight for c in cues if c.label == "minor"), default=0.0)
+        if not minor:
             return
-        if _about_addressee(text):
+        if about_addressee:
             if addressee:
                 self.of(addressee).add("said-of", ABOUT_OTHER, index)
-        elif explicit:
+        elif minor >= MINOR_STATED:
             self.of(writer).add("explicit", EXPLICIT_SELF, index)
         else:
             self.of(writer).add("context", CONTEXT_SELF, index)

@@ -113,7 +113,6 @@ class ConversationScorer:
             if message.kind != "text":
                 continue
             writer = message.speaker
-            people.of(writer)
             answering = asked_age_by not in (None, writer)
             people.read(message.index, writer, addressee, text, found, answering)
             asked_age_by = writer if any(c.label == "age_probe" for c in found) \
@@ -160,11 +159,9 @@ class ConversationScorer:
         strong = {s: hit for s, hit in state.stages.items() if hit.weight >= 0.5}
         total = sum(hit.weight for hit in strong.values())
         raw = total * (1 + COMBINATION * max(0, len(strong) - 1))
-        target = people.of(state.target) if state.target else MinorEvidence()
-        state.minor_evidence = target
-        minor = target.probability
-        factor = NO_MINOR_FACTOR + (1 - NO_MINOR_FACTOR) * minor
-        factor *= 1 - (1 - PEER_FACTOR) * people.probability(state.speaker)
+        state.minor_evidence = people.evidence(state.target)
+        factor = NO_MINOR_FACTOR + (1 - NO_MINOR_FACTOR) * state.minor_evidence.probability
+        factor *= 1 - (1 - PEER_FACTOR) * people.evidence(state.speaker).probability
         if state.addressed_as_parent:
             factor *= PARENT_FACTOR
         state.score = round(raw * factor, 3)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from grooming.addressing import addressees
+from grooming.cues import rule_cues
 from grooming.normalise import normalise
 from grooming.people import People
 from grooming.schema import Conversation
@@ -42,10 +43,10 @@ def test_a_claimed_age_is_outweighed_by_adult_slips() -> None:
     people = People()
     for i, text in enumerate(["i am 14 lol", "after my shift i can drive us",
                               "my landlord is annoying"]):
-        people.read(i, "fake", "kid", normalise(text), [], False)
-    assert people.probability("fake") < 0.12  # below the prior: the claim is withdrawn
-    people.read(3, "kid", "fake", normalise("15"), [], True)
-    assert people.probability("kid") > 0.7
+        people.read(i, "fake", "kid", normalise(text), rule_cues(normalise(text)), False)
+    assert people.evidence("fake").probability < 0.12  # below the prior: the claim is withdrawn
+    people.read(3, "kid", "fake", normalise("15"), rule_cues(normalise("15")), True)
+    assert people.evidence("kid").probability > 0.7
 
 
 def test_the_same_stages_alert_for_a_child_and_stay_quiet_when_quoted() -> None:
