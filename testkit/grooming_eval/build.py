@@ -64,6 +64,7 @@ class Item:
     text: str = ""
     other: str = ""
     fair: bool = False
+    signals: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -73,7 +74,13 @@ class Conv:
     items: list[Item] = field(default_factory=list)
 
 
-def parse(text: str) -> list[Conv]:
+# A training split's line annotation: the signals the words carry, after two spaces, in braces.
+SIGNALS = re.compile(r"  \{([a-z_,]+)\}$")
+
+
+def parse(text: str, annotated: bool = False) -> list[Conv]:
+    """The scripts' conversations; `annotated` for a training split, whose lines may end in
+    `  {signal,...}` (kept on the item, never rendered)."""
     convs: list[Conv] = []
     for block in re.split(r"^=== ", text, flags=re.M)[1:]:
         head, _, body = block.partition("\n---\n")
@@ -89,10 +96,16 @@ def parse(text: str) -> list[Conv]:
         conv = Conv(stem, meta)
         for raw in body.splitlines():
             line = raw.rstrip()
+            signals: list[str] = []
+            found = SIGNALS.search(line) if annotated else None
+            if found:
+                signals = found.group(1).split(",")
+                line = line[:found.start()].rstrip()
             if not line.strip() or line.startswith("#"):
                 continue
             if line.startswith("| ") or line == "|":
                 conv.items[-1].text += "\n" + line[2:]
+                conv.items[-1].signals += signals
                 continue
             if line.startswith("@gap "):
                 now += timedelta(minutes=int(line.split()[1]))
@@ -119,7 +132,7 @@ def parse(text: str) -> list[Conv]:
             if fair:
                 line = line[2:]
             speaker, _, msg = line.partition(": ")
-            conv.items.append(Item("msg", now, speaker.strip(), msg, fair=fair))
+            conv.items.append(Item("msg", now, speaker.strip(), msg, fair=fair, signals=signals))
             now += timedelta(minutes=rng.choice([0, 0, 1, 1, 1, 2, 3, 5]))
         convs.append(conv)
     return convs
@@ -422,12 +435,14 @@ def codes(conv: Conv, fmt: str) -> str:
     return "".join(out)
 
 
-def main(here: Path = HERE) -> None:
-    """Render `here`/source into `here`/chats and `here`/labels.json (the dev split reuses this
-    renderer on its own folder)."""
+def main(here: Path = HERE, annotated: bool = False) -> None:
+    """Render `here`/source into `here`/chats and `here`/labels.json (the dev and training
+    splits reuse this renderer on their own folders; `annotated`: the training split's line
+    signals go into each label's `signals`, by real-message number from 1)."""
     labels: dict[str, dict[str, object]] = {}
+    (here / "chats").mkdir(exist_ok=True)
     for src in sorted((here / "source").glob("*.txt")):
-        for conv in parse(src.read_text(encoding="utf-8")):
+        for conv in parse(src.read_text(encoding="utf-8"), annotated):
             fmt = conv.meta["format"]
             name = conv.stem + FORMATS[fmt]
             if fmt.startswith("kakao"):
@@ -466,6 +481,9 @@ def main(here: Path = HERE) -> None:
                 "items": codes(conv, fmt),
                 "batch": src.stem,
             }
+            if annotated:
+                labels[name]["signals"] = {str(i): it.signals for i, it in
+                                           enumerate(real, start=1) if it.signals}
     (here / "labels.json").write_text(json.dumps(labels, ensure_ascii=False, indent=1) + "\n",
                                       encoding="utf-8")
     print(f"{len(labels)} conversations")
