@@ -23,6 +23,10 @@ from grooming.schema import Conversation
 _MEDIA = ("media_type", "photo", "file", "sticker_emoji", "poll", "contact_information",
           "location_information", "place_name", "game_title", "invoice_information")
 
+_MARKERS = (b'"from_id"', b'"chats"', b'"type": "message"', b'"type": "service"',
+            b'"date_unixtime"', b'"personal_chat"', b'"private_group"', b'_supergroup"',
+            b'_channel"', b'"saved_messages"', b'"bot_chat"')
+
 
 def _text(value: Any) -> str:
     if isinstance(value, str):
@@ -74,9 +78,9 @@ class TelegramImporter:
     name = "Telegram Desktop"
 
     def recognises(self, path: Path, head: bytes) -> bool:
+        # A room whose export opens with service entries (joins) has no from_id in its head.
         return head.lstrip().startswith(b"{") and (b'"messages"' in head or b'"chats"' in head) \
-            and (b'"from_id"' in head or b'"personal_chat"' in head or b'"chats"' in head
-                 or b'"type": "message"' in head)
+            and any(marker in head for marker in _MARKERS)
 
     def load(self, path: Path, pseudonym: Pseudonymiser) -> list[Conversation]:
         data = json.loads(read_text(path))
