@@ -1,14 +1,33 @@
 """Chat-export importers: one module per format, each an `Importer` in IMPORTERS (adding a
-format adds a module and a line). `load(path)` picks the importer that recognises the file."""
+format adds a module and a line). `load(path)` picks the importer that recognises the file.
+
+Rules every importer keeps, so that the scorer sees one conversation whatever the app:
+
+- System entries (joins, leaves, invites, pins, calls logged by the app, date separators) are
+  not messages: they are dropped and get no index, so a child joining a room never "says"
+  anything and a notice is never glued onto the message before it.
+- Media placeholders (a photo, a sticker, a deleted message, a call bubble a person sent) are
+  messages of kind "media": they keep an index, so indices, replies and turn-taking match what
+  the person exporting the chat sees, but the scorer reads no text in them.
+- `reply_to` and `mentions` are filled where the export says so; a speaker, a mentioned user
+  and a replied-to author are pseudonymised by the same key (the app's user id where the
+  export has one, else the display name).
+- One broken entry is skipped (and logged) rather than losing the rest of the file; a file
+  that is recognised but yields no message at all is an error, never an empty result.
+"""
 
 from __future__ import annotations
 
 import codecs
+import datetime as dt
+import logging
 from pathlib import Path
 from typing import Protocol
 
 from grooming.pseudonyms import Pseudonymiser
-from grooming.schema import Conversation
+from grooming.schema import Conversation, Message
+
+log = logging.getLogger(__name__)
 
 
 class ChatImportError(ValueError):
@@ -26,11 +45,11 @@ class Importer(Protocol):
 
 
 def _importers() -> list[Importer]:
-    from grooming.importers.discord import DiscordImporter
+    from grooming.importers.discord import DiscordCsvImporter, DiscordImporter
     from grooming.importers.kakao import KakaoImporter
     from grooming.importers.telegram import TelegramImporter
 
-    return [TelegramImporter(), DiscordImporter(), KakaoImporter()]
+    return [TelegramImporter(), DiscordImporter(), DiscordCsvImporter(), KakaoImporter()]
 
 
 # A whole Telegram account's export of years of text is tens of MB; a file far larger than that
@@ -51,7 +70,7 @@ def load(path: Path, pseudonym: Pseudonymiser) -> list[Conversation]:
     for importer in _importers():
         if importer.recognises(path, head):
             try:
-                return importer.load(path, pseudonym)
+                conversations = importer.load(path, pseudonym)
             except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
                 # A hostile or broken export (nesting thousands deep, a message that is a
                 # number) is this file's error, never the end of the run.
@@ -59,8 +78,31 @@ def load(path: Path, pseudonym: Pseudonymiser) -> list[Conversation]:
                     raise
                 raise ChatImportError(f"{path}: looks like a {importer.name} export but could "
                                       f"not be read: {exc}") from exc
+            if not any(c.messages for c in conversations):
+                # A layout the importer half-knows reads as "nothing said"; reporting that
+                # as a clean scan would tell a parent there is nothing to worry about.
+                raise ChatImportError(f"{path}: looks like a {importer.name} export but no "
+                                      "message could be read from it (an unknown layout or "
+                                      "an empty export)")
+            return conversations
     raise ChatImportError(f"{path}: not a chat export Haechi knows (KakaoTalk text export, "
-                          "Telegram Desktop result.json, DiscordChatExporter JSON)")
+                          "Telegram Desktop result.json, DiscordChatExporter JSON or CSV)")
+
+
+def append(conversation: Conversation, time: dt.datetime | None, speaker: str, text: str,
+           kind: str = "text", reply_to: int | None = None,
+           mentions: tuple[str, ...] = ()) -> Message:
+    """Add a message with its kind, reply and mentions (`Conversation.add` makes text only),
+    indexed by its position so indices stay what the export shows."""
+    message = Message(len(conversation.messages), time, speaker, text, kind, reply_to,
+                      tuple(dict.fromkeys(mentions)))
+    conversation.messages.append(message)
+    return message
+
+
+def skipped(path: Path, where: str, reason: object) -> None:
+    """One entry the importer could not read: said, and the rest of the file still read."""
+    log.warning("%s: %s skipped: %s", path, where, reason)
 
 
 # KakaoTalk on Windows wrote CP949 (Korean ANSI) for years; newer exports are UTF-8.
