@@ -87,16 +87,19 @@ def test_discord_json_system_entries_media_replies_and_mentions(tmp_path: Path) 
     messages = conversation.messages
     assert [(m.text, m.kind) for m in messages] == [
         ("welcome! how old r u", "text"), ("13\nwhy", "text"), ("<attachment>", "media"),
-        ("cute. add me, dont tell ur mom", "text"), ("<sticker>", "media"), ("ok", "text")]
-    # The child's join is no message of the child; the pin and the call are nobody's words.
+        ("cute. add me, dont tell ur mom", "text"), ("<call>", "media"), ("<sticker>", "media"),
+        ("ok", "text")]
+    # The child's join is no message of the child; the pin is nobody's words; the call is a
+    # placeholder of the one who placed it, as in KakaoTalk.
     assert messages[0].speaker == P("111") and messages[1].speaker == P("222")
     assert len({m.speaker for m in messages if m.kind == "text"}) == 2
     assert messages[3].reply_to == 1  # reference.messageId "3" is the child's "13\nwhy"
     assert messages[3].mentions == (P("222"),)  # by user id, as the author is keyed
-    assert messages[5].reply_to is None  # replied-to message not in the file
+    assert messages[4].speaker == P("111")  # the caller
+    assert messages[6].reply_to is None  # replied-to message not in the file
     assert messages[1].time == dt.datetime(2025, 3, 3, 21, 15, 0, 123000,
                                            dt.timezone(dt.timedelta(hours=9)))
-    assert [m.index for m in messages] == list(range(6))
+    assert [m.index for m in messages] == list(range(7))
 
 
 def test_discord_json_only_system_entries_is_an_error(tmp_path: Path) -> None:
@@ -109,7 +112,7 @@ def test_discord_json_one_broken_message_does_not_lose_the_rest(tmp_path: Path) 
     export = {**DISCORD, "messages": [7, _dc("1", "Default", "nobody", "x"),
                                       {"type": "Default", "content": 5, "author": KID},
                                       *DISCORD["messages"]]}
-    assert len(_one(_write(tmp_path, "broken.json", export)).messages) == 6
+    assert len(_one(_write(tmp_path, "broken.json", export)).messages) == 7
 
 
 # --- DiscordChatExporter CSV ------------------------------------------------------------------
@@ -136,9 +139,10 @@ def test_discord_csv_imports_with_multiline_media_and_system_rows_dropped(
     conversation = _one(_write(tmp_path, CSV_NAME, DISCORD_CSV))
     assert [(m.text, m.kind) for m in conversation.messages] == [
         ("hey, how old r u?", "text"), ('12\nalmost 13 "lol"', "text"),
-        ("<attachment>", "media"), ("<no text>", "media"), ("keep this between us ok", "text")]
+        ("<attachment>", "media"), ("Started a call that lasted 12 minutes.", "media"),
+        ("<no text>", "media"), ("keep this between us ok", "text")]
     assert conversation.messages[0].speaker == P("111")  # AuthorID, as the JSON importer
-    assert conversation.messages[4].time == dt.datetime(2025, 3, 3, 21, 21)
+    assert conversation.messages[5].time == dt.datetime(2025, 3, 3, 21, 21)
     assert conversation.source == "discord"
 
 
@@ -153,7 +157,7 @@ def test_discord_csv_and_json_agree_on_speakers_and_channel(tmp_path: Path) -> N
 def test_discord_csv_with_a_quoted_header_only_notices_or_a_broken_field(tmp_path: Path) -> None:
     quoted = DISCORD_CSV.replace("AuthorID,Author,Date,Content,Attachments,Reactions",
                                  '"AuthorID","Author","Date","Content","Attachments","Reactions"')
-    assert len(_one(_write(tmp_path, "q.csv", quoted)).messages) == 5
+    assert len(_one(_write(tmp_path, "q.csv", quoted)).messages) == 6
     notices = "\n".join(DISCORD_CSV.splitlines()[:2]) + "\n"
     with pytest.raises(ChatImportError, match="no message could be read"):
         load(_write(tmp_path, "n.csv", notices), P)
@@ -208,7 +212,8 @@ def test_telegram_service_media_replies_and_mentions(tmp_path: Path) -> None:
     assert [(m.text, m.kind) for m in messages] == [
         ("hi everyone", "text"), ("<photo>", "media"), ("nice pic", "text"),
         ("thanks Mina how old are you?", "text"), ("add my insta @mina_art", "text"),
-        ("@jaypark here", "text"), ("<sticker>", "media"), ("line one\nline two", "text")]
+        ("@jaypark here", "text"), ("<sticker>", "media"), ("<call>", "media"),
+        ("line one\nline two", "text")]
     assert messages[0].speaker == P("user222") and messages[1].speaker == P("user111")
     assert messages[2].reply_to == 1  # the photo keeps its index, so the reply lands on it
     assert messages[3].reply_to == 0 and messages[3].mentions == (P("user222"),)
@@ -216,7 +221,8 @@ def test_telegram_service_media_replies_and_mentions(tmp_path: Path) -> None:
     assert messages[4].mentions == ()  # another app's handle is nobody in this chat
     assert messages[5].reply_to is None  # not in the file
     assert messages[5].mentions == (P("user111"),)  # @jaypark is the speaker "Jay Park"
-    assert messages[7].time is None
+    assert messages[7].speaker == P("user111")  # the call is the caller's placeholder
+    assert messages[8].time is None
 
 
 def test_telegram_numeric_ids_key_as_the_string_form(tmp_path: Path) -> None:

@@ -114,13 +114,15 @@ def test_every_export_format_becomes_one_schema_with_pseudonyms(tmp_path, pseudo
     ios = load(_write(tmp_path, "i.txt", KAKAO_IOS), pseudonym)[0]
     assert ios.messages[1].text == "네\n두 줄째"
     telegram = load(_write(tmp_path, "result.json", TELEGRAM), pseudonym)[0]
-    assert [m.text for m in telegram.messages] == ["hi", "how old r u?"]  # no service, photo
-    assert telegram.messages[1].speaker == pseudonym("user2")
+    # no service entry; the photo is a placeholder, not text
+    said = [m for m in telegram.messages if m.kind == "text"]
+    assert [m.text for m in said] == ["hi", "how old r u?"]
+    assert said[1].speaker == pseudonym("user2")
     whole = {"about": "x", "chats": {"list": [TELEGRAM, {**TELEGRAM, "id": 5}]}}
     assert len(load(_write(tmp_path, "all.json", whole), pseudonym)) == 2
     discord = load(_write(tmp_path, "d.json", DISCORD), pseudonym)[0]
-    assert discord.source == "discord" and [m.text for m in discord.messages] == [
-        "add me on discord", "im 13 lol"]
+    assert discord.source == "discord" and [
+        m.text for m in discord.messages if m.kind == "text"] == ["add me on discord", "im 13 lol"]
     everything = json.dumps([vars(m) for c in (pc, android, telegram, discord)
                              for m in c.messages], default=str, ensure_ascii=False)
     for name in ("홍길동", "민지", "Stranger", "player_one", "Kim Minji"):

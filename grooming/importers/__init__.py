@@ -78,12 +78,13 @@ def load(path: Path, pseudonym: Pseudonymiser) -> list[Conversation]:
                     raise
                 raise ChatImportError(f"{path}: looks like a {importer.name} export but could "
                                       f"not be read: {exc}") from exc
-            if not any(c.messages for c in conversations):
-                # A layout the importer half-knows reads as "nothing said"; reporting that
-                # as a clean scan would tell a parent there is nothing to worry about.
+            if not any(m.kind == "text" for c in conversations for m in c.messages):
+                # A layout the importer half-knows reads as "nothing said" (or only calls and
+                # photos); reporting that as a clean scan would tell a parent there is nothing
+                # to worry about.
                 raise ChatImportError(f"{path}: looks like a {importer.name} export but no "
                                       "message could be read from it (an unknown layout or "
-                                      "an empty export)")
+                                      "an export without text)")
             return conversations
     raise ChatImportError(f"{path}: not a chat export Haechi knows (KakaoTalk text export, "
                           "Telegram Desktop result.json, DiscordChatExporter JSON or CSV)")

@@ -4,10 +4,11 @@
 A speaker is keyed on the author's user id in both formats, so the same person has the same
 pseudonym whichever format a channel was exported in (names change, ids do not).
 
-System entries (a member joining, a pin, a call, a recipient added, a thread started) carry
-the author of the *event*, often the child who joined; they are dropped. In JSON they are read
-from `type`; CSV has no type column, so they are recognised by the fixed English text the
-exporter writes in their place ("Joined the server.", "Pinned a message.", ...).
+System entries (a member joining, a pin, a recipient added, a thread started) carry the author
+of the *event*, often the child who joined; they are dropped. A call is kept as a placeholder
+(kind "media", as KakaoTalk's call lines are): someone placed it, and the export shows it. In
+JSON they are read from `type`; CSV has no type column, so they are recognised by the fixed
+English text the exporter writes in their place ("Joined the server.", "Pinned a message.").
 """
 
 from __future__ import annotations
@@ -27,12 +28,14 @@ from grooming.schema import Conversation
 # Message types a person wrote (Discord's numbers for exports that wrote them as numbers);
 # every other type is a system notification.
 _WRITTEN = {"Default", "Reply", "0", "19"}
+_CALL = {"Call", "3"}
 # What DiscordChatExporter writes as the content of a system notification in CSV.
 _CSV_SYSTEM = re.compile(
     r"(Added a recipient\.|Added .+ to the group\.|Removed a recipient\.|Left the group\."
-    r"|Removed .+ from the group\.|Started a call that lasted .+\.|Changed the channel name[.:].*"
+    r"|Removed .+ from the group\.|Changed the channel name[.:].*"
     r"|Changed the channel icon\.|Pinned a message\.|Started a thread\.|Joined the server\."
     r"|A poll has closed\.|.+'s poll .*has closed\.)", re.S)
+_CSV_CALL = re.compile(r"Started a call(?: that lasted .+)?\.", re.S)
 _CSV_HEADER = ["AuthorID", "Author", "Date", "Content", "Attachments", "Reactions"]
 # The channel id DiscordChatExporter puts in its default file name ("... [1234].csv").
 _CHANNEL_IN_NAME = re.compile(r"\[(\d{5,})\]")
@@ -100,14 +103,17 @@ class DiscordImporter:
             if not isinstance(message, dict):
                 skipped(path, f"message {number}", "not an object")
                 continue
-            if str(message.get("type", "Default")) not in _WRITTEN:
-                continue  # a join, pin, call, recipient or thread notice
+            kind = str(message.get("type", "Default"))
+            if kind not in _WRITTEN and kind not in _CALL:
+                continue  # a join, pin, recipient or thread notice
             who = _user_key(message.get("author"))
             if who is None:
                 skipped(path, f"message {number}", "no author")
                 continue
             content = message.get("content")
-            if isinstance(content, str) and content.strip():
+            if kind in _CALL:
+                kept.append(({**message, "content": "<call>"}, who, "media"))
+            elif isinstance(content, str) and content.strip():
                 kept.append((message, who, "text"))
             elif (placeholder := _media_text(message)) is not None:
                 kept.append(({**message, "content": placeholder}, who, "media"))
@@ -154,9 +160,12 @@ class DiscordCsvImporter:
                     continue
                 content = row[3]
                 if content.strip():
-                    if not attachments and _CSV_SYSTEM.fullmatch(content.strip()):
-                        continue  # a join, pin or call notice
-                    kind = "text"
+                    if not attachments and _CSV_CALL.fullmatch(content.strip()):
+                        kind = "media"
+                    elif not attachments and _CSV_SYSTEM.fullmatch(content.strip()):
+                        continue  # a join or pin notice
+                    else:
+                        kind = "text"
                 else:
                     # No text: an attachment, or a sticker or embed (CSV carries neither).
                     kind, content = "media", "<attachment>" if attachments else "<no text>"

@@ -3,8 +3,8 @@
 
 Speakers are keyed on `from_id` ("user123"; old exports wrote the bare number, read as
 "user123" too so one person keeps one pseudonym across export versions). `service` entries
-(joins, invites, pins, calls) are dropped; a photo, sticker, video or file without a caption
-is a media message.
+(joins, invites, pins) are dropped, calls kept as placeholders (someone placed them); a photo,
+sticker, video or file without a caption is a media message.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from grooming.pseudonyms import Pseudonymiser
 from grooming.schema import Conversation
 
 # What a message without text carries instead, in the order the placeholder is named by.
+# A call is a service entry that someone placed: kept as a placeholder, as in KakaoTalk.
+_CALLS = ("phone_call", "group_call")
 _MEDIA = ("media_type", "photo", "file", "sticker_emoji", "poll", "contact_information",
           "location_information", "place_name", "game_title", "invoice_information")
 
@@ -100,16 +102,20 @@ class TelegramImporter:
             if not isinstance(message, dict):
                 skipped(path, f"message {number}", "not an object")
                 continue
-            if message.get("type") != "message":
-                continue  # joins, invites, calls, pins
-            who = _user(message.get("from_id")) or (
-                message["from"] if isinstance(message.get("from"), str) and message["from"]
+            call = message.get("type") == "service" and message.get("action") in _CALLS
+            if message.get("type") != "message" and not call:
+                continue  # joins, invites, pins
+            sender, name = ("actor_id", "actor") if call else ("from_id", "from")
+            who = _user(message.get(sender)) or (
+                message[name] if isinstance(message.get(name), str) and message[name]
                 else None)
             if who is None:
                 skipped(path, f"message {message.get('id', number)}", "no sender")
                 continue
             text = _text(message.get("text"))
-            if text.strip():
+            if call:
+                kept.append((message, who, "<call>", "media"))
+            elif text.strip():
                 kept.append((message, who, text, "text"))
             elif media := next((m for m in _MEDIA if message.get(m)), None):
                 label = message[media] if media == "media_type" else media
