@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grooming.cues import RULES, STAGES, Cue, rule_cues
+from grooming.cues import MINOR_IMPLIED, RULES, STAGES, Cue, rule_cues
 from grooming.normalise import Normalised
 
 WEIGHTS = Path(__file__).with_name("classifier.npz")
@@ -29,9 +29,13 @@ CLASSIFIER_SHARE = 0.8
 _REQUEST = re.compile(r"\?|줘|줄래|할래|볼래|보자|하자|해봐|있어|please|can you|will you|let'?s|"
                       r"want to|send|show|come|tell")
 CACHE_SIZE = 20_000
-# The weight of a stage the classifier finds: its rules' weight (the strongest), scaled.
-_CLASSIFIER_WEIGHT = {stage: round(max(r.weight for r in RULES if r.label == stage)
-                                   * CLASSIFIER_SHARE, 3) for stage in STAGES}
+# The weight of a stage the classifier finds: its rules' weight (the strongest), scaled. It
+# also reads two signals of context the rules list few words for: a line only a minor writes
+# ("till 9 then my mom takes my phone"), an implied age at most; and adult life.
+_CLASSIFIER_WEIGHT = {**{stage: round(max(r.weight for r in RULES if r.label == stage)
+                                      * CLASSIFIER_SHARE, 3) for stage in STAGES},
+                      "minor": MINOR_IMPLIED, "adult": 1.0}
+LABELS = (*sorted(STAGES), "minor", "adult")
 
 
 @functools.cache
@@ -60,9 +64,11 @@ def embed(texts: list[str]) -> np.ndarray:
 
 def worth_embedding(text: Normalised, rule_labels: set[str]) -> bool:
     """A request or question of some length in which the rules read no stage: the kind of
-    line where a stage hides in words no rule lists."""
-    return not (rule_labels & set(STAGES)) and len(text.compact) >= 6 \
-        and bool(_REQUEST.search(text.text))
+    line where a stage hides in words no rule lists; or a statement of some length in which
+    they read nothing at all, where an implied age or an adult's life hides."""
+    if rule_labels & set(STAGES) or len(text.compact) < 6:
+        return False
+    return bool(_REQUEST.search(text.text)) or (not rule_labels and len(text.compact) >= 12)
 
 
 class StageClassifier:
@@ -93,7 +99,7 @@ class StageClassifier:
         probabilities = self.probabilities(embed([t.text for t in texts]))
         return [[Cue(label, _CLASSIFIER_WEIGHT[label], "classifier")
                  for label, p, threshold in zip(self.labels, row, self.thresholds, strict=True)
-                 if p >= threshold and label in STAGES]
+                 if p >= threshold and label in _CLASSIFIER_WEIGHT]
                 for row in probabilities]
 
     def cues(self, texts: list[Normalised]) -> list[list[Cue]]:

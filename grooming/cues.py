@@ -31,6 +31,8 @@ STAGES = {
     "media_request": "asks for photos or a video call",
     "sexual": "sexual talk",
     "meeting": "arranges a meeting",
+    "isolation": "steers the child away from trusted adults and friends",
+    "threat": "pressure, threats or sextortion",
 }
 
 
@@ -167,6 +169,23 @@ RULES = [
           r"come see you|visit you|hang out in person|in person|come to my (place|house|car)|"
           r"wait for you (outside|at|near)|outside your (school|house)|meet (in person|irl)|"
           r"pick you up|come over"),
+    # --- turning the child from the people who would help, then pressure ------------------
+    _rule("isolation", 0.8,
+          r"(엄마|아빠|부모님|선생님|친구들|걔네)(은|는|가|이|들은)?(너|널)?(를)?(절대)?이해못|"
+          r"(엄마|아빠|부모님|선생님|친구들)(은|는|이|가)?너(를|에)?(대해)?(잘)?몰라|"
+          r"나만(너|널)(를)?이해|나밖에없|(친구들|걔네)(랑|하고)(놀지마|만나지마|연락하지마)",
+          r"(your|ur) (mom|mum|dad|parents|folks|teachers?|friends) (would ?n'?t|wont|won'?t|"
+          r"do ?n'?t|dont|never) (get it|understand|get you)|only i (get|understand) you|"
+          r"they (do ?n'?t|dont|wont|won'?t) (get|understand) (you|us)|"
+          r"(you|u) do ?n'?t need (them|your friends|your parents)|nobody (else )?gets you"),
+    _rule("threat", 1.0,
+          r"뿌린다|뿌릴(거|게|까)|유포|퍼뜨|퍼트|(친구들|학교|부모님|엄마|가족)(한테|에|에게)"
+          r"(다)?(보낸다|보낼거|보낼게|알린다|알릴거|뿌)|안보내면|안하면(다|진짜)|각오해|"
+          r"가만안둬|신상(털|공개)",
+          r"(send|post|share|show|leak) (it|this|these|them|the pics?|your pics?|ur pics?|"
+          r"the (photos?|video)) to (your|ur|all|every)|(or|otherwise) (i'?ll|i will) "
+          r"(send|post|share|tell|show|leak)|expose you|everyone will see|you owe me|"
+          r"(unless|if) you (do ?n'?t|dont) send"),
     # --- context ---------------------------------------------------------------------------
     # A minor's age or grade stated outright (MINOR_STATED), then the signs that imply one
     # (MINOR_IMPLIED): school, homework, a curfew, parents' rules, and the looser wordings of

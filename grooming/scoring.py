@@ -7,18 +7,16 @@ child is alone. So:
 - every message is credited to its writer and the person it is said to (`grooming.addressing`:
   replies, mentions, turn-taking), so in a group room one adult's approach to one child is
   scored as that pair, not spread over the room;
-- each stage counts once per pair, at its strongest message; several distinct stages multiply
-  the sum (COMBINATION per stage beyond the first);
+- each stage counts once per pair, at its strongest message;
 - a stage said in reported or quoted speech (`grooming.speech`) counts REPORTED_FACTOR of its
   weight;
-- whether the addressee is a minor is evidence, not a gate (`grooming.people`): the pair's
-  score is scaled between NO_MINOR_FACTOR (surely an adult) and 1 (surely a minor), so strong
-  stage combinations alert with weak age evidence; a writer who is probably a minor too (peers)
-  is damped towards PEER_FACTOR, and a pair whose addressee calls the writer mum, dad or teacher
-  by PARENT_FACTOR;
-- tiers: "review" once the score reaches REVIEW_SCORE with at least two distinct stages, one of
-  them a risk stage; "urgent" when, on top of that, the writer proposes a meeting with a place
-  or a time.
+- whether the addressee (and the writer) is a minor is evidence, not a gate
+  (`grooming.people`);
+- the verdict is the pair model's (`grooming.combiner`): a probability from the stages' weights,
+  their combination, both people's minor evidence, a parent's address and the share of reported
+  speech; a pair is put up for "review" at the model's threshold when at least one risk stage
+  weighs, and "urgent" when, on top of that, the writer proposes a meeting with a place or a
+  time.
 
 The first message at which a pair's tier becomes "review" or "urgent" is kept: the earlier an
 agency hears of it, the better. A speaker's result is their riskiest pair.
@@ -29,20 +27,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from grooming import combiner
 from grooming.addressing import addressees
+from grooming.combiner import STRONG, PairModel
 from grooming.cues import STAGES, Cue, rule_cues
 from grooming.normalise import Normalised, normalise
 from grooming.people import MinorEvidence, People
 from grooming.schema import Conversation, Message
 from grooming.speech import REPORTED_FACTOR, reported
 
-COMBINATION = 0.25
-REVIEW_SCORE = 2.4
-RISK_STAGES = frozenset({"alone", "gifts", "secrecy", "media_request", "sexual", "meeting"})
-# Multipliers of the context (see the module docstring).
-PEER_FACTOR = 0.35
-PARENT_FACTOR = 0.25
-NO_MINOR_FACTOR = 0.25
+RISK_STAGES = frozenset({"alone", "gifts", "secrecy", "media_request", "sexual", "meeting",
+                         "isolation", "threat"})
 # A place or time this many messages around a proposed meeting makes it concrete.
 PLACE_TIME_WINDOW = 3
 TIERS = ("none", "review", "urgent")
@@ -65,14 +60,16 @@ class SpeakerState:
     speaker: str
     target: str | None = None
     stages: dict[str, StageHit] = field(default_factory=dict)
+    messages: int = 0  # the writer's text messages to the target
     place_time_at: list[int] = field(default_factory=list)
     meeting_at: list[int] = field(default_factory=list)
     reported_speech: int = 0  # the writer's messages to the target read as reported speech
     addressed_as_parent: bool = False  # the target calls the writer mum, dad or teacher
     minor_evidence: MinorEvidence | None = None  # the target's, when last scored
-    score: float = 0.0
+    score: float = 0.0  # the pair model's probability
     tier: str = "none"
     first_alert_message: int | None = None
+    features: list[float] = field(default_factory=list)  # the model's input, last scored
 
 
 def rules_only(texts: list[Normalised]) -> list[list[Cue]]:
@@ -85,8 +82,10 @@ class ConversationScorer:
     `cue_finder` takes a batch of normalised messages and returns their cues (rules, or rules
     and the classifier); batches let the classifier embed many messages at once."""
 
-    def __init__(self, cue_finder: CueFinder = rules_only) -> None:
+    def __init__(self, cue_finder: CueFinder = rules_only, model: PairModel | None = None
+                 ) -> None:
         self.cue_finder = cue_finder
+        self.model = model or combiner.load()
 
     def tag(self, conversation: Conversation) -> list[tuple[Normalised, list[Cue]]]:
         """Each message normalised, with its cues (none for media placeholders)."""
@@ -118,6 +117,7 @@ class ConversationScorer:
             asked_age_by = writer if any(c.label == "age_probe" for c in found) \
                 else asked_age_by if writer == asked_age_by else None
             state = pairs.setdefault((writer, addressee), SpeakerState(writer, addressee))
+            state.messages += 1
             discount = REPORTED_FACTOR if reported(text, message.text) else 1.0
             state.reported_speech += discount < 1.0
             for cue in found:
@@ -154,24 +154,17 @@ class ConversationScorer:
                 best[state.speaker] = state
         return best
 
-    @staticmethod
-    def _update(state: SpeakerState, people: People, index: int) -> None:
-        strong = {s: hit for s, hit in state.stages.items() if hit.weight >= 0.5}
-        total = sum(hit.weight for hit in strong.values())
-        raw = total * (1 + COMBINATION * max(0, len(strong) - 1))
+    def _update(self, state: SpeakerState, people: People, index: int) -> None:
+        strong = {s for s, hit in state.stages.items() if hit.weight >= STRONG}
         state.minor_evidence = people.evidence(state.target)
-        factor = NO_MINOR_FACTOR + (1 - NO_MINOR_FACTOR) * state.minor_evidence.probability
-        factor *= 1 - (1 - PEER_FACTOR) * people.evidence(state.speaker).probability
-        if state.addressed_as_parent:
-            factor *= PARENT_FACTOR
-        state.score = round(raw * factor, 3)
+        concrete = "meeting" in strong and any(
+            abs(m - p) <= PLACE_TIME_WINDOW for m in state.meeting_at for p in state.place_time_at)
+        state.features = combiner.features(state, state.minor_evidence.probability,
+                                           people.evidence(state.speaker).probability, concrete)
+        state.score = round(self.model.probability(state.features), 3)
         tier = "none"
-        if state.score >= REVIEW_SCORE and len(strong) >= 2 and RISK_STAGES & set(strong):
-            tier = "review"
-            if "meeting" in strong and any(
-                    abs(m - p) <= PLACE_TIME_WINDOW for m in state.meeting_at
-                    for p in state.place_time_at):
-                tier = "urgent"
+        if state.score >= self.model.threshold and RISK_STAGES & strong:
+            tier = "urgent" if concrete else "review"
         if TIERS.index(tier) > TIERS.index(state.tier):
             state.tier = tier
             if state.first_alert_message is None:
