@@ -63,3 +63,40 @@ def test_the_same_stages_alert_for_a_child_and_stay_quiet_when_quoted() -> None:
     quiet = scorer.score(warning)
     assert {s.tier for s in quiet.values()} == {"none"}
     assert quiet["mum"].reported_speech >= 2
+
+
+def test_the_verdict_is_the_pair_model_and_weighs_who_the_target_is() -> None:
+    from grooming import combiner
+
+    model = combiner.load()
+    assert len(model.coef) == len(combiner.FEATURES) and 0.5 <= model.threshold < 1.0
+    scorer = ConversationScorer()
+    stages = [("a", "are you home alone?"), ("a", "send me a picture of you"),
+              ("a", "don't tell anyone about this")]
+    child = scorer.score(_chat([("b", "i have so much homework and my mom takes my phone at 9"),
+                                ("b", "im in 7th grade"), *stages]))["a"]
+    adult = scorer.score(_chat([("b", "long shift today, my boss kept me late"),
+                                ("b", "i need a beer after work"), *stages]))["a"]
+    # The same words to a child and to an adult: the model's probability, not a word count.
+    assert child.score > adult.score
+    assert child.features[combiner.FEATURES.index("target_minor")] > 0.5
+    assert adult.features[combiner.FEATURES.index("target_minor")] < 0.12
+    assert child.score == round(model.probability(child.features), 3)
+
+
+def test_the_classifier_reads_an_implied_age_no_rule_lists() -> None:
+    from grooming.classifier import StageClassifier
+
+    found = StageClassifier.load().classify(
+        [normalise("cant stay up, my mom takes my ipad at 9 on school nights")])
+    assert "minor" in {c.label for c in found[0]}
+
+
+def test_isolation_and_threat_are_stages() -> None:
+    def labels(text: str) -> set[str]:
+        return {c.label for c in rule_cues(normalise(text))}
+
+    assert "isolation" in labels("your mom wouldnt get it, only i understand you")
+    assert "threat" in labels("send it or i'll post this to all your friends")
+    assert "threat" in labels("안 보내면 친구들한테 다 뿌린다")
+    assert "isolation" in labels("엄마는 너 이해 못해")
