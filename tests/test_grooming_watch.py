@@ -6,6 +6,7 @@ the watcher is an error while the others go on. And the IRC reader on hostile by
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -258,3 +259,76 @@ def test_each_new_message_is_tagged_once_and_the_window_is_bounded(monkeypatch) 
         room.add([("a", f"line {i}", None), ("b", "ok", None)])
     assert calls == [2] * 12 and room.seen == 24
     assert [m.index for m in room.messages] == [19, 20, 21, 22, 23]
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=1))
+            .not_valid_after(now + dt.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_ircs_verifies_the_certificate_and_reads_the_room(tmp_path, monkeypatch) -> None:
+    """ircs:// is TLS with the certificate verified: a server whose certificate is trusted
+    (SSL_CERT_FILE) is followed, the same server untrusted is a connection error."""
+    import ssl
+
+    cert, key = _self_signed(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(Exception):
+            while b"USER" not in await reader.readline():
+                pass
+            writer.write(b":srv 001 haechi :welcome\r\n")
+            await reader.readline()
+            writer.write(b":haechi!w@h JOIN #room\r\n:kid!u@h PRIVMSG #room :hi there\r\n")
+            await writer.drain()
+            await asyncio.sleep(5)
+
+    async def first_batch(trusted: bool) -> list | str:
+        server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=context)
+        port = server.sockets[0].getsockname()[1]
+        status: list[str] = []
+        room = IrcRoom(parse_room_url(f"ircs://127.0.0.1:{port}/#room"), "haechi",
+                       status.append)
+        if trusted:
+            monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        else:
+            monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+        try:
+            async with asyncio.timeout(3):
+                async for batch in room.batches():
+                    return batch
+        except TimeoutError:
+            return " ".join(status)
+        finally:
+            server.close()
+        return []
+
+    got = asyncio.run(first_batch(trusted=True))
+    assert [(s.nick, s.text) for s in got] == [("kid", "hi there")]
+    refused = asyncio.run(first_batch(trusted=False))
+    assert isinstance(refused, str) and "CERTIFICATE_VERIFY_FAILED" in refused
