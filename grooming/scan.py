@@ -62,9 +62,12 @@ def minor_evidence(conversation: Conversation, state: SpeakerState) -> dict[str,
     found = state.minor_evidence
     if found is None:
         return {"probability": None, "lines": []}
+    # By each message's index, not its position: a live room's conversation is a window of
+    # the room's latest messages, numbered from the room's first (see grooming.watch).
+    text = {m.index: m.text for m in conversation.messages}
     return {"probability": round(found.probability, 3),
-            "lines": [{"message": i, "text": conversation.messages[i].text}
-                      for i in sorted(found.lines)]}
+            "lines": [{"message": i, "text": text[i]} for i in sorted(found.lines)
+                      if i in text]}
 
 
 class ChatScanner:

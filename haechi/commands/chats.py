@@ -1,4 +1,5 @@
-"""`haechi chats scan`: score chat exports for grooming and alert support agencies.
+"""`haechi chats scan`: score chat exports for grooming and alert support agencies;
+`haechi chats watch`: the same on open chat rooms, live.
 
 The grooming modules (the classifier, the normaliser, the excerpt store) are imported when a
 scan runs, not when the parser is built, and the classifier is loaded once per run.
@@ -28,6 +29,23 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     scan.add_argument("--no-alerts", action="store_true",
                       help="report only: send no alert and keep no excerpt")
     scan.set_defaults(run=run_scan)
+    watch = commands.add_parser(
+        "watch", help="follow open chat rooms (irc://host[:port]/#channel, ircs://...) live "
+                      "and alert on grooming",
+        description="Joins each room as a silent member and prints one result per alert, the "
+                    "same object as `chats scan --json` with the room's URL: once per speaker "
+                    "and target when the tier first reaches review or urgent, and again when "
+                    "it rises to urgent. Alerts go to HAECHI_ALERT_WEBHOOK and "
+                    "HAECHI_ALERT_EMAIL as a scan's do. Runs until Ctrl-C or SIGTERM; "
+                    "reconnects when a connection drops.")
+    watch.add_argument("rooms", nargs="+", metavar="ROOM_URL")
+    watch.add_argument("--json", action="store_true", help="one JSON object per alert")
+    watch.add_argument("--no-alerts", action="store_true",
+                       help="report only: send no alert and keep no excerpt")
+    watch.add_argument("--nick", default="haechi",
+                       help="the watcher's nickname in the rooms (at most 9 characters; "
+                            "digits are added when it is taken)")
+    watch.set_defaults(run=run_watch)
 
 
 def run_scan(args: argparse.Namespace) -> int:
@@ -67,3 +85,17 @@ def run_scan(args: argparse.Namespace) -> int:
             print(f"{path}: {conversations} conversation{plural} scanned in "
                   f"{time.perf_counter() - started:.2f} s", file=timings, flush=True)
     return 1 if failed else 0
+
+
+def run_watch(args: argparse.Namespace) -> int:
+    from grooming.alerts import configured_sinks
+    from grooming.excerpts import ExcerptStore
+    from grooming.watch import watch
+
+    store = None
+    if not args.no_alerts:
+        store = ExcerptStore()
+        store.purge()  # as a scan does: what has expired goes before anything new is kept
+    return watch(args.rooms, json_output=args.json,
+                 sinks=[] if args.no_alerts else configured_sinks(), store=store,
+                 nick=args.nick)
