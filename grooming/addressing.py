@@ -6,9 +6,12 @@ read, in order of how sure the export makes it, from:
 1. a reply (Telegram's and Discord's reply reference);
 2. a mention (`@name`), when it names someone other than the writer;
 3. the writer's previous message, when this one follows it directly (a thought in three lines);
-4. the latest of the last TURN_WINDOW messages said *to the writer* (answering whoever spoke
+4. the writer's own latest addressee within TURN_WINDOW messages, when nobody has spoken to
+   the writer since except by turn-taking (a bystander's "lol i need a healer" between two of
+   a groomer's lines does not turn him to the bystander);
+5. the latest of the last TURN_WINDOW messages said *to the writer* (answering whoever spoke
    to you);
-5. the previous message's writer (turn-taking).
+6. the previous message's writer (turn-taking).
 
 None means nobody can be named (the first line of a room, a monologue).
 """
@@ -25,29 +28,40 @@ def addressees(messages: list[Message]) -> list[str | None]:
     """The addressee of every message (media placeholders and all), by index."""
     speakers = {m.speaker for m in messages}
     out: list[str | None] = []
+    guessed: list[bool] = []  # whether each addressee came from turn-taking alone
     for i, message in enumerate(messages):
-        out.append(_addressee(messages, out, i, message, speakers))
+        addressee, guess = _addressee(messages, out, guessed, i, message, speakers)
+        out.append(addressee)
+        guessed.append(guess)
     return out
 
 
-def _addressee(messages: list[Message], found: list[str | None], i: int, message: Message,
-               speakers: set[str]) -> str | None:
+def _addressee(messages: list[Message], found: list[str | None], guessed: list[bool], i: int,
+               message: Message, speakers: set[str]) -> tuple[str | None, bool]:
     writer = message.speaker
     if message.reply_to is not None and 0 <= message.reply_to < i:
         replied = messages[message.reply_to].speaker
         if replied != writer:
-            return replied
+            return replied, False
     for mentioned in message.mentions:
         if mentioned != writer:
-            return mentioned
+            return mentioned, False
     if len(speakers) == 2:
-        return next(s for s in speakers if s != writer)
+        return next(s for s in speakers if s != writer), False
     if i and messages[i - 1].speaker == writer and found[i - 1] is not None:
-        return found[i - 1]
-    for j in range(i - 1, max(-1, i - 1 - TURN_WINDOW), -1):
+        return found[i - 1], guessed[i - 1]
+    window = range(i - 1, max(-1, i - 1 - TURN_WINDOW), -1)
+    for j in window:
+        if messages[j].speaker == writer:
+            if found[j] is not None:
+                return found[j], guessed[j]
+            break
+        if found[j] == writer and not guessed[j]:
+            break  # someone spoke to the writer since: rule 5 decides who
+    for j in window:
         if found[j] == writer and messages[j].speaker != writer:
-            return messages[j].speaker
+            return messages[j].speaker, False
     for j in range(i - 1, -1, -1):
         if messages[j].speaker != writer:
-            return messages[j].speaker
-    return None
+            return messages[j].speaker, True
+    return None, False

@@ -97,10 +97,16 @@ class StageClassifier:
         if not texts:
             return []
         probabilities = self.probabilities(embed([t.text for t in texts]))
-        return [[Cue(label, _CLASSIFIER_WEIGHT[label], "classifier")
-                 for label, p, threshold in zip(self.labels, row, self.thresholds, strict=True)
-                 if p >= threshold and label in _CLASSIFIER_WEIGHT]
-                for row in probabilities]
+        out = []
+        for row in probabilities:
+            read = {label: p for label, p, threshold in
+                    zip(self.labels, row, self.thresholds, strict=True)
+                    if p >= threshold and label in _CLASSIFIER_WEIGHT}
+            if "minor" in read and "adult" in read:
+                # One line does not show both; the likelier reading stands.
+                del read["adult" if read["minor"] >= read["adult"] else "minor"]
+            out.append([Cue(label, _CLASSIFIER_WEIGHT[label], "classifier") for label in read])
+        return out
 
     def cues(self, texts: list[Normalised]) -> list[list[Cue]]:
         """Rules on every message, the classifier on those worth embedding; a stage found by

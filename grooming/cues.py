@@ -224,8 +224,9 @@ RULES = [
           r"\bthe army\b|\bi work (at|as|in|nights)\b|\bpay (my )?bills\b|\btax(es)?\b"),
     # Vocatives only: "엄마, ..." or "thanks mom", never "엄마가 ..." ("my mum ...").
     _rule("parent", 1.0, "",
-          r"^(mom|dad|mum|mommy|daddy|teacher|coach|aunt(ie)?|grandma|grandpa|nana|엄마|아빠|"
-          r"선생님|어머니|아버지|이모|고모|할머니|할아버지)(\s|[,.!?~]|$)|"
+          r"^(mom|dad|mum|mommy|daddy|teacher|coach|aunt(ie)?|grandma|grandpa|nana)(\s|[,.!?~]|$)|"
+          # A Korean vocative is set off by punctuation: "엄마 깬거같아" is "mum woke up".
+          r"^(엄마|아빠|선생님|어머니|아버지|이모|고모|할머니|할아버지)([,.!?~]|$)|"
           r"(thanks|thank you|love you|ok|okay|yes|bye|고마워|사랑해|알았어|응|네|감사합니다),? "
           r"(mom|dad|mum|teacher|coach|grandma|grandpa|엄마|아빠|선생님|이모|할머니|할아버지)"
           r"[.!?~]*$"),

@@ -136,8 +136,13 @@ class ConversationScorer:
                     best = state.stages.get(cue.label)
                     if best is None or weight > best.weight:
                         state.stages[cue.label] = StageHit(weight, message, text, cue.source)
+            # A message changes its own pair (and, for a parent's address, the reverse one)
+            # and the evidence of its writer and addressee: only pairs of those two people can
+            # score differently, so a busy room costs its active pairs, not all of them.
+            touched = {writer, addressee}
             for each in pairs.values():
-                self._update(each, people, message.index)
+                if each.speaker in touched or each.target in touched:
+                    self._update(each, people, message.index)
         return pairs, people
 
     def score(self, conversation: Conversation,
