@@ -65,10 +65,11 @@ def embed(texts: list[str]) -> np.ndarray:
 def worth_embedding(text: Normalised, rule_labels: set[str]) -> bool:
     """A request or question of some length in which the rules read no stage: the kind of
     line where a stage hides in words no rule lists; or a statement of some length in which
-    they read nothing at all, where an implied age or an adult's life hides."""
+    they read no age or adult life, where an implied one hides."""
     if rule_labels & set(STAGES) or len(text.compact) < 6:
         return False
-    return bool(_REQUEST.search(text.text)) or (not rule_labels and len(text.compact) >= 12)
+    return bool(_REQUEST.search(text.text)) or (
+        not rule_labels & {"minor", "adult"} and len(text.compact) >= 12)
 
 
 class StageClassifier:

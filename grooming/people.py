@@ -47,6 +47,14 @@ _SECOND_PERSON_KO = re.compile(r"^(너|니|네|넌|너는|너네|너희|님|니�
                                r"너희|니네)")
 _FIRST_PERSON = re.compile(r"\b(i|my|me|mine|i am)\b")
 _FIRST_PERSON_KO = re.compile(r"^(나|저|난|전|내|제)(는|도|가|이)?|우리(엄마|아빠|학교|반|학원)")
+# The addressee's own things: a possessive second person, or 너/너네 right before a noun of
+# school or home.
+_YOUR = re.compile(r"\b(your|yours)\b|(너네|너희|니네|네|니|너)\s?(학교|학원|반|담임|선생님|"
+                   r"엄마|아빠|부모님|집|방|숙제|시험|수행|급식|교복|폰)")
+# A question without its question mark, as chats write them.
+_ASKING = re.compile(r"(how|what|when|where|which|did|do|does|are|is|was|were|have|has|can|"
+                     r"will|would)\b")
+_GENERAL = re.compile(r"(중딩|초딩|고딩|학생|애)들|\b(kids|teens|teenagers|students|children)\b")
 _QUESTION_KO = re.compile(r"(니|냐|나요|세요|어요|지|야|음|임|어|니까)\??$")
 _BARE_AGE = re.compile(r"^(?:i am |난 |나 |저 |전 )?(\d{1,2})(?: years old|살|세|yo)?[.!?~ㅋㅎ ]*$")
 _BARE_GRADE = re.compile(r"^(?:나 |저 |난 )?(?:중|고|초)[1-6](?:이야|이요|임|요)?[.!?~ㅋㅎ]*$|"
@@ -75,13 +83,23 @@ class MinorEvidence:
 
 
 def _about_addressee(text: Normalised) -> bool:
-    """The line speaks of the other person: second person, or a question without "I"."""
+    """The line speaks of the other person: their things ("your school", "너네 담임"), second
+    person not opened by "I", or a question without "I"."""
     words = text.text
+    if _YOUR.search(words):
+        return True  # "i'll pick you up from your school" is about the addressee's school
     first = _FIRST_PERSON.search(words) or _FIRST_PERSON_KO.search(words)
     if _SECOND_PERSON.search(words) or _SECOND_PERSON_KO.search(words):
         return not (first and first.start() == 0)
-    asked = words.endswith("?") or bool(_QUESTION_KO.search(words) and "?" in words)
+    asked = words.endswith("?") or bool(_QUESTION_KO.search(words) and "?" in words) or \
+        bool(_ASKING.match(words))
     return asked and not first
+
+
+def _about_others(text: Normalised) -> bool:
+    """The line speaks of children in general ("중딩들 원래 그래", "kids these days"): it is
+    evidence about nobody in the chat."""
+    return bool(_GENERAL.search(text.text))
 
 
 def bare_age(text: Normalised) -> int | None:
@@ -131,7 +149,7 @@ class People:
         if "adult" in labels and not about_addressee:
             self.of(writer).add("adult", ADULT_SELF, index)
         minor = max((c.weight for c in cues if c.label == "minor"), default=0.0)
-        if not minor:
+        if not minor or _about_others(text):
             return
         if about_addressee:
             if addressee:
