@@ -26,10 +26,12 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -49,7 +51,14 @@ from takedown.schema import audit_log
 from takedown.sending import NoticeSender
 from testkit.testweb.server import free_port
 from tests.takedown_helpers import START, FakeClock, postgres_database
-from tests.test_review_security import account, assert_protected, client, csrf_of, log_in
+from tests.test_review_security import (
+    PASSWORD,
+    account,
+    assert_protected,
+    client,
+    csrf_of,
+    log_in,
+)
 
 HAECHI = str(Path(sys.executable).with_name("haechi"))
 PSEUDONYM_KEY = "desk-test-key"
@@ -395,3 +404,31 @@ def test_after_retention_the_text_is_purged_and_the_disposition_stays(store, kep
     # it is a new alert, open, not the old disposition's.
     newer = kept.keep(variant(alert, 3), now=clock())
     assert queue_ids(browser) == [newer]
+
+
+def test_haechi_review_serve_mounts_the_desk(haechi_home: Path, alert) -> None:
+    engine = takedown_engine()
+    account(CaseStore(engine, store=LocalStore(haechi_home / "objects")), "rita", "reviewer")
+    alert_id = ExcerptStore().keep(alert)
+    port = free_port()
+    server = subprocess.Popen([HAECHI, "review", "serve", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as browser:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    form = browser.get("/login")
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline, "the review app did not start"
+                    time.sleep(0.1)
+            assert browser.get("/alerts").headers["location"] == "/login"
+            browser.post("/login", data={"name": "rita", "password": PASSWORD,
+                                         "csrf": csrf_of(form.text)})
+            queue = browser.get("/alerts")
+            assert queue.status_code == 200 and f'href="/alerts/{alert_id}"' in queue.text
+            assert_protected(queue)
+    finally:
+        server.terminate()
+        server.wait(10)
