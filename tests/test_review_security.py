@@ -80,10 +80,11 @@ SEEDS = itertools.count(500)
 # What the design gives each role (takedown/review/roles.py), written out as the spec.
 EXPECTED = {
     "caseworker": {"view", "edit"},
-    "reviewer": {"view", "reveal", "edit", "approve", "reject"},
+    "reviewer": {"view", "reveal", "edit", "approve", "reject", "alerts", "dispose"},
     "sender": {"view", "send"},
-    "auditor": {"view", "audit"},
-    "admin": {"view", "reveal", "edit", "approve", "reject", "send", "audit"},
+    "auditor": {"view", "audit", "alerts"},
+    "admin": {"view", "reveal", "edit", "approve", "reject", "send", "audit", "alerts",
+              "dispose"},
 }
 
 

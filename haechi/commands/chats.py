@@ -1,5 +1,6 @@
 """`haechi chats scan`: score chat exports for grooming and alert support agencies;
-`haechi chats watch`: the same on open chat rooms, live.
+`haechi chats watch`: the same on open chat rooms, live; `haechi chats dispositions`: what the
+alert desk decided of the alerts, as labelled data.
 
 The grooming modules (the classifier, the normaliser, the excerpt store) are imported when a
 scan runs, not when the parser is built, and the classifier is loaded once per run.
@@ -46,6 +47,17 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                        help="the watcher's nickname in the rooms (at most 9 characters; "
                             "digits are added when it is taken)")
     watch.set_defaults(run=run_watch)
+    dispositions = commands.add_parser(
+        "dispositions", help="the alerts given a disposition at the alert desk, as labelled data",
+        description="Prints one line per alert a person disposed of at the review app's alert "
+                    "desk, oldest disposition first: conversation, speaker and target "
+                    "(pseudonyms), tier, score, stages, the target's minor probability, the "
+                    "count of reported speech, the disposition (false_alert, confirmed, "
+                    "referred_police, referred_agency) and when. Never the chat's words, nor "
+                    "who disposed of it; kept after the excerpt itself has expired.")
+    dispositions.add_argument("--json", action="store_true",
+                              help="one JSON object per disposed alert")
+    dispositions.set_defaults(run=run_dispositions)
 
 
 def run_scan(args: argparse.Namespace) -> int:
@@ -99,3 +111,16 @@ def run_watch(args: argparse.Namespace) -> int:
     return watch(args.rooms, json_output=args.json,
                  sinks=[] if args.no_alerts else configured_sinks(), store=store,
                  nick=args.nick)
+
+
+def run_dispositions(args: argparse.Namespace) -> int:
+    from grooming.excerpts import ExcerptStore
+
+    for label in ExcerptStore().labels():
+        if args.json:
+            print(json.dumps(label, ensure_ascii=False), flush=True)
+        else:
+            print(f"{label['disposed_at']} {label['disposition']}: {label['tier']} alert "
+                  f"(score {label['score']}) on speaker {label['speaker']} in conversation "
+                  f"{label['conversation']}; stages {', '.join(label['stages']) or 'none'}")
+    return 0

@@ -1,5 +1,9 @@
 """`haechi review serve` and `haechi users add`: the reviewer web app and its accounts.
 
+The app is takedown's (takedown/review/app.py) with grooming's alert desk (grooming/desk.py)
+mounted on it here: the command line is the one floor that may import both stages, so this is
+where the desk is handed the app's sessions, roles, CSRF check and audit log (`desk`).
+
 The app (FastAPI, uvicorn) and the accounts (argon2, SQLAlchemy) are imported when a command
 runs, not when the parser is built; the role names are spelled here for the same reason and
 checked against takedown/review/roles.py's by the tests.
@@ -36,11 +40,24 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     add.add_argument("name")
     add.add_argument("--role", choices=ROLE_NAMES, default=None,
                      help="what the account may do in the review app: caseworker (edit "
-                          "wording), reviewer (see pictures clearly, edit, approve, reject), "
-                          "sender (send approved notices), auditor (read the audit log), admin "
-                          f"(all of it); default: {DEFAULT_ROLE_NAME} for a new account, an "
-                          "existing one keeps its role")
+                          "wording), reviewer (see pictures clearly, edit, approve, reject; "
+                          "read grooming alerts and set their disposition), sender (send "
+                          "approved notices), auditor (read the audit log and grooming "
+                          "alerts), admin (all of it); default: "
+                          f"{DEFAULT_ROLE_NAME} for a new account, an existing one keeps its "
+                          "role")
     add.set_defaults(run=run_add_user)
+
+
+def desk():
+    """The alert desk as an extension of the review app: its pages under /alerts, seen by the
+    roles with `alerts`, disposed of by those with `dispose` (takedown/review/roles.py)."""
+    from grooming.desk import desk_routes
+    from takedown.review.app import Extension
+    from takedown.review.roles import ALERTS, DISPOSE
+
+    return Extension(label="Alerts", path="/alerts", permission=ALERTS,
+                     routes=lambda host: desk_routes(host, read=ALERTS, disposing=DISPOSE))
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -49,7 +66,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from takedown.review.app import default_app
 
     try:
-        app = default_app()
+        app = default_app(extensions=[desk()])
     except ValueError as exc:  # a review setting that is neither 1 nor 0
         raise ConfigurationError(str(exc)) from None
     print(f"Review app on http://{args.host}:{args.port}/ (Ctrl-C to stop)", flush=True)

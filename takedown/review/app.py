@@ -12,22 +12,30 @@ Policy and the other headers, and Secure cookies behind HTTPS (security.py); app
 to the draft version read (takedown/notices.py's draft_version). Every form carries a CSRF
 token: the session's, or before login a signed one in a cookie of its own (so that the login
 page, which the load balancer's health check asks for every few seconds, writes nothing).
+
+Other parts of Haechi add pages of their own (the grooming alert desk, grooming/desk.py) as
+extensions: `create_app(..., extensions=[...])`, wired by haechi/commands/review.py, the one
+place that may import both. An extension's routes get a ReviewHost, which is this app's
+sessions, roles, CSRF check, templates (with the security headers of every response) and audit
+log, so that its pages are guarded exactly as the case pages are, by the same code.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import FastAPI, Form, HTTPException, Request
+from fastapi import APIRouter, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from engines.home import data_folder_key
 from engines.objects import ObjectStore
@@ -116,9 +124,42 @@ def same_token(given: str, expected: str) -> bool:
     return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
 
 
+@dataclass(frozen=True)
+class ReviewHost:
+    """What an extension's routes use of the review app, and all they may: the database the
+    audit log is in, the app's clock, `require` (the session, if its role has the permission
+    and, for a form, the CSRF token is its own; else the redirect to the login page or a 403),
+    `page` (a template of takedown/templates/review/ rendered as the case pages are) and
+    `audit` (an entry in the one audit chain, inside the caller's transaction)."""
+
+    engine: Engine
+    clock: Callable[[], dt.datetime]
+    require: Callable[[Request, str | None, str | None], Session]
+    page: Callable[..., HTMLResponse]
+
+    def allowed(self, session: Session, permission: str) -> bool:
+        return may(session.role, permission)
+
+    def audit(self, conn: Connection, *, actor: str, action: str,
+              detail: dict[str, Any] | None = None) -> str:
+        return audit.append(conn, actor=actor, action=action, at=self.clock(), detail=detail)
+
+
+@dataclass(frozen=True)
+class Extension:
+    """Pages another part of Haechi adds to the app: its routes, made with the ReviewHost, and
+    its link in the header (`label` to `path`) for the roles with `permission`."""
+
+    label: str
+    path: str
+    permission: str
+    routes: Callable[[ReviewHost], APIRouter]
+
+
 def create_app(case_store: CaseStore, media: ObjectStore, sender: NoticeSender,
                secret: str | None = None, *, settings: ReviewSettings | None = None,
-               passwords: PasswordPool = PASSWORDS) -> FastAPI:
+               passwords: PasswordPool = PASSWORDS, extensions: Sequence[Extension] = ()
+               ) -> FastAPI:
     engine: Engine = case_store.engine
     clock = case_store.clock
     settings = settings or ReviewSettings.from_environment()
@@ -166,6 +207,8 @@ def create_app(case_store: CaseStore, media: ObjectStore, sender: NoticeSender,
             "role": session.role if session else None,
             "can": ROLES.get(session.role, frozenset()) if session else frozenset(),
             "csrf": session.csrf if session else "", "nonce": request.state.nonce,
+            "links": [(e.label, e.path) for e in extensions
+                      if session and may(session.role, e.permission)],
             **context}, status_code=status_code, headers=headers)
 
     def back_to(case_id: int, message: str = "") -> RedirectResponse:
@@ -363,14 +406,17 @@ def create_app(case_store: CaseStore, media: ObjectStore, sender: NoticeSender,
         return page(request, "audit.html", entries=entries, older=older,
                     reference_of=reference_of)
 
+    host = ReviewHost(engine=engine, clock=clock, require=require, page=page)
+    for extension in extensions:
+        app.include_router(extension.routes(host))
     return app
 
 
-def default_app() -> FastAPI:
+def default_app(extensions: Sequence[Extension] = ()) -> FastAPI:
     """The app on this installation's database, object store and SMTP server."""
     from engines.objects import open_store
     from takedown.database import takedown_engine
 
     media = open_store()
     store = CaseStore(takedown_engine(), store=media, clock=system_clock)
-    return create_app(store, media, NoticeSender(store.engine))
+    return create_app(store, media, NoticeSender(store.engine), extensions=extensions)

@@ -6,18 +6,24 @@ look at every picture clearly, approve a notice and send it, alone. Now each acc
 role, and every action asks for the permission it needs (the pages only hide what a role
 cannot do; the server refuses it):
 
-| role       | view | reveal | edit | approve | reject | send | audit |
-| ---------- | ---- | ------ | ---- | ------- | ------ | ---- | ----- |
-| caseworker |  x   |        |  x   |         |        |      |       |
-| reviewer   |  x   |   x    |  x   |    x    |   x    |      |       |
-| sender     |  x   |        |      |         |        |  x   |       |
-| auditor    |  x   |        |      |         |        |      |   x   |
-| admin      |  x   |   x    |  x   |    x    |   x    |  x   |   x   |
+| role       | view | reveal | edit | approve | reject | send | audit | alerts | dispose |
+| ---------- | ---- | ------ | ---- | ------- | ------ | ---- | ----- | ------ | ------- |
+| caseworker |  x   |        |  x   |         |        |      |       |        |         |
+| reviewer   |  x   |   x    |  x   |    x    |   x    |      |       |   x    |    x    |
+| sender     |  x   |        |      |         |        |  x   |       |        |         |
+| auditor    |  x   |        |      |         |        |      |   x   |   x    |         |
+| admin      |  x   |   x    |  x   |    x    |   x    |  x   |   x   |   x    |    x    |
 
 `view` is the queue, a case's facts, its blurred grey preview and the notice's wording; only
 `reveal` shows a picture clearly, because judging a match is the one job that needs it. The
 reviewer is the one who judges, so approving and rejecting a false match go with it. The
 sender checks that what goes out is what was approved and to whom, which needs no picture.
+
+`alerts` is the alert desk (grooming/desk.py): the queue of grooming alerts and each alert's
+flagged excerpt, which is chat text, often a child's, so it is not part of `view`: the person
+who judges (reviewer) and the one who checks the judging (auditor) read it, nobody else. Only
+the reviewer (and admin) `dispose` of an alert: false alert, confirmed, referred to the police
+or to a support agency.
 
 Four eyes (HAECHI_FOUR_EYES=1, the institution's choice): the person who approved a notice,
 or saw any of its pictures clearly, cannot also send it, whatever their role, admin included.
@@ -36,6 +42,8 @@ APPROVE = "approve"
 REJECT = "reject"
 SEND = "send"
 AUDIT = "audit"
+ALERTS = "alerts"
+DISPOSE = "dispose"
 
 # What each permission lets a person do, as a refusal names it.
 PERMISSION_WORDS = {
@@ -46,13 +54,15 @@ PERMISSION_WORDS = {
     REJECT: "reject a false match",
     SEND: "send a notice",
     AUDIT: "read the audit log",
+    ALERTS: "read grooming alerts",
+    DISPOSE: "set a grooming alert's disposition",
 }
 
 ROLES: dict[str, frozenset[str]] = {
     "caseworker": frozenset({VIEW, EDIT}),
-    "reviewer": frozenset({VIEW, REVEAL, EDIT, APPROVE, REJECT}),
+    "reviewer": frozenset({VIEW, REVEAL, EDIT, APPROVE, REJECT, ALERTS, DISPOSE}),
     "sender": frozenset({VIEW, SEND}),
-    "auditor": frozenset({VIEW, AUDIT}),
+    "auditor": frozenset({VIEW, AUDIT, ALERTS}),
     "admin": frozenset(PERMISSION_WORDS),
 }
 
