@@ -2,7 +2,10 @@
 
 A cue is evidence of one stage in one message, with a weight (how strongly the words point to
 that stage on their own). The rules read normalised text: Korean patterns the text without
-spaces (spacing varies), English patterns the text with word boundaries. The classifier
+spaces (spacing varies), English patterns the text with word boundaries. Korean words that
+hide inside innocent ones in the text without spaces (보지 in 보지마, 자지 in 피해자지원,
+가슴 in 가슴이 아파) are read as morphemes instead (`grooming.morphology`): their rule's pattern
+only picks the messages worth analysing. The classifier
 (`grooming.classifier`) finds stages in words no rule lists; the scorer combines both.
 
 Besides the stages, four signals of context are read here, never scored on their own:
@@ -17,8 +20,10 @@ Besides the stages, four signals of context are read here, never scored on their
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from grooming import morphology
 from grooming.normalise import Normalised
 
 STAGES = {
@@ -47,11 +52,15 @@ class Rule:
     weight: float
     korean: re.Pattern[str] | None
     english: re.Pattern[str] | None
+    # Korean words read as morphemes: `korean` then only picks the messages to analyse, and the
+    # rule matches where this finds a word in its sense (`grooming.morphology`).
+    morphemes: Callable[[tuple[morphology.Morph, ...]], list[str]] | None = None
 
 
-def _rule(label: str, weight: float, korean: str = "", english: str = "") -> Rule:
+def _rule(label: str, weight: float, korean: str = "", english: str = "",
+          morphemes: Callable[[tuple[morphology.Morph, ...]], list[str]] | None = None) -> Rule:
     return Rule(label, weight, re.compile(korean) if korean else None,
-                re.compile(rf"\b(?:{english})") if english else None)
+                re.compile(rf"\b(?:{english})") if english else None, morphemes)
 
 
 RULES = [
@@ -105,9 +114,9 @@ RULES = [
           r"send (me )?(a |an |some |your )?(picture|photo|selfie|video|nude)|video call|"
           r"facetime|turn on (your |the )?camera|show me (your|you)|what are you wearing|"
           r"see (you|your) (on camera|body)|take a (picture|photo|pic)|nude pictures"),
+    # Words no innocent word holds stay substrings; the others are read as morphemes (below).
     _rule("sexual", 1.0,
-          r"야한|벗(어|고|은)|속옷|브라|팬티|가슴|섹스|성관계|자위|몸매|키스|만져|야한사진|노출|"
-          r"첫경험|처녀|흥분|보지|자지|빨아",
+          r"속옷|팬티|섹스|몸매|야한사진|첫경험",
           r"sexy|naked|nude|undress|bra\b|underwear|panties|boobs|breasts|sex\b|kiss you|"
           r"touch (you|yourself|me)|virgin|horny|turn me on|make out|in bed with|kissed|"
           r"take off your|(shirt|clothes|pants) off"),
@@ -159,7 +168,7 @@ RULES = [
           r"send (me )?(a )?video|cam (call|chat)|show me what|take a selfie|selfie for me|"
           r"on camera|webcam"),
     _rule("sexual", 1.0,
-          r"몸(보고|보여|좋|매)|벗어|알몸|성관계|야한거|속옷만|잠자리|같이자|침대",
+          r"몸(보고|보여|좋|매)|알몸|침대",
           r"had sex|have sex|under that|without (clothes|your clothes)|nice body|your body|"
           r"touch yourself|in your underwear|naughty|dirty (pics|pictures|talk)|bed with me"),
     _rule("meeting", 0.8,
@@ -169,6 +178,14 @@ RULES = [
           r"come see you|visit you|hang out in person|in person|come to my (place|house|car)|"
           r"wait for you (outside|at|near)|outside your (school|house)|meet (in person|irl)|"
           r"pick you up|come over"),
+    # The sexual words that hide inside innocent ones (보지마, 피해자지원, 의자위에, 같이자전거,
+    # 해야한거, 이성관계, 브라질, 밀키스) or share their spelling (가슴이 아파, 벗어나다, 빨래를
+    # 빨아, 개인정보 노출, 잠자리 잡기): found in the text without spaces, kept where the
+    # morphemes say they are meant sexually.
+    _rule("sexual", 1.0,
+          r"야한|벗(어|고|은)|브라|가슴|성관계|자위|키스|만져|노출|처녀|흥분|보지|자지|빨아|"
+          r"잠자리|같이자",
+          morphemes=morphology.sexual_terms),
     # --- turning the child from the people who would help, then pressure ------------------
     _rule("isolation", 0.8,
           r"(엄마|아빠|부모님|선생님|친구들|걔네)(은|는|가|이|들은)?(너|널)?(를)?(절대)?이해못|"
@@ -250,7 +267,9 @@ def rule_cues(text: Normalised) -> list[Cue]:
     """Every label whose rule matches the message (the strongest match per label)."""
     found: dict[str, float] = {}
     for rule in RULES:
-        hit = (rule.korean is not None and rule.korean.search(text.compact)) or \
+        hit = (rule.korean is not None and rule.korean.search(text.compact)
+               and (rule.morphemes is None
+                    or rule.morphemes(morphology.morphemes(text.text)))) or \
             (rule.english is not None and rule.english.search(text.text))
         if hit and rule.weight > found.get(rule.label, 0.0):
             found[rule.label] = rule.weight
