@@ -21,6 +21,7 @@ from typing import Protocol
 import numpy as np
 
 from grooming.cues import STAGES
+from grooming.lines import LINE_TOP
 
 WEIGHTS = Path(__file__).with_name("combiner.npz")
 STAGE_ORDER = tuple(sorted(STAGES))
@@ -30,7 +31,7 @@ COMBINATION = 0.25  # the hand formula: each distinct strong stage beyond the fi
 FEATURES = (*(f"stage:{s}" for s in STAGE_ORDER), "strong_stages", "hand_score",
             "hand_score_x_target_minor", "target_minor", "target_minor_logit", "writer_minor",
             "addressed_as_parent", "reported_share", "meeting_with_place_or_time",
-            "messages_log")
+            "messages_log", "line_top", "line_max")
 
 
 class PairReading(Protocol):
@@ -38,6 +39,7 @@ class PairReading(Protocol):
 
     stages: dict
     messages: int
+    lines: list[float]
     reported_speech: int
     addressed_as_parent: bool
 
@@ -58,7 +60,15 @@ def features(state: PairReading, target_minor: float, writer_minor: float,
             target_minor, math.log(clipped / (1 - clipped)), writer_minor,
             float(state.addressed_as_parent),
             min(state.reported_speech, max(state.messages, 1)) / max(state.messages, 1),
-            float(concrete_meeting), math.log1p(state.messages)]
+            float(concrete_meeting), math.log1p(state.messages), *line_summary(state.lines)]
+
+
+def line_summary(probabilities: list[float]) -> tuple[float, float]:
+    """The mean of the LINE_TOP most groomer-like lines, and the most (0 with none)."""
+    if not probabilities:
+        return 0.0, 0.0
+    top = sorted(probabilities)[-LINE_TOP:]
+    return sum(top) / len(top), top[-1]
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,14 @@ from grooming.excerpts import ExcerptStore
 from grooming.importers import ChatImportError, load
 from grooming.pseudonyms import Pseudonymiser
 from grooming.schema import Conversation
-from grooming.scoring import TIERS, ConversationScorer, SpeakerState, evidence, timeline
+from grooming.scoring import (
+    TIERS,
+    ConversationScorer,
+    SpeakerState,
+    evidence,
+    timeline,
+    together,
+)
 
 
 @dataclass
@@ -25,8 +32,9 @@ class FileError:
 
 def default_scorer() -> ConversationScorer:
     from grooming.classifier import StageClassifier
+    from grooming.lines import LineModel
 
-    return ConversationScorer(StageClassifier.load().cues)
+    return ConversationScorer(together(StageClassifier.load().cues, LineModel.load().cues))
 
 
 def report(conversation: Conversation, states: dict[str, SpeakerState]) -> dict[str, Any]:

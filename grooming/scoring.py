@@ -31,6 +31,7 @@ from grooming import combiner
 from grooming.addressing import addressees
 from grooming.combiner import STRONG, PairModel
 from grooming.cues import STAGES, Cue, rule_cues
+from grooming.lines import LABEL as LINE
 from grooming.normalise import Normalised, normalise
 from grooming.people import MinorEvidence, People
 from grooming.schema import Conversation, Message
@@ -61,6 +62,7 @@ class SpeakerState:
     target: str | None = None
     stages: dict[str, StageHit] = field(default_factory=dict)
     messages: int = 0  # the writer's text messages to the target
+    lines: list[float] = field(default_factory=list)  # their line-model probabilities
     place_time_at: list[int] = field(default_factory=list)
     meeting_at: list[int] = field(default_factory=list)
     reported_speech: int = 0  # the writer's messages to the target read as reported speech
@@ -74,6 +76,18 @@ class SpeakerState:
 
 def rules_only(texts: list[Normalised]) -> list[list[Cue]]:
     return [rule_cues(t) for t in texts]
+
+
+def together(*finders: CueFinder) -> CueFinder:
+    """One cue finder from several (rules and classifier, the line model): every message's
+    cues from each of them."""
+    def find(texts: list[Normalised]) -> list[list[Cue]]:
+        found = [list(cues) for cues in finders[0](texts)]
+        for finder in finders[1:]:
+            for mine, more in zip(found, finder(texts), strict=True):
+                mine += more
+        return found
+    return find
 
 
 class ConversationScorer:
@@ -129,6 +143,8 @@ class ConversationScorer:
                     parental.addressed_as_parent = True
                 elif cue.label == "place_time":
                     state.place_time_at.append(message.index)
+                elif cue.label == LINE:
+                    state.lines.append(cue.weight)
                 elif cue.label in STAGES:
                     if cue.label == "meeting":
                         state.meeting_at.append(message.index)

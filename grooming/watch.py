@@ -34,12 +34,13 @@ from grooming.alerts import AlertSink, describe, send
 from grooming.classifier import StageClassifier, worth_embedding
 from grooming.cues import STAGES, Cue
 from grooming.excerpts import ExcerptStore
+from grooming.lines import LineModel
 from grooming.normalise import Normalised
 from grooming.pseudonyms import Pseudonymiser
 from grooming.rooms import Room, RoomError, RoomUrl, Said, open_room, parse_room_url
 from grooming.scan import report
 from grooming.schema import Conversation, Message
-from grooming.scoring import TIERS, ConversationScorer, SpeakerState, rules_only
+from grooming.scoring import TIERS, ConversationScorer, SpeakerState, rules_only, together
 
 # How many of a room's latest messages are scored again at each new one. The grooming suite's
 # approaches alert by about their 10th message and its longest conversations are a few dozen
@@ -64,7 +65,8 @@ class LiveRoom:
     conversation_id: str
     classifier: StageClassifier | None
     window: int = WINDOW_MESSAGES
-    scorer: ConversationScorer = field(default_factory=lambda: ConversationScorer(rules_only))
+    scorer: ConversationScorer = field(default_factory=lambda: ConversationScorer(
+        together(rules_only, LineModel.load().cues)))
     messages: deque[Message] = field(init=False)
     tagged: deque[Tagged] = field(init=False)
     seen: int = 0  # messages in the room since the watcher joined

@@ -36,15 +36,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from grooming import combiner  # noqa: E402
+from grooming import combiner, lines  # noqa: E402
 from grooming.classifier import LABELS, StageClassifier, embed  # noqa: E402
 from grooming.cues import STAGES, rule_cues  # noqa: E402
 from grooming.importers import ChatImportError  # noqa: E402
 from grooming.importers import load as load_export  # noqa: E402
+from grooming.lines import LineModel  # noqa: E402
 from grooming.normalise import normalise  # noqa: E402
 from grooming.pseudonyms import Pseudonymiser  # noqa: E402
 from grooming.schema import Conversation  # noqa: E402
-from grooming.scoring import ConversationScorer, SpeakerState  # noqa: E402
+from grooming.scoring import ConversationScorer, SpeakerState, together  # noqa: E402
 from testkit.grooming_eval.build import parse  # noqa: E402
 from tests.grooming_suite.build import load as load_suite  # noqa: E402
 
@@ -56,6 +57,7 @@ DEV_FALSE_ALERTS = 0.02
 # The pair model's inverse regularisation: few conversations (0.03 to 0.3 scored alike on dev).
 PAIR_C = 0.1
 KEY = b"grooming-training"
+LINE_FOLDS = 5  # cross-fitting of the line model for the pair model's training
 
 
 # The training split's annotations by the classifier's names.
@@ -220,6 +222,31 @@ def alerts(items: list[Labelled], scorer: ConversationScorer, threshold: float
     return out
 
 
+def line_samples(items: list[Labelled]) -> tuple[list[str], list[int]]:
+    """The line model's lines: the suspect's from the fair point on (1), every line of a hard
+    negative (0); the rest of a grooming chat (the child, bystanders, the opening) is left out."""
+    texts, labels = [], []
+    for item in items:
+        for message in item.conversation.messages:
+            if message.kind != "text":
+                continue
+            if item.grooming and not (message.speaker in item.suspects
+                                      and message.index >= item.fair):
+                continue
+            texts.append(normalise(message.text).text)
+            labels.append(int(item.grooming))
+    return texts, labels
+
+
+def train_lines(items: list[Labelled]) -> LineModel:
+    from sklearn.linear_model import LogisticRegression
+
+    texts, labels = line_samples(items)
+    model = LogisticRegression(C=lines.C, class_weight="balanced", max_iter=5000)
+    model.fit(lines.vectors(texts), labels)
+    return LineModel(model.coef_[0], float(model.intercept_[0]))
+
+
 def train_pairs() -> dict[str, Any]:
     from sklearn.linear_model import LogisticRegression
 
@@ -228,9 +255,22 @@ def train_pairs() -> dict[str, Any]:
     placeholder = combiner.PairModel((0.0,) * len(combiner.FEATURES), 0.0, 1.0,
                                      (0.0,) * len(combiner.FEATURES),
                                      (1.0,) * len(combiner.FEATURES))
-    recorder = Recording(classifier.cues, placeholder)
-    training = rendered(TRAINING, pseudonym) + suite_conversations("train")
-    x, y, w = pair_samples(training, recorder)
+    training = rendered(TRAINING, pseudonym)
+    line_model = train_lines(training)
+    line_model.save()
+    LineModel.load.cache_clear()
+    # The pair model must learn how far to trust the line model on lines it has not seen, so
+    # the training split's pairs are read with line models trained on the other folds.
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for fold in range(LINE_FOLDS):
+        held = training[fold::LINE_FOLDS]
+        rest = [item for i, item in enumerate(training) if i % LINE_FOLDS != fold]
+        recorder = Recording(together(classifier.cues, train_lines(rest).cues), placeholder)
+        parts.append(pair_samples(held, recorder))
+    suite = suite_conversations("train")
+    parts.append(pair_samples(suite, Recording(together(classifier.cues, line_model.cues),
+                                               placeholder)))
+    x, y, w = (np.concatenate([part[k] for part in parts if len(part[k])]) for k in range(3))
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale == 0] = 1.0
     model = LogisticRegression(C=PAIR_C, max_iter=5000).fit((x - mean) / scale, y,
@@ -238,7 +278,7 @@ def train_pairs() -> dict[str, Any]:
     fitted = combiner.PairModel(tuple(map(float, model.coef_[0])), float(model.intercept_[0]),
                                 1.0, tuple(map(float, mean)), tuple(map(float, scale)))
     dev = rendered(DEV, pseudonym)
-    scorer = ConversationScorer(classifier.cues, fitted)
+    scorer = ConversationScorer(together(classifier.cues, line_model.cues), fitted)
     negatives = sum(not d.grooming for d in dev)
     chosen, table = 0.99, []
     for threshold in np.round(np.arange(0.30, 0.991, 0.01), 2):
@@ -252,7 +292,8 @@ def train_pairs() -> dict[str, Any]:
     final = combiner.PairModel(fitted.coef, fitted.intercept, chosen, fitted.mean, fitted.scale)
     final.save()
     combiner.load.cache_clear()
-    return {"pair_conversations": len(training), "pair_samples": len(y),
+    return {"pair_conversations": len(training) + len(suite), "pair_samples": len(y),
+            "line_model_lines": len(line_samples(training)[0]),
             "pair_positives": int(y.sum()), "threshold": chosen,
             "weights": dict(zip(combiner.FEATURES, (round(c, 3) for c in fitted.coef),
                                 strict=True)),

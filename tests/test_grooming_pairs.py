@@ -6,8 +6,8 @@ from grooming.addressing import addressees
 from grooming.cues import rule_cues
 from grooming.normalise import normalise
 from grooming.people import People
+from grooming.scan import default_scorer
 from grooming.schema import Conversation
-from grooming.scoring import ConversationScorer
 from grooming.speech import reported
 
 
@@ -50,7 +50,7 @@ def test_a_claimed_age_is_outweighed_by_adult_slips() -> None:
 
 
 def test_the_same_stages_alert_for_a_child_and_stay_quiet_when_quoted() -> None:
-    scorer = ConversationScorer()
+    scorer = default_scorer()  # rules, classifier and line model, as a scan reads
     grooming = _chat([("a", "how old are you?"), ("b", "14"), ("a", "are you home alone?"),
                       ("a", "send me a picture of you"), ("a", "don't tell your mom")])
     states = scorer.score(grooming)
@@ -70,7 +70,7 @@ def test_the_verdict_is_the_pair_model_and_weighs_who_the_target_is() -> None:
 
     model = combiner.load()
     assert len(model.coef) == len(combiner.FEATURES) and 0.5 <= model.threshold < 1.0
-    scorer = ConversationScorer()
+    scorer = default_scorer()
     stages = [("a", "are you home alone?"), ("a", "send me a picture of you"),
               ("a", "don't tell anyone about this")]
     child = scorer.score(_chat([("b", "i have so much homework and my mom takes my phone at 9"),
@@ -100,3 +100,17 @@ def test_isolation_and_threat_are_stages() -> None:
     assert "threat" in labels("send it or i'll post this to all your friends")
     assert "threat" in labels("안 보내면 친구들한테 다 뿌린다")
     assert "isolation" in labels("엄마는 너 이해 못해")
+
+
+def test_the_line_model_reads_a_groomers_way_of_writing() -> None:
+    from grooming.lines import LineModel
+
+    model = LineModel.load()
+    groomer, friend = model.probabilities([
+        normalise("good girl. this stays between us ok? ill send u robux after").text,
+        normalise("did you finish the math homework? mr lee said its due friday").text])
+    assert groomer > 0.5 > friend
+    chat = _chat([("a", "ur so mature for ur age"), ("b", "lol thx"),
+                  ("a", "this stays between us ok? good girl")])
+    state = default_scorer().score(chat)["a"]
+    assert len(state.lines) == 2 and max(state.lines) > 0.5
