@@ -6,9 +6,9 @@ labelled lines, the false-alert rate on the hard negatives, the share of groomin
 alerted, urgent recall, and the median message index of the first alert; for rules alone, the
 classifier alone (recall on labelled lines) and both.
 
-Speed: every message of both suite parts, scored with rules and classifier, in one process on
-one core (OMP_NUM_THREADS=1), the embedding cache cleared before each conversation; messages
-per second (target 200 or more) and the share of messages embedded.
+Speed: every message of both suite parts, scored as a scan scores them (rules, classifier, line
+model), on one core (OMP_NUM_THREADS=1), the embedding cache cleared before each conversation;
+messages per second (target 200 or more) and the share of messages embedded.
 
     python scripts/bench_grooming.py
 """
@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from grooming import classifier  # noqa: E402
 from grooming.evaluation import evaluate, to_conversation  # noqa: E402
+from grooming.scan import default_scorer  # noqa: E402
 from grooming.scoring import ConversationScorer  # noqa: E402
 from tests.grooming_suite.build import load  # noqa: E402
 
@@ -37,8 +38,8 @@ def main() -> None:
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
     model = classifier.StageClassifier.load()
     eval_part = load("eval")
-    both = evaluate(eval_part, ConversationScorer(model.cues))
-    rules = evaluate(eval_part, ConversationScorer())
+    both = evaluate(eval_part, default_scorer())
+    rules = evaluate(eval_part, ConversationScorer())  # no classifier, no line model
 
     def classifier_alone(texts):  # the rules' context signals, the classifier's stages
         context = [[c for c in classifier.rule_cues(t) if c.label not in classifier.STAGES]
@@ -50,7 +51,7 @@ def main() -> None:
     messages = sum(len(c.messages) for c in conversations)
     # Real chats repeat few lines: the embedding cache is cleared before every conversation,
     # so each message worth embedding is embedded.
-    scorer = ConversationScorer(model.cues)
+    scorer = default_scorer()
     classifier.embedded = 0
     started = time.perf_counter()
     for conversation in conversations:
@@ -59,7 +60,7 @@ def main() -> None:
     seconds = time.perf_counter() - started
     print(json.dumps({
         "suite": {"conversations": both["conversations"], "part": "eval",
-                  "rules_and_classifier": both,
+                  "rules_classifier_and_line_model": both,
                   "rules_only": {k: rules[k] for k in ("stage_recall_min",
                                                        "false_alert_rate",
                                                        "grooming_conversations_alerted")},
