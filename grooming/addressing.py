@@ -8,7 +8,8 @@ read, in order of how sure the export makes it, from:
 3. the writer's previous message, when this one follows it directly (a thought in three lines);
 4. the writer's own latest addressee within TURN_WINDOW messages, when nobody has spoken to
    the writer since except by turn-taking (a bystander's "lol i need a healer" between two of
-   a groomer's lines does not turn him to the bystander);
+   a groomer's lines does not turn him to the bystander; a question put right after the
+   writer's line does: "몇살이에요?" is answered);
 5. the latest of the last TURN_WINDOW messages said *to the writer* (answering whoever spoke
    to you);
 6. the previous message's writer (turn-taking).
@@ -18,10 +19,17 @@ None means nobody can be named (the first line of a room, a monologue).
 
 from __future__ import annotations
 
+import re
+
 from grooming.schema import Message
 
 # How far back a message said to the writer still counts as the one being answered.
 TURN_WINDOW = 4
+_QUESTION = re.compile(r"\?|(니|냐|나요|까|래|임)\s*$")
+
+
+def _asks(text: str) -> bool:
+    return bool(_QUESTION.search(text))
 
 
 def addressees(messages: list[Message]) -> list[str | None]:
@@ -56,8 +64,8 @@ def _addressee(messages: list[Message], found: list[str | None], guessed: list[b
             if found[j] is not None:
                 return found[j], guessed[j]
             break
-        if found[j] == writer and not guessed[j]:
-            break  # someone spoke to the writer since: rule 5 decides who
+        if found[j] == writer and (not guessed[j] or _asks(messages[j].text)):
+            break  # someone spoke (or put a question) to the writer since: rule 5 decides
     for j in window:
         if found[j] == writer and messages[j].speaker != writer:
             return messages[j].speaker, False

@@ -358,3 +358,25 @@ def test_kakao_with_only_notices_is_an_error(tmp_path: Path) -> None:
     notices = "\n".join([*KAKAO_PC_KO.splitlines()[:5], "민지님이 들어왔습니다."]) + "\n"
     with pytest.raises(ChatImportError, match="no message could be read"):
         load(_write(tmp_path, "KakaoTalkChats.txt", notices), P)
+
+
+def test_a_name_said_in_a_group_is_who_the_line_is_said_to(tmp_path: Path) -> None:
+    from grooming.addressing import addressees
+
+    room = ("[마루] [오후 9:00] 어서와요 콩이님\n[콩이] [오후 9:01] 안녕하세요\n"
+            "[밤톨] [오후 9:01] 왔구나\n[콩이] [오후 9:01] 네 ㅎㅎ\n"
+            "[크리퍼] [오후 9:02] 몇살이에요?\n"
+            "[콩이] [오후 9:02] 13살이요\n[밤톨] [오후 9:03] ㅋㅋ\n"
+            "[크리퍼] [오후 9:03] 콩이님 집 지어줄까요?\n"
+            "[크리퍼] [오후 9:04] 밤톨님은 알아서 해요\n"
+            "[마루] [오후 9:05] 마루에 누워있음\n")
+    export = "콩이 님과 카카오톡 대화\n저장한 날짜 : 2025-03-04 00:00:00\n\n" \
+             "--------------- 2025년 3월 3일 월요일 ---------------\n" + room
+    conversation = _one(_write(tmp_path, "KakaoTalk_group.txt", export))
+    said = {m.text: m.mentions for m in conversation.messages}
+    assert said["콩이님 집 지어줄까요?"] == (P("콩이"),)
+    assert said["밤톨님은 알아서 해요"] == (P("밤톨"),)
+    assert said["마루에 누워있음"] == ()  # a name inside a word is not a name
+    to = addressees(conversation.messages)
+    # The child answers the one who asked her age, not her own previous addressee.
+    assert to[5] == P("크리퍼")

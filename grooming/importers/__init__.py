@@ -19,8 +19,10 @@ Rules every importer keeps, so that the scorer sees one conversation whatever th
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import datetime as dt
 import logging
+import re
 from pathlib import Path
 from typing import Protocol
 
@@ -99,6 +101,31 @@ def append(conversation: Conversation, time: dt.datetime | None, speaker: str, t
                       tuple(dict.fromkeys(mentions)))
     conversation.messages.append(message)
     return message
+
+
+# What may follow a name in Korean (a title, then a vocative or a particle: "콩이님", "밤톨님은",
+# "민지야"); then nothing word-like, so a name inside a longer word is not one.
+_ADDRESS_ENDING = (r"(?:님|씨|쌤|형|누나|언니|오빠)?(?:아|야|은|는|이|가|도|한테|께|이랑|랑)?"
+                   r"(?![\w])")
+
+
+def named(conversation: Conversation, names: dict[str, str]) -> None:
+    """Fill the mentions of text messages that name another speaker without the export's
+    mention ("콩이님 집 지어줄까요?", "lily u there?"): in a group room that is who the line
+    is said to. `names` maps display names to pseudonyms; names shorter than two characters,
+    and messages the export already gave mentions, are left alone."""
+    patterns = [(re.compile(rf"(?<![\w@]){re.escape(name)}{_ADDRESS_ENDING}", re.IGNORECASE),
+                 person) for name, person in sorted(names.items(), key=lambda kv: -len(kv[0]))
+                if len(name.strip()) >= 2]
+    if len({person for _, person in patterns}) < 3:
+        return  # between two people the addressee is the other one anyway
+    for i, message in enumerate(conversation.messages):
+        if message.kind != "text" or message.mentions:
+            continue
+        said = tuple(dict.fromkeys(person for pattern, person in patterns
+                                   if person != message.speaker and pattern.search(message.text)))
+        if said:
+            conversation.messages[i] = dataclasses.replace(message, mentions=said)
 
 
 def skipped(path: Path, where: str, reason: object) -> None:

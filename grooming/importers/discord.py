@@ -21,7 +21,14 @@ import re
 from pathlib import Path
 from typing import Any
 
-from grooming.importers import ChatImportError, append, decode_text, read_text, skipped
+from grooming.importers import (
+    ChatImportError,
+    append,
+    decode_text,
+    named,
+    read_text,
+    skipped,
+)
 from grooming.pseudonyms import Pseudonymiser
 from grooming.schema import Conversation
 
@@ -72,6 +79,13 @@ def _user_key(user: Any) -> str | None:
         return None
     key = user.get("id") or user.get("name")
     return str(key) if isinstance(key, (str, int)) and str(key).strip() else None
+
+
+def _names(user: Any) -> list[str]:
+    """What the room calls a user: the handle and the server nickname."""
+    if not isinstance(user, dict):
+        return []
+    return [str(user[k]) for k in ("name", "nickname") if isinstance(user.get(k), str)]
 
 
 def _media_text(message: dict[str, Any]) -> str | None:
@@ -128,6 +142,8 @@ class DiscordImporter:
                              if key is not None) if isinstance(mentioned, list) else ()
             append(conversation, _time(message.get("timestamp")), pseudonym(who),
                    message["content"], kind, reply_to, mentions)
+        named(conversation, {name: pseudonym(who) for message, who, _ in kept
+                             for name in _names(message.get("author"))})
         return [conversation]
 
 
@@ -144,6 +160,7 @@ class DiscordCsvImporter:
         conversation = Conversation(pseudonym(channel[1] if channel else path.stem, "C"),
                                     "discord")
         rows = csv.reader(io.StringIO(read_text(path).lstrip("\ufeff"), newline=""))
+        names: dict[str, str] = {}  # display name -> pseudonym, for names said in the text
         try:
             next(rows, None)  # the header
             for row in rows:
@@ -170,7 +187,10 @@ class DiscordCsvImporter:
                     # No text: an attachment, or a sticker or embed (CSV carries neither).
                     kind, content = "media", "<attachment>" if attachments else "<no text>"
                 append(conversation, _time(when), pseudonym(who), content, kind)
+                if author:
+                    names[author] = pseudonym(who)
         except csv.Error as exc:
             raise ChatImportError(f"{path}: looks like a DiscordChatExporter CSV export but "
                                   f"line {rows.line_num} could not be read: {exc}") from exc
+        named(conversation, names)
         return [conversation]

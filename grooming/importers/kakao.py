@@ -23,7 +23,7 @@ import datetime as dt
 import re
 from pathlib import Path
 
-from grooming.importers import append, decode_text, read_text
+from grooming.importers import append, decode_text, named, read_text
 from grooming.pseudonyms import Pseudonymiser
 from grooming.schema import Conversation
 
@@ -176,6 +176,7 @@ class KakaoImporter:
             kind = "media" if _PLACEHOLDER.match(text.strip()) else "text"
             append(conversation, when, pseudonym(who), text, kind,
                    mentions=_mentioned(text, names, pseudonym) if kind == "text" else ())
+        named(conversation, {who: pseudonym(who) for who in names})
         return [conversation]
 
 

@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from grooming.importers import ChatImportError, append, read_text, skipped
+from grooming.importers import ChatImportError, append, named, read_text, skipped
 from grooming.pseudonyms import Pseudonymiser
 from grooming.schema import Conversation
 
@@ -136,4 +136,6 @@ class TelegramImporter:
                 time = None
             append(conversation, time, pseudonym(who), text, kind, reply_to,
                    tuple(pseudonym(key) for key in _mentions(message, by_name)))
+        named(conversation, {m["from"]: pseudonym(who) for m, who, _, _ in kept
+                             if isinstance(m.get("from"), str)})
         return conversation
