@@ -242,8 +242,10 @@ RULES = [
     # Vocatives only: "엄마, ..." or "thanks mom", never "엄마가 ..." ("my mum ...").
     _rule("parent", 1.0, "",
           r"^(mom|dad|mum|mommy|daddy|teacher|coach|aunt(ie)?|grandma|grandpa|nana)(\s|[,.!?~]|$)|"
-          # A Korean vocative is set off by punctuation: "엄마 깬거같아" is "mum woke up".
-          r"^(엄마|아빠|선생님|어머니|아버지|이모|고모|할머니|할아버지)([,.!?~]|$)|"
+          # A Korean family word opening a line is often its subject ("엄마 깬거같아": mum woke
+          # up), so it is a vocative only set off by punctuation; an honorific title is
+          # almost always said to its person ("선생님 숙제 사진 보낼게요").
+          r"^(엄마|아빠|이모|고모|할머니|할아버지)([,.!?~]|$)|^(선생님|쌤|어머니|아버지|코치님)(\s|[,.!?~]|$)|"
           r"(thanks|thank you|love you|ok|okay|yes|bye|고마워|사랑해|알았어|응|네|감사합니다),? "
           r"(mom|dad|mum|teacher|coach|grandma|grandpa|엄마|아빠|선생님|이모|할머니|할아버지)"
           r"[.!?~]*$"),
