@@ -16,4 +16,4 @@ sys.path.insert(0, str(HERE.parent.parent))  # run as a script from anywhere
 from testkit.grooming_eval.build import main  # noqa: E402
 
 if __name__ == "__main__":
-    main(HERE)
+    main(HERE, annotated=True)  # a batch may carry line annotations: never rendered
