@@ -115,15 +115,18 @@ def named(conversation: Conversation, names: dict[str, str]) -> None:
     is said to. `names` maps display names to pseudonyms; names shorter than two characters,
     and messages the export already gave mentions, are left alone."""
     patterns = [(re.compile(rf"(?<![\w@]){re.escape(name)}{_ADDRESS_ENDING}", re.IGNORECASE),
-                 person) for name, person in sorted(names.items(), key=lambda kv: -len(kv[0]))
-                if len(name.strip()) >= 2]
+                 person) for name, person in names.items() if len(name.strip()) >= 2]
     if len({person for _, person in patterns}) < 3:
         return  # between two people the addressee is the other one anyway
     for i, message in enumerate(conversation.messages):
         if message.kind != "text" or message.mentions:
             continue
-        said = tuple(dict.fromkeys(person for pattern, person in patterns
-                                   if person != message.speaker and pattern.search(message.text)))
+        # In the order the names are said (the first one named is who the line is said to),
+        # the longer name first where two start together ("Jen K" before "Jen").
+        found = sorted((hit.start(), hit.start() - hit.end(), person)
+                       for pattern, person in patterns
+                       if person != message.speaker and (hit := pattern.search(message.text)))
+        said = tuple(dict.fromkeys(person for *_, person in found))
         if said:
             conversation.messages[i] = dataclasses.replace(message, mentions=said)
 

@@ -170,7 +170,7 @@ class KakaoImporter:
                 pending = None  # a bare PC notice line, never a line of the message before
             elif pending is not None:
                 pending[2].append(line)
-        names = sorted({who for _, who, _ in said}, key=len, reverse=True)
+        names = sorted({who for _, who, _ in said}, key=lambda who: (-len(who), who))
         for when, who, parts in said:
             text = "\n".join(parts).rstrip()
             kind = "media" if _PLACEHOLDER.match(text.strip()) else "text"
