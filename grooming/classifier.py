@@ -115,9 +115,14 @@ class StageClassifier:
         found = [rule_cues(t) for t in texts]
         if not any(c.label in STAGES for cues in found for c in cues):
             return found  # nothing in the conversation calls for a second look
-        chosen = [i for i, (t, cues) in enumerate(zip(texts, found, strict=True))
-                  if worth_embedding(t, {c.label for c in cues})]
-        for i, extra in zip(chosen, self.classify([texts[i] for i in chosen]), strict=True):
-            have = {c.label for c in found[i]}
-            found[i] += [c for c in extra if c.label not in have]
+        self.add_to([(t, cues) for t, cues in zip(texts, found, strict=True)
+                     if worth_embedding(t, {c.label for c in cues})])
         return found
+
+    def add_to(self, tagged: list[tuple[Normalised, list[Cue]]]) -> None:
+        """Classify each text and add what it reads to that text's cues, in place; a label
+        the rules already read keeps the rules' weight."""
+        for (_, cues), extra in zip(tagged, self.classify([t for t, _ in tagged]),
+                                       strict=True):
+            have = {c.label for c in cues}
+            cues += [c for c in extra if c.label not in have]

@@ -123,10 +123,7 @@ class LiveRoom:
                 return
             self.stage_seen = True
             chosen, self.waiting = self.waiting + chosen, []
-        found = self.classifier.classify([text for text, _ in chosen])
-        for (_, cues), extra in zip(chosen, found, strict=True):
-            have = {c.label for c in cues}
-            cues += [c for c in extra if c.label not in have]
+        self.classifier.add_to(chosen)
 
     def best_by_speaker(self) -> dict[str, SpeakerState]:
         """Every speaker's riskiest pair, as `ConversationScorer.score` ranks them."""
