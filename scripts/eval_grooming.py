@@ -81,15 +81,23 @@ def scan(path: Path) -> tuple[dict[str, Any] | None, str | None]:
     return best, None
 
 
-def real_index(label: dict[str, Any], messages: int, index: int) -> tuple[int, str]:
-    """Haechi's 0-based alert index as a 1-based count of real messages, and the reading used."""
+def reading(label: dict[str, Any], messages: int) -> tuple[str, str] | None:
+    """How Haechi's `messages` line up with the label's rendered lines: real messages only,
+    with placeholders, or every line; the name and the lines spelled, or None."""
     items: str = label["items"]
     readings = {"real": "m" * label["messages"], "with-placeholders": items.replace("s", ""),
                 "all-lines": items}
-    for name, spelled in readings.items():
-        if len(spelled) == messages:
-            return max(1, spelled[: index + 1].count("m")), name
-    return min(label["messages"], index + 1), "unaligned"
+    return next(((name, spelled) for name, spelled in readings.items()
+                 if len(spelled) == messages), None)
+
+
+def real_index(label: dict[str, Any], messages: int, index: int) -> tuple[int, str]:
+    """Haechi's 0-based alert index as a 1-based count of real messages, and the reading used."""
+    found = reading(label, messages)
+    if found is None:
+        return min(label["messages"], index + 1), "unaligned"
+    name, spelled = found
+    return max(1, spelled[: index + 1].count("m")), name
 
 
 def rate(num: int, den: int) -> float | None:

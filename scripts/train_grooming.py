@@ -46,6 +46,7 @@ from grooming.normalise import normalise  # noqa: E402
 from grooming.pseudonyms import Pseudonymiser  # noqa: E402
 from grooming.schema import Conversation  # noqa: E402
 from grooming.scoring import ConversationScorer, SpeakerState, together  # noqa: E402
+from scripts.eval_grooming import reading  # noqa: E402
 from testkit.grooming_eval.build import parse  # noqa: E402
 from tests.grooming_suite.build import load as load_suite  # noqa: E402
 
@@ -134,17 +135,17 @@ class Labelled:
 
 def fair_index(label: dict[str, Any], messages: int) -> int:
     """The 0-based message index of the label's fair point (a count of real messages), read
-    the way the eval script aligns them: real messages only, with placeholders, or all lines."""
+    the way the eval script aligns them (`scripts.eval_grooming.reading`)."""
     wanted = label["fair_point"] or 10**9
-    for spelled in ("m" * label["messages"], label["items"].replace("s", ""), label["items"]):
-        if len(spelled) == messages:
-            count = 0
-            for index, code in enumerate(spelled):
-                count += code == "m"
-                if count >= wanted:
-                    return index
-            return messages
-    return min(messages, wanted - 1)
+    found = reading(label, messages)
+    if found is None:
+        return min(messages, wanted - 1)
+    count = 0
+    for index, code in enumerate(found[1]):
+        count += code == "m"
+        if count >= wanted:
+            return index
+    return messages
 
 
 UNREADABLE: list[str] = []  # files of a split no importer read (reported, never hidden)
@@ -212,9 +213,9 @@ def alerts(items: list[Labelled], scorer: ConversationScorer, threshold: float
            ) -> list[tuple[bool, bool, str | None]]:
     """Per conversation: grooming?, alerted at `threshold`?, the alerted speaker."""
     out = []
+    scorer.model = combiner.PairModel(scorer.model.coef, scorer.model.intercept, threshold,
+                                      scorer.model.mean, scorer.model.scale)
     for item in items:
-        scorer.model = combiner.PairModel(scorer.model.coef, scorer.model.intercept, threshold,
-                                          scorer.model.mean, scorer.model.scale)
         states = scorer.score(item.conversation)
         alerted = [s for s in states.values() if s.tier != "none"]
         best = max(alerted, key=lambda s: s.score).speaker if alerted else None
