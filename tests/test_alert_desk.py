@@ -26,7 +26,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -51,6 +50,7 @@ from takedown.schema import audit_log
 from takedown.sending import NoticeSender
 from testkit.testweb.server import free_port
 from tests.takedown_helpers import START, FakeClock, postgres_database
+from tests.test_grooming import KAKAO_PC
 from tests.test_review_security import (
     PASSWORD,
     account,
@@ -58,28 +58,15 @@ from tests.test_review_security import (
     client,
     csrf_of,
     log_in,
+    served_login,
 )
 
 HAECHI = str(Path(sys.executable).with_name("haechi"))
 PSEUDONYM_KEY = "desk-test-key"
-# A KakaoTalk export in which a stranger grooms a second-year middle-school girl. The scorer
-# keeps five of his lines and one of hers; every other line must stay off the desk.
-CHAT = """홍길동 님과 카카오톡 대화
-저장한 날짜 : 2026-11-20 21:40:11
-
---------------- 2026년 11월 20일 금요일 ---------------
-[홍길동] [오후 8:01] 안녕 ㅎㅎ 뭐해?
-[민지] [오후 8:02] 그냥 있어요
-[홍길동] [오후 8:03] 너 몇 살이야?
-[민지] [오후 8:03] 중2요
-[홍길동] [오후 8:05] 와 나이보다 되게 성숙하다
-[홍길동] [오후 8:06] 지금 집에 혼자 있어?
-[민지] [오후 8:07] ㅇㅇ
-[홍길동] [오후 8:08] 이건 우리만의 비밀이야
-엄마한테 말하지 마
-[홍길동] [오후 8:10] 사진 보낼래?
-[홍길동] [오후 8:12] 토요일에 만나자 3시에 역 앞에서
-"""
+# test_grooming's KakaoTalk export, in which a stranger grooms a second-year middle-school
+# girl. The scorer keeps five of his lines and one of hers; every other line must stay off the
+# desk.
+CHAT = KAKAO_PC
 NOT_KEPT = ("안녕 ㅎㅎ 뭐해?", "그냥 있어요", "와 나이보다 되게 성숙하다", "홍길동", "민지")
 
 
@@ -415,14 +402,7 @@ def test_haechi_review_serve_mounts_the_desk(haechi_home: Path, alert) -> None:
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as browser:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    form = browser.get("/login")
-                    break
-                except httpx.TransportError:
-                    assert time.monotonic() < deadline, "the review app did not start"
-                    time.sleep(0.1)
+            form = served_login(browser)
             assert browser.get("/alerts").headers["location"] == "/login"
             browser.post("/login", data={"name": "rita", "password": PASSWORD,
                                          "csrf": csrf_of(form.text)})

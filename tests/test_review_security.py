@@ -142,6 +142,17 @@ def log_in(browser: TestClient, name: str, password: str = PASSWORD,
                         headers=headers)
 
 
+def served_login(browser: httpx.Client) -> httpx.Response:
+    """The login page of a `haechi review serve` just started, once it answers."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return browser.get("/login")
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, "the review app did not start"
+            time.sleep(0.1)
+
+
 def error_of(response: httpx.Response) -> str:
     return html.unescape(re.search(r'id="error">([^<]*)<', response.text).group(1))
 
@@ -286,14 +297,7 @@ def test_the_lock_holds_for_a_review_app_in_another_process(haechi_home: Path) -
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as other:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    form = other.get("/login")
-                    break
-                except httpx.TransportError:
-                    assert time.monotonic() < deadline, "the review app did not start"
-                    time.sleep(0.1)
+            form = served_login(other)
             refused = other.post("/login", data={"name": "alice", "password": PASSWORD,
                                                  "csrf": csrf_of(form.text)})
         assert refused.status_code == 429 and "Too many failed logins" in refused.text
