@@ -4,6 +4,7 @@ web's addresses only, generated pictures, and an emptied Redis database for stre
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,3 +70,53 @@ def stream(haechi_home: Path) -> Iterator[redis.Redis]:
         pytest.fail(f"a Redis server is needed for this test ({REDIS}): {exc}")
     yield client
     client.flushdb()
+
+
+# How long the test process may take to exit once the session is over. CI once printed the
+# summary of a run in which every test passed and then waited until its own time ran out
+# (90 minutes): something the tests left behind (a thread, a pool, a child the interpreter
+# joins at exit) held the process. Past this grace the stacks of every thread and the
+# children still alive are printed, so the culprit is named, and the process exits with the
+# session's own status.
+EXIT_GRACE = 90.0
+_session_status: list[int] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _session_status.append(int(exitstatus))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    import faulthandler
+    import sys
+    import threading
+
+    def watchdog() -> None:
+        time.sleep(EXIT_GRACE)
+        print(f"\ntests/conftest.py: the test process did not exit {EXIT_GRACE:.0f} s after "
+              "the session ended; what still runs:", file=sys.__stderr__, flush=True)
+        faulthandler.dump_traceback(file=sys.__stderr__, all_threads=True)
+        for child in _children(os.getpid()):
+            print(f"  child process {child}", file=sys.__stderr__, flush=True)
+        os._exit(_session_status[-1] if _session_status else 1)
+
+    threading.Thread(target=watchdog, name="exit-watchdog", daemon=True).start()
+    # Should even that thread not get the interpreter's lock, faulthandler's own C thread
+    # prints the stacks and ends the process a minute later.
+    faulthandler.dump_traceback_later(EXIT_GRACE + 60, exit=True, file=sys.__stderr__)
+
+
+def _children(pid: int) -> list[str]:
+    """The process's live descendants as "pid command" lines (Linux /proc)."""
+    found: list[str] = []
+    for task in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                command = (task / "cmdline").read_bytes().replace(b"\0", b" ").decode(
+                    errors="replace")[:200]
+                found.append(f"{task.name} {command}")
+                found.extend(_children(int(task.name)))
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
