@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import (
+    Boolean,
     Column,
     Engine,
     Index,
@@ -63,6 +64,17 @@ victim_hashes = Table(
     Column("digest", String(64), nullable=False),
     Index("ix_victim_hashes_victim", "victim"),
     Index("ix_victim_hashes_digest", "digest"),
+)
+
+# What a victim said at registration about themselves, beside their hashes and with the same
+# care: deleted on withdrawal with them. `minor_at_capture`: the victim was under 18 when the
+# picture was taken, so reports about it are CSAM reports (takedown/xarf.py), not NCII ones.
+victims = Table(
+    "victims",
+    metadata,
+    Column("victim", String(200), primary_key=True),
+    Column("minor_at_capture", Boolean, nullable=False, default=False),
+    Column("registered_at", UtcDateTime, nullable=False),
 )
 
 # What decrypting a row's code takes (BankCipher.unseal).

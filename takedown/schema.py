@@ -88,7 +88,51 @@ notices = Table(
     Column("message_id", String(300)),
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text),
+    # The rung of the escalation ladder the notice is addressed at (takedown/ladder.py): the
+    # site itself, then its hosting network, its CDN, its registrar, the authority. Notices
+    # drafted before the ladder existed are the site's. `party` names who the rung reaches
+    # (a network's or registrar's name from RDAP, a CDN's, the authority's); `channel` is
+    # how: e-mail, or a web form filled by the browser once a person approves
+    # (`form_profile` names it; `confirmation_key` is the evidence-store key of the
+    # screenshot of the form's confirmation).
+    Column("rung", String(20), nullable=False, server_default="site"),
+    Column("party", String(200)),
+    Column("channel", String(10), nullable=False, server_default="email"),
+    Column("form_profile", String(100)),
+    Column("confirmation_key", String(200)),
     Index("ix_notices_site_status", "site", "status"),
+)
+
+# A case's climb up the ladder: one row per rung above the site's that the case reached. A
+# rung is due (`due_at`) when the rung below it was sent and its deadline passed with the
+# content still online; its notice is drafted then, approved by a person, and sent; an
+# answer from the party (a reviewer records it) is kept beside it.
+escalations = Table(
+    "escalations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False),
+    Column("rung", String(20), nullable=False),
+    Column("notice_id", Integer, ForeignKey("notices.id")),
+    Column("party", String(200)),
+    Column("due_at", UtcDateTime, nullable=False),
+    Column("drafted_at", UtcDateTime),
+    Column("sent_at", UtcDateTime),
+    Column("answered_at", UtcDateTime),
+    Column("answer", Text),
+    UniqueConstraint("case_id", "rung", name="uq_escalations_case_rung"),
+    Index("ix_escalations_notice", "notice_id"),
+)
+
+# What RDAP said about an address or a domain (takedown/rdap.py), kept with its age so that a
+# ladder of many cases asks the registries once, and a stale answer is asked again.
+rdap_cache = Table(
+    "rdap_cache",
+    metadata,
+    Column("kind", String(10), primary_key=True),  # "ip" or "domain"
+    Column("subject", String(255), primary_key=True),
+    Column("answer", JSON, nullable=False),
+    Column("fetched_at", UtcDateTime, nullable=False),
 )
 
 false_matches = Table(

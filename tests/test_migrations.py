@@ -45,7 +45,7 @@ KEY = "test-bank-key-" + "0123456789abcdef" * 3
 # (tests/test_bank_at_rest.py checks they decrypt to what was registered).
 CHANGED = {"victim_hashes": {"code"}}
 # Tables made by revisions after 0.1.0 (empty after the upgrade: nothing to keep).
-ADDED_SINCE = {"grooming_dispositions"}
+ADDED_SINCE = {"grooming_dispositions", "escalations", "rdap_cache", "victims"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
