@@ -81,6 +81,8 @@ class Settings:
     site_registry: str | None = setting("HAECHI_SITE_REGISTRY")
     smtp_url: str = setting("HAECHI_SMTP_URL", "smtp://127.0.0.1:25")
     escalate_days: float = setting("HAECHI_ESCALATE_DAYS", 7.0, _positive(float))
+    # The institution's escalation ladder (takedown/ladder.py): a JSON file.
+    ladder: str | None = setting("HAECHI_LADDER")
     evidence_key: str | None = setting("HAECHI_EVIDENCE_KEY")
     evidence_store: str | None = setting("HAECHI_EVIDENCE_STORE")
     audit_key: str | None = setting("HAECHI_AUDIT_KEY")

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, Select, select
 
 from crawler.records import CrawlRecords, sites
 from crawler.security_txt import AddressRefused, email_address, mailto_address
@@ -40,7 +40,7 @@ from engines.fetch import ip_literal
 from engines.settings import current
 from takedown import audit
 from takedown.registry import operator_address, site_override
-from takedown.schema import cases, notices
+from takedown.schema import cases, escalations, notices
 from takedown.status import transition
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,8 @@ LANGUAGES = ("ko", "en", "zh", "ja", "ru", "vi", "es", "de")
 DEFAULT_LANGUAGE = "en"
 # Case statuses whose URLs a new or refreshed draft lists.
 DRAFTABLE = ("detected", "drafted")
+# The rung of the escalation ladder (takedown/ladder.py) a notice to the site itself is at.
+SITE_RUNG = "site"
 # Hex digits of a draft's version (draft_version): 64 bits, enough that a change is never
 # mistaken for the version a reviewer read.
 DRAFT_VERSION_CHARS = 16
@@ -132,6 +134,9 @@ FROM_REGISTRY = "registry"
 FROM_SECURITY_TXT = "security.txt"
 FROM_ABUSE_DEFAULT = "abuse-default"
 NO_RECIPIENT = "none"  # not even abuse@ the site is an address (e.g. an '_' in its host name)
+FROM_LADDER = "ladder"  # the authority's address in the institution's ladder file
+# Sources that are the operator's own word: a notice to them needs no recipient check.
+OPERATOR_SOURCES = (FROM_REGISTRY, FROM_LADDER)
 # Names notices drafted by earlier versions stored for the same sources.
 LEGACY_SOURCES = {"abuse-address": FROM_ABUSE_DEFAULT}
 
@@ -264,7 +269,8 @@ class NoticeDrafter:
         if not rows:
             return None
         notice = conn.execute(
-            select(notices).where(notices.c.site == site, notices.c.status == "draft")
+            select(notices).where(notices.c.site == site, notices.c.status == "draft",
+                                  notices.c.rung == SITE_RUNG)
             .order_by(notices.c.id.desc()).limit(1)
         ).mappings().first()
         facts = self.records.site(site)
@@ -312,8 +318,11 @@ class NoticeDrafter:
 
 
 def render(language: str, *, site: str, reporter: Reporter, legal: str, reference: str,
-           deadline: dt.datetime, rows: list[Any]) -> tuple[str, str]:
-    """(subject, body) of a notice in `language`.
+           deadline: dt.datetime, rows: list[Any], folder: str = "", **extra: Any
+           ) -> tuple[str, str]:
+    """(subject, body) of a notice in `language`: the site's (templates/notices/), or with
+    `folder` a rung's of the escalation ladder (takedown/ladder.py), which are given `extra`
+    (the rung, its party, the notices sent before).
 
     An item found in a segment of a streamed video names the stream's manifest and the time in
     the video (H:MM:SS) on a line of its own, in place of the second within the file that a
@@ -328,13 +337,25 @@ def render(language: str, *, site: str, reporter: Reporter, legal: str, referenc
             "second": r["second"],
             "manifest_url": stream["manifest_url"] if stream else None,
             "time": stream["time"] if stream else None,
+            "server_ip": r.get("server_ip"), "evidence_key": r.get("evidence_key"),
         })
-    text = _templates.get_template(f"{language}.txt.j2").render(
+    name = f"{folder}/{language}.txt.j2" if folder else f"{language}.txt.j2"
+    text = _templates.get_template(name).render(
         site=site, reporter=reporter, legal=legal, reference=reference,
-        deadline=deadline.strftime("%Y-%m-%d %H:%M UTC"), urls=items,
+        deadline=deadline.strftime("%Y-%m-%d %H:%M UTC"), urls=items, **extra,
     )
     subject, _, body = text.partition("\n")
     return subject.strip(), body.lstrip("\n")
+
+
+def listed_cases(notice_id: int, rung: str) -> Select:
+    """The cases a notice lists, in case order: the site's notice lists the cases that name
+    it (cases.notice_id); a notice to a rung above the site lists the cases whose climb
+    reached it there (escalations.notice_id)."""
+    if rung == SITE_RUNG:
+        return select(cases).where(cases.c.notice_id == notice_id).order_by(cases.c.id)
+    return (select(cases).join(escalations, escalations.c.case_id == cases.c.id)
+            .where(escalations.c.notice_id == notice_id).order_by(cases.c.id))
 
 
 def notice_json(engine: Engine, notice_id: int, reporter: Reporter | None = None
@@ -343,18 +364,21 @@ def notice_json(engine: Engine, notice_id: int, reporter: Reporter | None = None
     reporter = reporter or Reporter.from_environment()
     with engine.connect() as conn:
         notice = conn.execute(select(notices).where(notices.c.id == notice_id)).mappings().one()
-        rows = conn.execute(select(cases).where(cases.c.notice_id == notice_id)
-                            .order_by(cases.c.id)).mappings().all()
+        rows = conn.execute(listed_cases(notice_id, notice["rung"])).mappings().all()
         contacts = conn.execute(select(sites.c.contacts).where(
             sites.c.site == notice["site"])).scalar()
     source = LEGACY_SOURCES.get(notice["recipient_source"], notice["recipient_source"])
     return {
         "id": notice["id"], "site": notice["site"], "status": notice["status"],
+        # Who the notice is addressed at on the escalation ladder, and how it goes out.
+        "rung": notice["rung"], "party": notice["party"], "channel": notice["channel"],
+        "form_profile": notice["form_profile"], "confirmation_key": notice["confirmation_key"],
         "language": notice["language"], "to": notice["recipient"],
         "recipient_source": source,
-        # Only the operator's registry vouches for an address; any other is the reviewer's
-        # to confirm (the site named it, or it is a guess at abuse@ the site).
-        "recipient_confirmed": source == FROM_REGISTRY,
+        # Only the operator's word vouches for an address (the registry, the ladder file's
+        # authority); any other is the reviewer's to confirm (the site named it, RDAP did,
+        # or it is a guess at abuse@ the site).
+        "recipient_confirmed": source in OPERATOR_SOURCES,
         # Why the site's own security.txt Contact was not taken, if it offered a bad one
         # (several recipients, cc/bcc headers, not an address): a sign of a hostile site.
         "recipient_refused": security_txt_recipient(contacts or [])[1],
@@ -412,9 +436,8 @@ def draft_version(conn: Connection, notice_id: int) -> str:
     """notice_version of the notice as it stands in `conn`'s transaction."""
     notice = conn.execute(select(
         notices.c.recipient, notices.c.language, notices.c.subject, notices.c.body,
-        notices.c.deadline).where(notices.c.id == notice_id)).mappings().one()
-    listed = conn.execute(select(cases.c.id).where(cases.c.notice_id == notice_id)
-                          .order_by(cases.c.id)).scalars().all()
+        notices.c.deadline, notices.c.rung).where(notices.c.id == notice_id)).mappings().one()
+    listed = [row.id for row in conn.execute(listed_cases(notice_id, notice["rung"]))]
     return notice_version({
         "to": notice["recipient"], "language": notice["language"],
         "subject": notice["subject"], "body": notice["body"],

@@ -24,6 +24,7 @@ from engines.mail import MailConfigError, SmtpServer
 from engines.retry import with_backoff
 from takedown import audit
 from takedown.notices import (
+    SITE_RUNG,
     UNCONFIGURED_EMAIL,
     UNCONFIGURED_ORG,
     Reporter,
@@ -31,7 +32,7 @@ from takedown.notices import (
     reference_of,
     render,
 )
-from takedown.schema import cases, notices
+from takedown.schema import cases, escalations, notices
 from takedown.status import transition
 
 ATTEMPTS = 3
@@ -70,11 +71,21 @@ def check_sendable(notice: dict, reporter: Reporter) -> None:
     error = unconfigured_sender_error(reporter)
     if error is not None:
         raise error
-    if not notice["to"]:
+    if notice["channel"] == "form":
+        if not notice["form_profile"]:
+            raise SendError(
+                f"notice {notice['id']} goes to {notice['party']} through a web form and no "
+                "form profile names it: add one to the form profiles (HAECHI_FORM_PROFILES) "
+                "and to the ladder file's rung, or write the address it should go to. "
+                "Nothing was sent.")
+    elif not notice["to"]:
+        where = (f"set the contact or form_profile of {notice['party']} in the ladder file "
+                 "(HAECHI_LADDER)" if notice["rung"] == "authority" else
+                 "add one to the site registry, HAECHI_SITE_REGISTRY" if notice["rung"] ==
+                 SITE_RUNG else f"RDAP named no address for {notice['party']}")
         raise SendError(
             f"notice {notice['id']} has no recipient: no usable address was found for "
-            f"{notice['site']} (add one to the site registry, HAECHI_SITE_REGISTRY). "
-            "Nothing was sent.")
+            f"{notice['site']} ({where}). Nothing was sent.")
     if notice["text_has_sender_placeholders"]:
         raise SendError(
             f"notice {notice['id']} was drafted before HAECHI_ORG_NAME/HAECHI_FROM were set and"
@@ -142,10 +153,16 @@ class NoticeSender:
             raise SendError(f"notice {notice_id} is {notice['status']}; only approved notices "
                             "are sent")
         check_sendable(notice, reporter)
-        message = build_message(notice, reporter)
         at = self.clock()
+        confirmation_key = None
         try:
-            self._deliver(message)
+            if notice["channel"] == "form":
+                message_id, confirmation_key = self._submit(notice, reporter)
+                to = f"form:{notice['form_profile']}"
+            else:
+                message = build_message(notice, reporter)
+                self._deliver(message)
+                message_id, to = str(message["Message-ID"]), notice["to"]
         except SendError as exc:
             with self.engine.begin() as conn:
                 conn.execute(notices.update().where(notices.c.id == notice_id).values(
@@ -155,16 +172,49 @@ class NoticeSender:
             raise
         with self.engine.begin() as conn:
             conn.execute(notices.update().where(notices.c.id == notice_id).values(
-                status="sent", sent_at=at, message_id=message["Message-ID"],
-                attempts=notices.c.attempts + 1, last_error=None))
+                status="sent", sent_at=at, message_id=message_id,
+                attempts=notices.c.attempts + 1, last_error=None,
+                confirmation_key=confirmation_key))
             audit.append(conn, actor=actor, action="notice:sent", at=at, notice_id=notice_id,
-                         detail={"message_id": message["Message-ID"], "to": notice["to"]})
-            for case_id in conn.execute(select(cases.c.id).where(
-                    cases.c.notice_id == notice_id, cases.c.status == "approved")).scalars():
-                transition(conn, case_id, "sent", actor=actor, at=at,
-                           detail={"message_id": message["Message-ID"]}, first_sent_at=at,
-                           last_sent_at=at, sent_count=1)
-        return str(message["Message-ID"])
+                         detail={"message_id": message_id, "to": to, "rung": notice["rung"],
+                                 "confirmation_key": confirmation_key})
+            if notice["rung"] == SITE_RUNG:
+                for case_id in conn.execute(select(cases.c.id).where(
+                        cases.c.notice_id == notice_id, cases.c.status == "approved")
+                        ).scalars():
+                    transition(conn, case_id, "sent", actor=actor, at=at,
+                               detail={"message_id": message_id}, first_sent_at=at,
+                               last_sent_at=at, sent_count=1)
+            else:  # a rung of the ladder: its deadline runs from now (takedown/ladder.py)
+                conn.execute(escalations.update().where(
+                    escalations.c.notice_id == notice_id, escalations.c.sent_at.is_(None))
+                    .values(sent_at=at))
+                for case_id in notice["cases"]:
+                    audit.append(conn, actor=actor, action="ladder:sent", at=at,
+                                 case_id=case_id, notice_id=notice_id,
+                                 detail={"rung": notice["rung"], "party": notice["party"],
+                                         "message_id": message_id, "to": to})
+        return message_id
+
+    def _submit(self, notice: dict, reporter: Reporter) -> tuple[str, str]:
+        """Fill the party's web form with the notice (takedown/forms.py): (the receipt's
+        reference, the evidence key of the confirmation's screenshot)."""
+        from takedown.forms import FormError, keep_receipt, load_profiles, submit_form
+
+        try:
+            profile = load_profiles().get(notice["form_profile"])
+            if profile is None:
+                raise SendError(f"notice {notice['id']}: no form profile "
+                                f"{notice['form_profile']!r} (HAECHI_FORM_PROFILES). "
+                                "Nothing was sent.")
+            receipt = submit_form(profile, {
+                "reference": reference_of(notice["cases"][0]), "urls": "\n".join(notice["urls"]),
+                "reporter_org": reporter.org, "reporter_email": reporter.email,
+                "subject": notice["subject"], "body": notice["body"], "site": notice["site"]})
+            key = keep_receipt(receipt, notice_id=notice["id"])
+        except FormError as exc:
+            raise SendError(f"notice {notice['id']}: the form was not submitted: {exc}") from exc
+        return f"form:{profile.name}:{receipt.submitted_at.isoformat()}", key
 
     def send_approved(self, actor: str = "system",
                       hold: Callable[[Connection, int], str | None] | None = None

@@ -25,8 +25,10 @@ reminders and no escalation (they are listed under `withdrawn`), but they are st
 so that what the record says about them stays true. Closing them needs a status of their own
 in takedown/status.py.
 
-A host that has not removed the content gets the notice again every 24 hours (RESEND_AFTER)
-and the case is escalated after HAECHI_ESCALATE_DAYS days. Requests go out like every fetch
+A host that has not removed the content gets the notice again every 24 hours (RESEND_AFTER),
+and a case climbs the escalation ladder (takedown/ladder.py: hosting network, CDN, registrar,
+authority) each time the deadline of the rung it stands at passes, the site's being
+HAECHI_ESCALATE_DAYS days. Requests go out like every fetch
 outside a crawl (engines/fetch.py, with crawler/refetch.py's limits): the crawler's User-Agent,
 timeout and size cap, under the outbound policy.
 """
@@ -46,8 +48,8 @@ from sqlalchemy import Engine, select
 from crawler import refetch
 from engines import fetch as outbound
 from engines.fetch import Fetched
-from engines.settings import current
 from matcher.confirm import Judge, Showing, still_shows
+from takedown.ladder import Climber, Ladder
 from takedown.schema import cases
 from takedown.sending import NoticeSender, SendError
 from takedown.status import transition
@@ -102,11 +104,14 @@ class TrackReport:
     # Cases of withdrawn victims: checked, but neither reminded nor escalated.
     withdrawn: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # What the escalation ladder did this pass (takedown/ladder.py ClimbReport.as_json).
+    ladder: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return {"checked": self.checked, "removed": self.removed, "resent": self.resent,
                 "escalated": self.escalated, "unreachable": self.unreachable,
-                "changed": self.changed, "withdrawn": self.withdrawn, "errors": self.errors}
+                "changed": self.changed, "withdrawn": self.withdrawn, "errors": self.errors,
+                "ladder": self.ladder}
 
 
 class Tracker:
@@ -121,14 +126,20 @@ class Tracker:
                  sender: NoticeSender, clock: Callable[[], dt.datetime],
                  fetcher: Callable[[str], Fetched] = fetch,
                  escalate_after: dt.timedelta | None = None,
-                 registered: Callable[[str], bool] = everyone_registered) -> None:
+                 registered: Callable[[str], bool] = everyone_registered,
+                 climber: Climber | None = None) -> None:
         self.engine = engine
         self.still_matches = still_matches
         self.sender = sender
         self.clock = clock
         self.fetcher = fetcher
-        self.escalate_after = escalate_after or dt.timedelta(days=current().escalate_days)
         self.registered = registered
+        if climber is None:
+            ladder = Ladder.load()
+            if escalate_after is not None:
+                ladder = ladder.with_site_deadline(escalate_after)
+            climber = Climber(engine, ladder, clock=clock, reporter=sender.reporter)
+        self.climber = climber
 
     def run(self) -> TrackReport:
         report = TrackReport()
@@ -137,6 +148,7 @@ class Tracker:
                                 .order_by(cases.c.id)).mappings().all()
         due: dict[int, list[int]] = defaultdict(list)
         registered: dict[str, bool] = {}
+        pursued: list[int] = []  # still online, victim still registered: may climb
         for row in rows:
             report.checked += 1
             now = self.clock()
@@ -163,12 +175,7 @@ class Tracker:
                 if not registered[victim]:  # consent withdrawn: checked, no longer pursued
                     report.withdrawn.append(row["id"])
                     continue
-                first = row["first_sent_at"]
-                if (row["status"] == "sent" and first is not None
-                        and now - first >= self.escalate_after):
-                    transition(conn, row["id"], "escalated", actor="tracker", at=now,
-                               detail={"days_online": (now - first).days}, escalated_at=now)
-                    report.escalated.append(row["id"])
+            pursued.append(row["id"])
             last = row["last_sent_at"]
             if last is not None and now - last >= RESEND_AFTER and row["notice_id"]:
                 due[row["notice_id"]].append(row["id"])
@@ -178,4 +185,8 @@ class Tracker:
                 report.resent.extend(case_ids)
             except SendError as exc:
                 report.errors.append(str(exc))
+        climbed = self.climber.climb(pursued)
+        report.escalated = [step["case"] for step in climbed.climbed]
+        report.ladder = climbed.as_json()
+        report.errors.extend(climbed.errors)
         return report

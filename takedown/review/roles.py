@@ -33,7 +33,8 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, select
 
-from takedown.schema import audit_log, cases, notices
+from takedown.notices import listed_cases
+from takedown.schema import audit_log, notices
 
 VIEW = "view"
 REVEAL = "reveal"
@@ -96,12 +97,12 @@ def refusal(role: str, permission: str) -> str:
 
 def four_eyes_objection(conn: Connection, notice_id: int, person: str) -> str | None:
     """Why `person` may not send notice `notice_id` under four eyes, or None if they may."""
-    approved_by = conn.execute(select(notices.c.approved_by).where(
-        notices.c.id == notice_id)).scalar()
+    approved_by, rung = conn.execute(select(notices.c.approved_by, notices.c.rung).where(
+        notices.c.id == notice_id)).one()
     if approved_by == person:
         return ("You approved this notice; with four eyes (HAECHI_FOUR_EYES) another person "
                 "sends it. Nothing was sent.")
-    its_cases = select(cases.c.id).where(cases.c.notice_id == notice_id)
+    its_cases = select(listed_cases(notice_id, rung).subquery().c.id)
     saw = conn.execute(select(audit_log.c.id).where(
         audit_log.c.actor == person, audit_log.c.action.in_(CLEAR_VIEW_ACTIONS),
         audit_log.c.case_id.in_(its_cases)).limit(1)).first()

@@ -1,0 +1,461 @@
+"""The escalation ladder: site → hosting network → CDN → registrar → authority.
+
+Hotlines get content down by going up the chain when a site ignores them. A case climbs one
+rung when the rung it stands at was sent and that rung's deadline passed with the content
+still online (the tracker's word, takedown/tracking.py). Climbing drafts a notice to the next
+rung's party, in that party's language, listing every case of the same site that reached
+the rung; a person approves it like any notice (takedown/review/), and only then is it sent
+(takedown/sending.py), by e-mail or through the party's web form. Until it is sent the case
+waits: nothing climbs past a rung nobody approved.
+
+Who each rung reaches:
+- **host**: the abuse contact of the network that holds the site's server address (RDAP on
+  the IP, takedown/rdap.py);
+- **cdn**: the CDN whose published ranges hold that address, if one fronts the site; a site
+  behind no CDN skips the rung;
+- **registrar**: the abuse contact of the domain's registrar (RDAP on the domain);
+- **authority**: the body that can order blocking, named by the institution in its ladder
+  file (for Korea the Korea Communications Standards Commission, with the evidence list of
+  its blocking requests). Its address is the operator's word; every RDAP or CDN address is a
+  candidate a reviewer confirms (notice_json's `recipient_confirmed`), as a site's own is.
+
+A rung whose party cannot be found (no RDAP answer names one, no CDN) is skipped, and the
+skip is written in the case's history when the case climbs past it; a registry that cannot be
+reached is an error for that site this pass, tried again on the next, and stops no other site.
+
+The rungs, their deadlines and the authority are the institution's: a JSON file at
+HAECHI_LADDER (default `ladder.json` in the data folder), else DEFAULT_LADDER. The site's
+rung deadline is HAECHI_ESCALATE_DAYS unless the file gives one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, Engine, select
+
+from engines.home import data_home
+from engines.settings import current
+from takedown import audit
+from takedown.notices import (
+    FROM_LADDER,
+    NO_RECIPIENT,
+    SITE_RUNG,
+    Reporter,
+    legal_basis,
+    listed_cases,
+    reference_of,
+    render,
+)
+from takedown.registry import site_override
+from takedown.schema import cases, escalations, notices
+from takedown.status import transition
+
+log = logging.getLogger(__name__)
+
+# Every rung in the order a case climbs them.
+RUNGS = (SITE_RUNG, "host", "cdn", "registrar", "authority")
+# Case statuses a climb applies to: notified and still online.
+CLIMBING = ("sent", "escalated")
+# The languages of countries where RDAP says a party sits, for the notice to it; any other
+# country gets English. The notice templates' languages (takedown/notices.py LANGUAGES).
+COUNTRY_LANGUAGES = {
+    "KR": "ko", "CN": "zh", "TW": "zh", "HK": "zh", "SG": "en", "JP": "ja",
+    "RU": "ru", "BY": "ru", "KZ": "ru", "VN": "vi",
+    "ES": "es", "MX": "es", "AR": "es", "CO": "es", "CL": "es", "PE": "es",
+    "DE": "de", "AT": "de", "CH": "de", "LI": "de",
+}
+
+# The ladder when the institution gives none: a Korean desk's, as Seoul's works. The host,
+# CDN and registrar get 3, 3 and 5 days (a provider's abuse desk answers within days; INHOPE
+# counts 2.5 days as fast); the authority's contact is left for the institution to set.
+DEFAULT_LADDER: dict[str, Any] = {"rungs": [
+    {"rung": "site"},
+    {"rung": "host", "deadline_days": 3},
+    {"rung": "cdn", "deadline_days": 3},
+    {"rung": "registrar", "deadline_days": 5},
+    {"rung": "authority", "deadline_days": 7,
+     "name": "Korea Communications Standards Commission (KCSC)", "language": "ko",
+     "country": "KR"},
+]}
+
+
+# The languages the authority's blocking request is written in (templates/notices/authority/).
+AUTHORITY_LANGUAGES = ("ko", "en")
+
+
+class LadderError(ValueError):
+    """A ladder file that cannot be used; the message says which rung and why."""
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One rung: whom it reaches and how long its party has before the next rung is due.
+    `name`, `contact`, `form_profile`, `language` and `country` are the authority's, which
+    the institution names (the other rungs' parties come from RDAP and the CDN ranges)."""
+
+    rung: str
+    deadline: dt.timedelta
+    name: str | None = None
+    contact: str | None = None
+    form_profile: str | None = None
+    language: str | None = None
+    country: str | None = None
+
+
+@dataclass(frozen=True)
+class Ladder:
+    rungs: tuple[Rung, ...]
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Ladder:
+        """The institution's ladder (HAECHI_LADDER, else ladder.json in the data folder),
+        else DEFAULT_LADDER."""
+        path = path or Path(current().ladder or data_home() / "ladder.json")
+        if not path.exists():
+            if current().ladder:
+                raise LadderError(f"HAECHI_LADDER names {path}, which does not exist")
+            return cls.parse(DEFAULT_LADDER)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise LadderError(f"{path}: not a JSON ladder: {exc}") from None
+        try:
+            return cls.parse(data)
+        except LadderError as exc:
+            raise LadderError(f"{path}: {exc}") from None
+
+    @classmethod
+    def parse(cls, data: Any) -> Ladder:
+        if not isinstance(data, dict) or not isinstance(data.get("rungs"), list):
+            raise LadderError('a ladder is {"rungs": [{"rung": "site", ...}, ...]}')
+        rungs = tuple(_rung(entry, number) for number, entry in enumerate(data["rungs"], 1))
+        names = [r.rung for r in rungs]
+        if not names or names[0] != SITE_RUNG:
+            raise LadderError('the first rung is "site": every case starts at the site')
+        if len(set(names)) != len(names) or names != sorted(names, key=RUNGS.index):
+            raise LadderError(f"rungs must be distinct and in the order {', '.join(RUNGS)}")
+        return cls(rungs)
+
+    def rung(self, name: str) -> Rung | None:
+        return next((r for r in self.rungs if r.rung == name), None)
+
+    def above(self, name: str) -> list[Rung]:
+        """The rungs above `name`, nearest first (a rung the ladder no longer has counts at
+        its place in RUNGS)."""
+        return [r for r in self.rungs if RUNGS.index(r.rung) > RUNGS.index(name)]
+
+    def with_site_deadline(self, deadline: dt.timedelta) -> Ladder:
+        return Ladder(tuple(replace(r, deadline=deadline) if r.rung == SITE_RUNG else r
+                            for r in self.rungs))
+
+
+def _rung(entry: Any, number: int) -> Rung:
+    if not isinstance(entry, dict) or entry.get("rung") not in RUNGS:
+        raise LadderError(f"rung {number}: \"rung\" is one of {', '.join(RUNGS)}")
+    name = entry["rung"]
+    days = entry.get("deadline_days", current().escalate_days if name == SITE_RUNG else None)
+    if isinstance(days, bool) or not isinstance(days, int | float) or days <= 0:
+        raise LadderError(f"rung {number} ({name}): deadline_days is a positive number")
+    text = {key: entry.get(key) for key in ("name", "contact", "form_profile", "language",
+                                            "country")}
+    for key, value in text.items():
+        if value is not None and not isinstance(value, str):
+            raise LadderError(f"rung {number} ({name}): {key} is text")
+    if name == "authority" and not text["name"]:
+        raise LadderError(f"rung {number} (authority): name the authority")
+    if name == "authority" and (text["language"] or "ko") not in AUTHORITY_LANGUAGES:
+        raise LadderError(f"rung {number} (authority): its request is written in "
+                          f"{' or '.join(AUTHORITY_LANGUAGES)}")
+    if name != "authority" and any(text.values()):
+        raise LadderError(f"rung {number} ({name}): only the authority's party is named in "
+                          "the ladder; the others come from RDAP and the CDN ranges")
+    return Rung(name, dt.timedelta(days=float(days)), **text)
+
+
+class FoundParty(Protocol):
+    """What takedown/rdap.py finds for a rung (its Party)."""
+
+    rung: str
+    name: str
+    address: str | None
+    form_url: str | None
+    source: str
+    country: str | None
+
+
+# Finds the parties of a site: (engine, site, server IP, now) → {rung: party}.
+PartyFinder = Callable[[Engine, str, str | None, dt.datetime], Mapping[str, FoundParty]]
+
+
+@dataclass(frozen=True)
+class Addressee:
+    """Who a rung's notice goes to and how: the party found, or the ladder's authority."""
+
+    name: str
+    address: str
+    source: str
+    channel: str = "email"
+    form_profile: str | None = None
+    form_url: str | None = None
+    language: str = "en"
+
+
+def addressee(rung: Rung, found: Mapping[str, FoundParty]) -> Addressee | None:
+    """The rung's addressee, or None when the rung has nobody to reach (skipped)."""
+    if rung.rung == "authority":
+        return Addressee(str(rung.name), rung.contact or "", FROM_LADDER,
+                         "form" if rung.form_profile else "email", rung.form_profile,
+                         None, rung.language or "ko")
+    party = found.get(rung.rung)
+    if party is None or not (party.address or party.form_url):
+        return None
+    language = COUNTRY_LANGUAGES.get((party.country or "").upper(), "en")
+    if party.address:
+        return Addressee(party.name, party.address, party.source, language=language)
+    return Addressee(party.name, "", party.source, "form", None, party.form_url, language)
+
+
+def skip_reason(rung: Rung, found: Mapping[str, FoundParty]) -> str:
+    party = found.get(rung.rung)
+    if rung.rung == "cdn" and party is None:
+        return "no CDN fronts the site"
+    if party is None:
+        return "RDAP names no party for it"
+    return f"{party.name} offers no usable abuse address or form"
+
+
+@dataclass
+class ClimbReport:
+    # {"case", "rung", "party", "notice", "skipped"} for each case that climbed this pass.
+    climbed: list[dict[str, Any]] = field(default_factory=list)
+    # Cases whose newest rung's notice waits for a person (approval) or for sending.
+    waiting: list[int] = field(default_factory=list)
+    # Cases past the deadline of the ladder's last rung they can reach: nobody is left.
+    top: list[int] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"climbed": self.climbed, "waiting": self.waiting, "top": self.top,
+                "errors": self.errors}
+
+
+def default_finder() -> PartyFinder:
+    from takedown.rdap import parties
+
+    return parties
+
+
+class Climber:
+    """Moves cases up the ladder (see the module docstring)."""
+
+    def __init__(self, engine: Engine, ladder: Ladder | None = None,
+                 finder: PartyFinder | None = None,
+                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+                 reporter: Reporter | None = None) -> None:
+        self.engine = engine
+        self.ladder = ladder or Ladder.load()
+        self._finder = finder
+        self.clock = clock
+        self._reporter = reporter
+
+    @property
+    def reporter(self) -> Reporter:
+        return self._reporter or Reporter.from_environment()
+
+    @property
+    def finder(self) -> PartyFinder:
+        """The finder given, else RDAP's, imported only when a case is due to climb."""
+        if self._finder is None:
+            self._finder = default_finder()
+        return self._finder
+
+    def climb(self, case_ids: Iterable[int]) -> ClimbReport:
+        """Climb each of `case_ids` (notified, still online, still pursued: the tracker's
+        word) whose rung's deadline has passed."""
+        report = ClimbReport()
+        wanted = sorted(set(case_ids))
+        if not wanted:
+            return report
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(cases).where(cases.c.id.in_(wanted),
+                                                    cases.c.status.in_(CLIMBING))
+                                .order_by(cases.c.id)).mappings().all()
+            steps = _steps(conn, [row["id"] for row in rows])
+        found: dict[str, Mapping[str, FoundParty] | str] = {}
+        for row in rows:
+            try:
+                self._climb_one(row, steps.get(row["id"], []), found, report)
+            except Exception as exc:  # one case's failure never stops the others'
+                log.exception("case %s could not climb", row["id"])
+                report.errors.append(f"{reference_of(row['id'])}: could not climb the ladder: "
+                                     f"{type(exc).__name__}: {exc}")
+        return report
+
+    def _climb_one(self, row: Mapping[str, Any], steps: list[Mapping[str, Any]],
+                   found: dict[str, Mapping[str, FoundParty] | str], report: ClimbReport
+                   ) -> None:
+        now = self.clock()
+        if steps and steps[-1]["sent_at"] is None:
+            report.waiting.append(row["id"])
+            return
+        at, since = ((steps[-1]["rung"], steps[-1]["sent_at"]) if steps
+                     else (SITE_RUNG, row["first_sent_at"]))
+        standing = self.ladder.rung(at)
+        if since is None or (standing is not None and now - since < standing.deadline):
+            return
+        site = row["site"]
+        if site not in found:
+            try:
+                found[site] = self.finder(self.engine, site, row["server_ip"], now)
+            except Exception as exc:  # a registry down today: this site waits a pass
+                found[site] = f"{site}: its abuse contacts could not be looked up: {exc}"
+                report.errors.append(found[site])
+        parties = found[site]
+        if isinstance(parties, str):
+            return
+        skipped = []
+        for rung in self.ladder.above(at):
+            to = addressee(rung, parties)
+            if to is not None:
+                break
+            skipped.append({"rung": rung.rung, "why": skip_reason(rung, parties)})
+        else:
+            report.top.append(row["id"])
+            return
+        due = since + (standing.deadline if standing else dt.timedelta(0))
+        with self.engine.begin() as conn:
+            conn.execute(escalations.insert(), [{
+                "case_id": row["id"], "rung": rung.rung, "party": to.name, "due_at": due,
+                "drafted_at": now}])
+            notice_id = self.draft(conn, site, rung, to, now)
+            transition(conn, row["id"], "escalated", actor="tracker", at=now,
+                       detail={"rung": rung.rung, "party": to.name, "notice": notice_id,
+                               "skipped": skipped}, escalated_at=now)
+        report.climbed.append({"case": row["id"], "rung": rung.rung, "party": to.name,
+                               "notice": notice_id, "skipped": skipped})
+
+    def draft(self, conn: Connection, site: str, rung: Rung, to: Addressee,
+              at: dt.datetime) -> int:
+        """(Re)draft the site's open notice at `rung`, listing every case of the site that
+        reached the rung and is not on a notice already approved or sent."""
+        draft = conn.execute(select(notices).where(
+            notices.c.site == site, notices.c.rung == rung.rung, notices.c.status == "draft")
+            .order_by(notices.c.id.desc()).limit(1)).mappings().first()
+        joining = select(escalations.c.id).join(cases, cases.c.id == escalations.c.case_id) \
+            .where(cases.c.site == site, escalations.c.rung == rung.rung,
+                   escalations.c.notice_id.is_(None))
+        deadline = at + rung.deadline
+        values = {"site": site, "language": to.language, "recipient": to.address,
+                  "recipient_source": to.source if to.address else NO_RECIPIENT,
+                  "legal_basis": legal_basis(site, site_override(site).country),
+                  "updated_at": at, "deadline": deadline, "rung": rung.rung,
+                  "party": to.name, "channel": to.channel, "form_profile": to.form_profile}
+        if draft is None:
+            notice_id = int(conn.execute(notices.insert(), [{
+                **values, "subject": "", "body": "", "edited": False, "status": "draft",
+                "created_at": at, "attempts": 0}]).inserted_primary_key[0])
+            edited = False
+        else:
+            notice_id, edited = draft["id"], draft["edited"]
+        conn.execute(escalations.update().where(escalations.c.id.in_(joining))
+                     .values(notice_id=notice_id))
+        rows = conn.execute(listed_cases(notice_id, rung.rung)).mappings().all()
+        if not edited:  # a reviewer's wording is never overwritten
+            values["subject"], values["body"] = render(
+                to.language, folder=_folder(rung), site=site, reporter=self.reporter,
+                legal=values["legal_basis"], reference=reference_of(rows[0]["id"]),
+                deadline=deadline, rows=list(rows), rung=rung.rung, party=to.name,
+                earlier=_earlier(conn, [r["id"] for r in rows]), form_url=to.form_url)
+        conn.execute(notices.update().where(notices.c.id == notice_id).values(**values))
+        audit.append(conn, actor="tracker", action="notice:drafted", at=at,
+                     notice_id=notice_id,
+                     detail={"cases": [r["id"] for r in rows], "rung": rung.rung,
+                             "party": to.name, "language": to.language,
+                             "recipient": to.address, "recipient_source": values[
+                                 "recipient_source"], "channel": to.channel})
+        return notice_id
+
+
+def _folder(rung: Rung) -> str:
+    """The notice templates for the rung: the authority's blocking request has its own."""
+    return "authority" if rung.rung == "authority" else "rungs"
+
+
+def _steps(conn: Connection, case_ids: list[int]) -> dict[int, list[Mapping[str, Any]]]:
+    """Each case's escalation rows, lowest rung first."""
+    found: dict[int, list[Mapping[str, Any]]] = {}
+    if not case_ids:
+        return found
+    for step in conn.execute(select(escalations).where(
+            escalations.c.case_id.in_(case_ids))).mappings():
+        found.setdefault(step["case_id"], []).append(step)
+    for steps in found.values():
+        steps.sort(key=lambda s: RUNGS.index(s["rung"]) if s["rung"] in RUNGS else 0)
+    return found
+
+
+def _earlier(conn: Connection, case_ids: list[int]) -> list[dict[str, Any]]:
+    """The notices already sent for these cases, oldest first: what the next party is told
+    was tried (rung, party or site, when, and to whom)."""
+    sent: dict[int, dict[str, Any]] = {}
+    site_notices = select(cases.c.notice_id).where(cases.c.id.in_(case_ids))
+    rung_notices = select(escalations.c.notice_id).where(escalations.c.case_id.in_(case_ids))
+    for notice in conn.execute(select(notices).where(
+            notices.c.status == "sent",
+            notices.c.id.in_(site_notices.union(rung_notices))).order_by(
+            notices.c.sent_at)).mappings():
+        sent[notice["id"]] = {"rung": notice["rung"], "party": notice["party"] or notice["site"],
+                              "sent_at": notice["sent_at"].strftime("%Y-%m-%d %H:%M UTC"),
+                              "to": notice["recipient"]}
+    return list(sent.values())
+
+
+def history(engine: Engine, case_id: int) -> list[dict[str, Any]]:
+    """The case's climb for people and programs: every rung it reached, with its party, when
+    it fell due, was drafted, sent and answered, and the answer."""
+    with engine.connect() as conn:
+        case = conn.execute(select(cases.c.site, cases.c.notice_id, cases.c.first_sent_at)
+                            .where(cases.c.id == case_id)).mappings().first()
+        if case is None:
+            return []
+        rungs = [{"rung": SITE_RUNG, "party": case["site"], "notice": case["notice_id"],
+                  "due_at": None, "drafted_at": None, "sent_at": _iso(case["first_sent_at"]),
+                  "answered_at": None, "answer": None}]
+        for step in _steps(conn, [case_id]).get(case_id, []):
+            rungs.append({"rung": step["rung"], "party": step["party"],
+                          "notice": step["notice_id"], "due_at": _iso(step["due_at"]),
+                          "drafted_at": _iso(step["drafted_at"]),
+                          "sent_at": _iso(step["sent_at"]),
+                          "answered_at": _iso(step["answered_at"]), "answer": step["answer"]})
+    return rungs
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def record_answer(engine: Engine, notice_id: int, answer: str, actor: str,
+                  at: dt.datetime) -> list[int]:
+    """A party's answer to a rung's notice, as a reviewer read it, kept on every case the
+    notice listed; returns those cases."""
+    text = answer.strip()
+    if not text:
+        raise LadderError("say what the party answered")
+    with engine.begin() as conn:
+        rung = conn.execute(select(notices.c.rung).where(notices.c.id == notice_id)).scalar()
+        if rung is None:
+            raise LadderError(f"no notice {notice_id}")
+        listed = [row.id for row in conn.execute(listed_cases(notice_id, rung))]
+        if rung != SITE_RUNG:
+            conn.execute(escalations.update().where(escalations.c.notice_id == notice_id)
+                         .values(answered_at=at, answer=text[:4000]))
+        audit.append(conn, actor=actor, action="notice:answered", at=at, notice_id=notice_id,
+                     detail={"rung": rung, "cases": listed, "answer": text[:4000]})
+    return listed

@@ -1,0 +1,235 @@
+"""The escalation ladder (takedown/ladder.py): a case on a site that ignores its notice climbs
+to the host, then (no CDN) the registrar, then the authority, each only after the rung below
+was sent and its deadline passed, each only after a person approves; sent over a real SMTP
+server, on a fake clock. The parties here are given as RDAP would name them (the finder is
+the ladder's seam); tests/test_ladder_rdap.py finds them on a local RDAP server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import json
+from dataclasses import dataclass
+from email import policy
+from pathlib import Path
+
+import pytest
+
+from engines.mail import SmtpServer
+from takedown import audit
+from takedown.cases import CaseStore
+from takedown.database import takedown_engine
+from takedown.ladder import Climber, Ladder, LadderError, history, record_answer
+from takedown.notices import approve_notice, notice_for_case, notice_json
+from takedown.sending import NoticeSender, SendError
+from takedown.tracking import Fetched, Tracker
+from testkit.testweb.server import free_port
+from tests.takedown_helpers import FakeClock, event, start_smtp
+
+SITE = "ignores.example"
+
+
+@dataclass(frozen=True)
+class Found:
+    """A party as takedown/rdap.py gives it (the fields the ladder reads)."""
+
+    rung: str
+    name: str
+    address: str | None
+    form_url: str | None = None
+    source: str = "rdap:ip"
+    country: str | None = None
+
+
+HOST = Found("host", "Example Hosting GmbH", "abuse@hosting.example", country="DE")
+REGISTRAR = Found("registrar", "Example Registrar Inc.", "abuse@registrar.example",
+                  source="rdap:domain", country="US")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def named_sender(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HAECHI_ORG_NAME", "Test Victim Support Centre")
+    monkeypatch.setenv("HAECHI_FROM", "takedown@support.example")
+
+
+@pytest.fixture
+def store(haechi_home: Path, clock: FakeClock) -> CaseStore:
+    return CaseStore(takedown_engine(), clock=clock)
+
+
+def finder_of(*found: Found, calls: list | None = None):
+    def finder(engine, site, server_ip, now):
+        if calls is not None:
+            calls.append(site)
+        return {party.rung: party for party in found}
+    return finder
+
+
+def test_the_default_ladder_is_a_korean_desks_and_a_bad_file_is_refused(tmp_path) -> None:
+    ladder = Ladder.load(tmp_path / "absent.json")
+    assert [r.rung for r in ladder.rungs] == ["site", "host", "cdn", "registrar", "authority"]
+    assert ladder.rung("site").deadline == dt.timedelta(days=7)  # HAECHI_ESCALATE_DAYS
+    assert "KCSC" in ladder.rung("authority").name
+    bad = {
+        '{"rungs": [{"rung": "host", "deadline_days": 1}]}': "first rung",
+        '{"rungs": [{"rung": "site"}, {"rung": "registrar", "deadline_days": 1}, '
+        '{"rung": "host", "deadline_days": 1}]}': "in the order",
+        '{"rungs": [{"rung": "site"}, {"rung": "authority", "deadline_days": 3}]}':
+            "name the authority",
+        '{"rungs": [{"rung": "site"}, {"rung": "host", "deadline_days": 0}]}': "positive",
+        '{"rungs": [{"rung": "site"}, {"rung": "host", "deadline_days": 2, '
+        '"contact": "x@y.example"}]}': "only the authority",
+        "not json": "not a JSON ladder",
+    }
+    for text, words in bad.items():
+        path = tmp_path / "ladder.json"
+        path.write_text(text)
+        with pytest.raises(LadderError, match=words):
+            Ladder.load(path)
+
+
+def test_a_case_climbs_host_then_registrar_then_authority_each_after_approval(
+        store, clock, named_sender, tmp_path, monkeypatch) -> None:
+    ladder_file = tmp_path / "ladder.json"
+    ladder_file.write_text(json.dumps({"rungs": [
+        {"rung": "site", "deadline_days": 2}, {"rung": "host", "deadline_days": 3},
+        {"rung": "cdn", "deadline_days": 3}, {"rung": "registrar", "deadline_days": 5},
+        {"rung": "authority", "deadline_days": 7, "name": "KCSC",
+         "contact": "report@authority.example", "language": "ko"}]}))
+    monkeypatch.setenv("HAECHI_LADDER", str(ladder_file))
+    controller, mailbox = start_smtp(free_port())
+    calls: list[str] = []
+    try:
+        opened = store.open_cases([event(SITE, 1), event(SITE, 2)])
+        site_notice = notice_for_case(store.engine, opened[0])
+        approve_notice(store.engine, site_notice, "reviewer-1", clock())
+        sender = NoticeSender(store.engine, SmtpServer("127.0.0.1", controller.port),
+                              clock=clock, backoff=0)
+        sender.send_approved()
+        climber = Climber(store.engine, finder=finder_of(HOST, REGISTRAR, calls=calls),
+                          clock=clock)
+        tracker = Tracker(store.engine, lambda body, victim: True, sender, clock,
+                          lambda url: Fetched(200, b"jpeg"), climber=climber)
+
+        clock.advance(days=1, hours=23)
+        assert tracker.run().escalated == []  # the site's two days are not over
+        clock.advance(hours=2)
+        report = tracker.run()
+        assert report.escalated == opened and report.errors == []
+        assert calls == [SITE]  # one look-up for the site's two cases
+        host_notice = report.ladder["climbed"][0]["notice"]
+        host = notice_json(store.engine, host_notice)
+        assert (host["rung"], host["party"], host["status"]) == (
+            "host", "Example Hosting GmbH", "draft")
+        assert host["to"] == "abuse@hosting.example" and not host["recipient_confirmed"]
+        assert host["language"] == "de" and host["cases"] == opened  # the host's country
+        assert "Löschaufforderung" in host["subject"] and "Hosting-Anbieter" in host["body"]
+        assert all(f"http://{SITE}/img/{n}.jpg" in host["body"] for n in (1, 2))
+        assert "abuse@ignores.example" in host["body"]  # what was tried before, and when
+
+        # Nobody approved the host's notice: however long it waits, nothing climbs past it.
+        clock.advance(days=10)
+        report = tracker.run()
+        assert report.escalated == [] and report.ladder["waiting"] == opened
+        approve_notice(store.engine, host_notice, "reviewer-1", clock())
+        sent = sender.send_approved()
+        assert [s["notice"] for s in sent["sent"]] == [host_notice]
+        delivered = [email.message_from_bytes(m.content, policy=policy.default)
+                     for m in mailbox.messages]
+        assert delivered[-1]["To"] == "abuse@hosting.example"
+
+        clock.advance(days=2, hours=23)
+        report = tracker.run()
+        assert report.escalated == []  # the host's three days run from its notice
+        clock.advance(hours=2)
+        report = tracker.run()
+        climbed = report.ladder["climbed"]
+        assert [c["rung"] for c in climbed] == ["registrar", "registrar"]
+        assert climbed[0]["skipped"] == [{"rung": "cdn", "why": "no CDN fronts the site"}]
+        registrar_notice = climbed[0]["notice"]
+        registrar = notice_json(store.engine, registrar_notice)
+        assert registrar["language"] == "en" and "its registrar" in registrar["body"]
+        record_answer(store.engine, registrar_notice, "We forwarded it to the registrant.",
+                      "reviewer-1", clock())
+        approve_notice(store.engine, registrar_notice, "reviewer-1", clock())
+        sender.send_approved()
+        clock.advance(days=5, hours=1)
+        report = tracker.run()
+        authority = notice_json(store.engine, report.ladder["climbed"][0]["notice"])
+        assert authority["rung"] == "authority" and authority["language"] == "ko"
+        assert authority["to"] == "report@authority.example" and authority["recipient_confirmed"]
+        assert "접속차단 요청" in authority["subject"] and "증거 목록" in authority["body"]
+        assert "127.0.0.1" in authority["body"]  # the server address is evidence
+        approve_notice(store.engine, authority["id"], "reviewer-1", clock())
+        sender.send_approved()
+        clock.advance(days=8)
+        assert tracker.run().ladder["top"] == opened  # nobody is left to ask
+
+        steps = history(store.engine, opened[0])
+        assert [s["rung"] for s in steps] == ["site", "host", "registrar", "authority"]
+        assert all(s["sent_at"] for s in steps)
+        assert steps[2]["answer"] == "We forwarded it to the registrant."
+        assert steps[1]["party"] == "Example Hosting GmbH"
+    finally:
+        controller.stop()
+    assert audit.verify(store.engine).ok
+
+
+def test_an_unreachable_registry_holds_that_site_only_and_is_tried_again(store, clock,
+                                                                         named_sender) -> None:
+    opened = store.open_cases([event("down.example", 1), event("fine.example", 1)])
+    for case_id in opened:
+        approve_notice(store.engine, notice_for_case(store.engine, case_id), "r", clock())
+    controller, _ = start_smtp(free_port())
+    try:
+        sender = NoticeSender(store.engine, SmtpServer("127.0.0.1", controller.port),
+                              clock=clock, backoff=0)
+        sender.send_approved()
+        failing = {"down.example"}
+
+        def finder(engine, site, server_ip, now):
+            if site in failing:
+                raise OSError("rdap.example timed out")
+            return {"host": HOST}
+
+        tracker = Tracker(store.engine, lambda body, victim: True, sender, clock,
+                          lambda url: Fetched(200, b"jpeg"),
+                          climber=Climber(store.engine, finder=finder, clock=clock))
+        clock.advance(days=8)
+        report = tracker.run()
+        assert report.escalated == [opened[1]]
+        assert any("down.example" in e and "timed out" in e for e in report.errors)
+        failing.clear()
+        assert tracker.run().escalated == [opened[0]]
+    finally:
+        controller.stop()
+
+
+def test_a_rung_without_an_address_is_drafted_but_not_sent(store, clock, named_sender) -> None:
+    """The default ladder's authority has no contact until the institution sets one: its
+    request is drafted with the evidence list, and sending says what to set."""
+    opened = store.open_cases([event(SITE, 1)])
+    approve_notice(store.engine, notice_for_case(store.engine, opened[0]), "r", clock())
+    controller, _ = start_smtp(free_port())
+    try:
+        sender = NoticeSender(store.engine, SmtpServer("127.0.0.1", controller.port),
+                              clock=clock, backoff=0)
+        sender.send_approved()
+        tracker = Tracker(store.engine, lambda body, victim: True, sender, clock,
+                          lambda url: Fetched(200, b"jpeg"),
+                          climber=Climber(store.engine, finder=finder_of(), clock=clock))
+        clock.advance(days=8)
+        report = tracker.run()
+        step = report.ladder["climbed"][0]
+        assert step["rung"] == "authority"
+        assert [s["rung"] for s in step["skipped"]] == ["host", "cdn", "registrar"]
+        approve_notice(store.engine, step["notice"], "r", clock())
+        with pytest.raises(SendError, match="ladder file"):
+            sender.send_notice(step["notice"])
+    finally:
+        controller.stop()
