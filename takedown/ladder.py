@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, Select, select
 
 from engines.home import data_home
 from engines.settings import current
@@ -435,6 +435,25 @@ def history(engine: Engine, case_id: int) -> list[dict[str, Any]]:
                           "sent_at": _iso(step["sent_at"]),
                           "answered_at": _iso(step["answered_at"]), "answer": step["answer"]})
     return rungs
+
+
+def current_notice(engine: Engine, case_id: int) -> int | None:
+    """The notice a person acts on for the case now: its newest rung's while that is not
+    sent yet (to approve or send), else the site's."""
+    with engine.connect() as conn:
+        waiting = conn.execute(select(escalations.c.notice_id).where(
+            escalations.c.case_id == case_id, escalations.c.sent_at.is_(None),
+            escalations.c.notice_id.is_not(None)).order_by(escalations.c.id.desc())
+            .limit(1)).scalar()
+        return waiting if waiting is not None else conn.execute(
+            select(cases.c.notice_id).where(cases.c.id == case_id)).scalar()
+
+
+def awaiting_people(conn: Connection) -> Select:
+    """The ids of cases whose newest rung's notice waits for a person (the review queue)."""
+    return select(escalations.c.case_id).join(
+        notices, notices.c.id == escalations.c.notice_id).where(
+        escalations.c.sent_at.is_(None), notices.c.status.in_(("draft", "approved")))
 
 
 def _iso(value: dt.datetime | None) -> str | None:

@@ -125,12 +125,23 @@ def _default_bundle(reference: str) -> Path:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    from takedown.database import takedown_engine
+    from takedown.ladder import history
+
     case = _case_or_exit(args.case_id)
+    case["ladder"] = history(takedown_engine(), args.case_id)
     if args.json:
         print(json.dumps(case, ensure_ascii=False, default=str))
         return 0
+    steps = case.pop("ladder")
     for key, value in case.items():
         print(f"{key:>16}: {value}")
+    print("\nEscalation ladder:")
+    for step in steps:
+        answered = f"; answered {step['answered_at']}: {step['answer']}" if step[
+            "answered_at"] else ""
+        print(f"  {step['rung']:>9}: {step['party'] or '?'}; sent "
+              f"{step['sent_at'] or 'not yet'}{answered}")
     return 0
 
 

@@ -26,6 +26,32 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                            "pictures clearly, approved or saw is held for someone else)")
     send.add_argument("--json", action="store_true")
     send.set_defaults(run=run_send)
+    answer = commands.add_parser(
+        "answer", help="record what a party answered to a notice (kept on its cases' ladder)")
+    answer.add_argument("notice_id", type=int, metavar="NOTICE_ID")
+    answer.add_argument("--text", required=True, help="the answer, as the reviewer read it")
+    answer.add_argument("--as", dest="reviewer", required=True, metavar="NAME",
+                        help="who read it, in the audit log")
+    answer.add_argument("--json", action="store_true")
+    answer.set_defaults(run=run_answer)
+
+
+def run_answer(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from takedown.database import takedown_engine
+    from takedown.ladder import LadderError, record_answer
+
+    try:
+        listed = record_answer(takedown_engine(), args.notice_id, args.text, args.reviewer,
+                               dt.datetime.now(dt.UTC))
+    except LadderError as exc:
+        raise SystemExit(f"haechi notices: {exc}") from None
+    if args.json:
+        print(json.dumps({"notice": args.notice_id, "cases": listed}))
+    else:
+        print(f"Answer kept on notice {args.notice_id} and its {len(listed)} case(s).")
+    return 0
 
 
 def run_show(args: argparse.Namespace) -> int:

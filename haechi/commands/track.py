@@ -49,6 +49,13 @@ def run_track(args: argparse.Namespace) -> int:
         if result.withdrawn:
             print(f"{len(result.withdrawn)} case(s) of withdrawn victims checked, no longer "
                   f"pursued; {len(result.changed)} of them serve a changed file.")
+        for step in result.ladder.get("climbed", []):
+            skipped = "".join(f"; {s['rung']} skipped: {s['why']}" for s in step["skipped"])
+            print(f"  HAECHI-{step['case']:06d} climbed to the {step['rung']} "
+                  f"({step['party']}): notice {step['notice']} waits for approval{skipped}")
+        if result.ladder.get("waiting"):
+            print(f"{len(result.ladder['waiting'])} case(s) wait for a person to approve or "
+                  "send their escalation notice.")
         for error in result.errors:
             print(f"  {error}")
     return 0

@@ -44,6 +44,7 @@ from engines.settings import current
 from matcher.decode import UnreadableImage
 from takedown import audit
 from takedown.cases import CaseStore, system_clock
+from takedown.ladder import awaiting_people, current_notice, history
 from takedown.notices import (
     NoticeError,
     approve_notice,
@@ -282,8 +283,9 @@ def create_app(case_store: CaseStore, media: ObjectStore, sender: NoticeSender,
         require(request, VIEW)
         now = clock()
         with engine.connect() as conn:
-            rows = conn.execute(select(cases).where(cases.c.status.in_(QUEUE_STATUSES))
-                                .order_by(cases.c.detected_at, cases.c.id)).mappings().all()
+            rows = conn.execute(select(cases).where(
+                cases.c.status.in_(QUEUE_STATUSES) | cases.c.id.in_(awaiting_people(conn)))
+                .order_by(cases.c.detected_at, cases.c.id)).mappings().all()
         items = [{"id": r["id"], "reference": reference_of(r["id"]), "site": r["site"],
                   "victim": r["victim"], "status": r["status"], "url": r["image_url"],
                   "waiting": str(now - r["detected_at"]).split(".")[0]}
@@ -300,14 +302,15 @@ def create_app(case_store: CaseStore, media: ObjectStore, sender: NoticeSender,
     def case_page(request: Request, case_id: int, message: str = "") -> HTMLResponse:
         session = require(request, VIEW)
         case = load_case(case_id)
-        notice = notice_json(engine, case["notice_id"]) if case["notice_id"] else None
+        notice_id = current_notice(engine, case_id)
+        notice = notice_json(engine, notice_id) if notice_id else None
         objection = None
         if notice and settings.four_eyes and notice["status"] == "approved":
             with engine.connect() as conn:
                 objection = four_eyes_objection(conn, notice["id"], session.user)
         return page(request, "case.html", case=case, notice=notice, message=message,
                     version=notice_version(notice) if notice else None,
-                    send_objection=objection,
+                    send_objection=objection, ladder=history(engine, case_id),
                     clear=session.clear_until(case_id) > clock().timestamp(),
                     reference=reference_of(case_id))
 
