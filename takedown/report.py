@@ -155,6 +155,72 @@ def removal_time_phrase(summary: dict[str, Any]) -> str:
     return "no notice sent yet" if not summary["notified"] else "nothing removed yet"
 
 
+def draft_time_phrase(summary: dict[str, Any]) -> str:
+    """Median detection → notice drafted, or that no notice was drafted yet."""
+    seconds = summary["median_detection_to_draft_s"]
+    return "no notice drafted yet" if seconds is None else human_duration(seconds)
+
+
+def _p90_text(times: dict[str, Any]) -> str:
+    """The p90 as a duration, or why there is none (too few removed cases)."""
+    if times["p90_s"] is not None:
+        return human_duration(times["p90_s"])
+    return f"too few removed cases ({times['removed']}; {times['p90_min_removed']} needed)"
+
+
+def times_phrase(times: dict[str, Any]) -> str:
+    """Median and p90 over removed cases, naming them so, with the count still online."""
+    removed, online = times["removed"], times["still_online"]
+    if not removed:
+        return (f"nothing removed yet, {online} still online" if online
+                else "no notice sent yet")
+    return (f"median {human_duration(times['median_s'])}, p90 {_p90_text(times)}, over "
+            f"{removed} removed; {online} still online")
+
+
+def share_phrase(part: int, counted: int, share: float | None, days: float) -> str:
+    """`part` of the `counted` cases notified at least `days` days ago, or that none was."""
+    since = f"notified at least {days:g} days ago"
+    if not counted:
+        return f"no case {since} yet"
+    if not part:
+        return f"none of {counted} {since}"
+    return f"{part} of {counted} {since} ({share:.0%})"
+
+
+def within_phrase(window: dict[str, Any]) -> str:
+    """Removed within a window, over the cases notified at least that long ago."""
+    return share_phrase(window["removed"], window["cases"], window["share"], window["days"])
+
+
+def long_tail_phrase(tail: dict[str, Any]) -> str:
+    """Online past the long tail's start, over the cases notified at least that long ago."""
+    return share_phrase(tail["over"], tail["cases"], tail["share"], tail["days"])
+
+
+def hotline_phrase(figure: dict[str, Any]) -> str:
+    """A published figure as '<source>: 69% (2023)', with what stands behind it."""
+    if "seconds" in figure:
+        return f"{figure['source']}: a request prepared in {human_duration(figure['seconds'])}"
+    text = f"{figure['source']}: {figure['share']:.0%}"
+    if "year" in figure:
+        text += f" ({figure['year']})"
+    if "renotice_s" in figure:
+        text += f", re-noticing every {figure['renotice_s'] / 3600:g} h"
+    return text
+
+
+def rung_phrase(rung: dict[str, Any]) -> str:
+    """How far a rung got: the cases it reached, those still online, and its removals."""
+    if not rung["reached"]:
+        return "not reached yet"
+    reached = f"reached by {_plural(rung['reached'], 'case')}, {rung['still_online']} still online"
+    if not rung["removed"]:
+        return f"{reached}; nothing removed at this rung yet"
+    return (f"{reached}; {rung['removed']} removed at this rung, median "
+            f"{human_duration(rung['median_s'])} from its notice, p90 {_p90_text(rung)}")
+
+
 def statuses_in_order(by_status: dict[str, int]) -> list[dict[str, Any]]:
     """The statuses that have cases, in lifecycle order, each with its meaning and count."""
     known = [s for s in STATUS_MEANINGS if by_status.get(s)]
@@ -406,8 +472,38 @@ def _view(report: dict[str, Any]) -> dict[str, Any]:
         "host": host, **h, "statuses": statuses_in_order(h["by_status"]),
         "removal_text": removal_phrase(h), "notice_time_text": notice_time_phrase(h),
         "removal_time_text": removal_time_phrase(h), "past_deadline": overdue_by_host[host],
+        "times_text": times_phrase(h["removal_times"]["from_notice"]),
+        "within_texts": [within_phrase(w)
+                         for w in h["removal_times"]["from_notice"]["removed_within"]],
     } for host, h in report["hosts"].items()]
+    from_notice = overall["removal_times"]["from_notice"]
+    from_detection = overall["removal_times"]["from_detection"]
+    published = {f["key"]: hotline_phrase(f) for f in report["hotline_figures"]}
+    inhope = [published["inhope_within_2_5_days"], published["inhope_within_7_days"]]
+    comparisons = [{"figure": f"removed within {w['days']:g} days of first notice",
+                    "haechi": within_phrase(w), "published": figure}
+                   for w, figure in zip(from_notice["removed_within"], inhope, strict=True)]
+    comparisons += [
+        {"figure": f"online more than {LONG_TAIL_DAYS} days after first notice",
+         "haechi": long_tail_phrase(from_notice["online_over_long_tail"]),
+         "published": published["arachnid_over_42_days"]},
+        {"figure": "detection → notice drafted, and sent (medians)",
+         "haechi": f"drafted: {draft_time_phrase(overall)}; sent: {notice_time_phrase(overall)}",
+         "published": published["seoul_request_prepared"]},
+    ]
+    tail = [{**c, "online_text": human_duration(c["online_s"]),
+             "state_text": "still online" if c["still_online"]
+             else f"removed {human_time(c['removed_at'])}"} for c in report["long_tail"]]
+    tail_counted = from_notice["online_over_long_tail"]["cases"]
     return {
+        "clocks": [{"label": "from first notice", "text": times_phrase(from_notice)},
+                   {"label": "from detection", "text": times_phrase(from_detection)}],
+        "comparisons": comparisons,
+        "rungs": [{"rung": r["rung"], "text": rung_phrase(r)} for r in report["rungs"]],
+        "tail": tail,
+        "tail_empty_text": (f"None: no case has been online more than {LONG_TAIL_DAYS} days "
+                            "after its first notice." if tail_counted else
+                            f"No case was notified {LONG_TAIL_DAYS} days ago or more yet."),
         "generated_text": human_time(report["generated_at"]),
         "overall": overall, "statuses": statuses_in_order(overall["by_status"]),
         "removal_text": removal_phrase(overall),
@@ -422,6 +518,26 @@ def render_html(report: dict[str, Any]) -> str:
     return _templates.get_template("report.html").render(
         report=report, view=_view(report), bars=_bars(report), bar_x=BAR_X,
         svg_width=SVG_WIDTH)
+
+
+def _removal_time_lines(view: dict[str, Any]) -> list[str]:
+    """Time to removal beside the hotlines' figures, per rung, and the long tail."""
+    lines = ["Time to removal (median and p90 over removed cases, cases still online beside):"]
+    lines += [f"  {c['label']}: {c['text']}" for c in view["clocks"]]
+    lines += ["", "Beside the published hotline figures:"]
+    lines += [f"  {c['figure']}: {c['haechi']}  [{c['published']}]"
+              for c in view["comparisons"]]
+    lines += ["", "Per rung of the ladder (time from that rung's notice to removal):"]
+    lines += [f"  {r['rung']}: {r['text']}" for r in view["rungs"]]
+    lines.append("")
+    if not view["tail"]:
+        lines.append(f"Long tail: {view['tail_empty_text']}")
+    else:
+        lines.append(f"Long tail, online more than {LONG_TAIL_DAYS} days after first notice "
+                     f"({len(view['tail'])}), oldest notice first:")
+        lines += [f"  {c['reference']}  {c['site']}  rung {c['rung']}  {c['online_text']} "
+                  f"online after notice, {c['state_text']}" for c in view["tail"]]
+    return [*lines, ""]
 
 
 def render_text(report: dict[str, Any]) -> str:
@@ -440,6 +556,7 @@ def render_text(report: dict[str, Any]) -> str:
               f"Removed after notice: {view['removal_text']}",
               f"Median time from detection to first notice: {view['notice_time_text']}",
               f"Median time from first notice to removal: {view['removal_time_text']}", ""]
+    lines += _removal_time_lines(view)
     if not view["any_sent"]:
         lines.append("Past their deadline: no notice sent yet.")
     elif not view["overdue"]:
@@ -459,4 +576,8 @@ def render_text(report: dict[str, Any]) -> str:
                         if h["past_deadline"] else ""))
         lines.append(f"      removed after notice: {h['removal_text']}; "
                      f"first notice to removal: {h['removal_time_text']}")
+        lines.append(f"      time to removal: {h['times_text']}; within "
+                     + "; within ".join(f"{w['days']:g} days: {text}" for w, text in zip(
+                         h["removal_times"]["from_notice"]["removed_within"],
+                         h["within_texts"], strict=True)))
     return "\n".join(lines) + "\n"

@@ -153,7 +153,9 @@ def test_drafts_only_say_no_notice_sent_yet_without_bars(store: CaseStore,
     report = build_report(store.engine, now=clock())
     assert report["notices_past_deadline"] == []
     html = render_html(report)
-    assert "0%" not in html and "n/a" not in html and "<rect" not in html and "<svg" not in html
+    # Project Arachnid's published 10% is beside Haechi's figures; no figure of Haechi's is 0%.
+    assert not ZERO_PERCENT.search(html) and "n/a" not in html
+    assert "<rect" not in html and "<svg" not in html
     assert html.count("no notice sent yet") >= 2 * 3  # each host: rate and both times
     assert "No notice sent yet." in html
     text = render_text(report)
@@ -299,15 +301,65 @@ def test_the_long_tail_lists_the_oldest_notice_first(store: CaseStore,
     assert tail[1]["removed_at"] == (START + 50 * DAY).isoformat()
 
 
-@pytest.mark.parametrize(("removed", "p90_s"), [
-    (9, None),
-    (10, 9 * 3600),  # nearest rank: the 9th of 10
-    (11, 10 * 3600),  # the 10th of 11
+@pytest.mark.parametrize(("removed", "p90_s", "text"), [
+    (9, None, "p90 too few removed cases (9; 10 needed)"),
+    (10, 9 * 3600, "p90 9 h"),  # nearest rank: the 9th of 10
+    (11, 10 * 3600, "p90 10 h"),  # the 10th of 11
 ])
-def test_p90_needs_ten_removed_cases(store: CaseStore, removed: int, p90_s: float | None
-                                     ) -> None:
+def test_p90_needs_ten_removed_cases(store: CaseStore, removed: int, p90_s: float | None,
+                                     text: str) -> None:
     for hours in range(1, removed + 1):
         put_case(store.engine, "a.example", START, removed_after=hours * HOUR)
     report = build_report(store.engine, now=NOW)
     assert report["overall"]["removal_times"]["from_notice"]["p90_s"] == p90_s
     assert report["rungs"][0]["p90_s"] == p90_s
+    assert text in render_text(report)
+
+
+def test_text_and_html_put_haechi_beside_the_hotlines(store: CaseStore,
+                                                      field: dict[str, int]) -> None:
+    report = build_report(store.engine, now=NOW)
+    assert {f["key"] for f in report["hotline_figures"]} == {
+        "inhope_within_2_5_days", "inhope_within_7_days", "arachnid_over_42_days",
+        "seoul_request_prepared"}
+    text = render_text(report)
+    for line in [
+        "  from first notice: median 2.5 days (60 h), p90 too few removed cases (6; 10 "
+        "needed), over 6 removed; 2 still online",
+        "  from detection: median 2.6 days (62 h), p90 too few removed cases (6; 10 needed),"
+        " over 6 removed; 2 still online",
+        "  removed within 2.5 days of first notice: 2 of 6 notified at least 2.5 days ago "
+        "(33%)  [INHOPE network: 69% (2023)]",
+        "  removed within 7 days of first notice: 4 of 6 notified at least 7 days ago (67%)"
+        "  [INHOPE network: 73% (2019)]",
+        "  online more than 42 days after first notice: 2 of 5 notified at least 42 days ago"
+        " (40%)  [Project Arachnid: 10%, re-noticing every 24 h]",
+        "  detection → notice drafted, and sent (medians): drafted: 6 min; sent: 1 h  "
+        "[Seoul's desk: a request prepared in 6 min]",
+        "  site: reached by 8 cases, 2 still online; 4 removed at this rung, median 1.8 days"
+        " (42 h) from its notice, p90 too few removed cases (4; 10 needed)",
+        "  cdn: not reached yet",
+        "  registrar: reached by 2 cases, 1 still online; nothing removed at this rung yet",
+        f"  HAECHI-{field['c4']:06d}  a.example  rung registrar  60 days online after "
+        "notice, still online",
+        f"  HAECHI-{field['c5']:06d}  a.example  rung host  45 days online after notice, "
+        "removed 2027-01-16 09:00 UTC",
+        "      time to removal: median 1.8 days (42 h), p90 too few removed cases (2; 10 "
+        "needed), over 2 removed; 1 still online; within 2.5 days: none of 1 notified at "
+        "least 2.5 days ago; within 7 days: 1 of 1 notified at least 7 days ago (100%)",
+    ]:
+        assert line in text.splitlines(), line
+    assert text.index(f"HAECHI-{field['c4']:06d}") < text.index(f"HAECHI-{field['c5']:06d}")
+
+    html = render_html(report)
+    rows = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td></tr>",
+                      html.split('id="hotlines"')[1].split("</table>")[0])
+    assert rows[0] == ("removed within 2.5 days of first notice",
+                       "2 of 6 notified at least 2.5 days ago (33%)",
+                       "INHOPE network: 69% (2023)")
+    assert rows[2][2] == "Project Arachnid: 10%, re-noticing every 24 h"
+    tail = html.split('id="long-tail"')[1].split("</table>")[0]
+    assert tail.index(f"HAECHI-{field['c4']:06d}") < tail.index(f"HAECHI-{field['c5']:06d}")
+    rungs = html.split('id="rungs"')[1].split("</table>")[0]
+    assert '<td class="empty">not reached yet</td>' in rungs
+    assert "n/a" not in html and not ZERO_PERCENT.search(html)
