@@ -325,10 +325,13 @@ def _summary(rows: list[Any], drafted: dict[int, dt.datetime], now: dt.datetime
 
 
 def _rungs_sent(followed: list[Any], climbs: list[Any]) -> dict[int, dict[str, dt.datetime]]:
-    """When each followed case's notice at each rung was sent, the site's being its first."""
+    """When each followed case's notice at each rung was sent, the site's being its first.
+
+    Escalation rows are the rungs above the site's; a row naming the site or a rung not on
+    the ladder would shift the site's clock or rank nowhere, so it is not read."""
     sent = {r["id"]: {"site": r["first_sent_at"]} for r in followed}
     for climb in climbs:
-        if climb["case_id"] in sent and climb["rung"] in LADDER and climb["sent_at"]:
+        if climb["case_id"] in sent and climb["rung"] in LADDER[1:] and climb["sent_at"]:
             sent[climb["case_id"]][climb["rung"]] = climb["sent_at"]
     return sent
 
