@@ -18,7 +18,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "track", help="re-check sent URLs, remind hosts every 24 h, escalate, mark removals")
     track.add_argument("--json", action="store_true")
     track.set_defaults(run=run_track)
-    report = subparsers.add_parser("report", help="removal rates and times, per host")
+    report = subparsers.add_parser(
+        "report", help="removal rates and times per host and rung, beside hotline figures")
     report.add_argument("--json", action="store_true", help="print the figures as JSON")
     report.add_argument("--html", type=Path, help="where to write the HTML page "
                         "(default: report.html in the data folder)")
