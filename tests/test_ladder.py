@@ -21,6 +21,7 @@ from takedown.cases import CaseStore
 from takedown.database import takedown_engine
 from takedown.ladder import Climber, Ladder, LadderError, history, record_answer
 from takedown.notices import approve_notice, notice_for_case, notice_json
+from takedown.report import build_report
 from takedown.sending import NoticeSender, SendError
 from takedown.tracking import Fetched, Tracker
 from testkit.testweb.server import free_port
@@ -169,6 +170,12 @@ def test_a_case_climbs_host_then_registrar_then_authority_each_after_approval(
         sender.send_approved()
         clock.advance(days=8)
         assert tracker.run().ladder["top"] == opened  # nobody is left to ask
+        gone = Tracker(store.engine, lambda body, victim: True, sender, clock,
+                       lambda url: Fetched(404), climber=climber)
+        assert gone.run().removed == opened
+        rungs = {r["rung"]: r for r in build_report(store.engine, clock())["rungs"]}
+        assert rungs["authority"]["removed"] == 2 and rungs["site"]["removed"] == 0
+        assert rungs["authority"]["median_s"] == 8 * 86400  # from the authority's notice
 
         steps = history(store.engine, opened[0])
         assert [s["rung"] for s in steps] == ["site", "host", "registrar", "authority"]
