@@ -11,7 +11,7 @@ providers, CDNs and authorities do (served at FORMS_ADDRESS; server.py routes to
   report (or the browser) to `to`: `action` (the form's action), `js-redirect` (a submit
   handler setting location), `redirect` (the POST answered 307 to `to`), `fetch` (a submit
   handler posting the fields to `to` with fetch()), `script` (a script the page loads from
-  `to`, before anything is filled).
+  `to`, before anything is filled); and `busy`, a submit handler that never returns.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ FORM_TOKEN = "desk-7f3a"
 # The fields the desk requires, as the form names them, and the choices of its two widgets.
 TEXT_FIELDS = ("reference", "urls", "organisation", "email", "subject", "details", "site")
 CATEGORIES = ("copyright", "ncii", "spam")
-HOSTILE_WAYS = ("action", "js-redirect", "redirect", "fetch", "script")
+HOSTILE_WAYS = ("action", "js-redirect", "redirect", "fetch", "script", "busy")
 TICKET_PREFIX = "ABUSE-"
 
 
@@ -63,6 +63,7 @@ def _hostile_script(way: str, to: str) -> str:
         "js-redirect": f"location.href = {target};",
         "fetch": f"fetch({target}, {{method: 'POST', body: new FormData(event.target)}})"
                  ".catch(function () {});",
+        "busy": "for (;;) {}",
     }.get(way)
     if way == "script":
         return f'<script src="{escape(to)}"></script>'
