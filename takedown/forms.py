@@ -51,7 +51,7 @@ from urllib.parse import urlsplit
 from playwright.async_api import async_playwright
 
 from crawler.browser import CHROMIUM_ARGS, BrowserNetwork, chromium_path
-from crawler.settings import USER_AGENT
+from crawler.run import crawl_settings
 from engines.fetch import BLOCKED_ADDRESS, FETCH_SCHEMES, BlockedAddress, default_policy
 from engines.home import data_home
 from engines.objects import ObjectStore, open_store
@@ -375,16 +375,19 @@ def submit_form(profile: FormProfile, values: Mapping[str, str]) -> FormReceipt:
     missing = sorted(profile.template_names - set(values))
     if missing:
         raise FormError(profile.name, FILL, f"no value given for {', '.join(missing)}")
-    executable = chromium_path(None)
+    # The crawler's Chromium and User-Agent (HAECHI_CHROMIUM, HAECHI_SCRAPY_USER_AGENT): a
+    # party sees one Haechi, whether it crawls their site or fills their form.
+    settings = crawl_settings()
+    executable = chromium_path(settings.get("HAECHI_CHROMIUM"))
     if executable is None:
         raise FormError(profile.name, OPEN, "no Chromium is installed (apt-get install "
-                                            "chromium)")
-    return asyncio.run(_submit(profile, values, executable))
+                                            "chromium, or set HAECHI_CHROMIUM)")
+    return asyncio.run(_submit(profile, values, executable, settings.get("USER_AGENT")))
 
 
-async def _submit(profile: FormProfile, values: Mapping[str, str], executable: str
-                  ) -> FormReceipt:
-    network = FormNetwork(BrowserNetwork(default_policy(), USER_AGENT, profile.timeout),
+async def _submit(profile: FormProfile, values: Mapping[str, str], executable: str,
+                  user_agent: str) -> FormReceipt:
+    network = FormNetwork(BrowserNetwork(default_policy(), user_agent, profile.timeout),
                           profile.recipients)
     try:
         async with async_playwright() as playwright:
@@ -397,7 +400,7 @@ async def _submit(profile: FormProfile, values: Mapping[str, str], executable: s
             try:
                 context = await browser.new_context(
                     service_workers="block", accept_downloads=False, viewport=VIEWPORT,
-                    user_agent=USER_AGENT)
+                    user_agent=user_agent)
                 await context.route("**", network.handle)
                 context.on("requestfailed", network.escaped)
                 session = _Session(profile, await context.new_page(), network)
