@@ -79,6 +79,9 @@ class Settings:
     notice_deadline_hours: float = setting("HAECHI_NOTICE_DEADLINE_HOURS", 48.0,
                                            _positive(float))
     site_registry: str | None = setting("HAECHI_SITE_REGISTRY")
+    # The operator's web-form profiles (takedown/forms.py): a JSON file; unset means
+    # form_profiles.json in the data folder.
+    form_profiles: str | None = setting("HAECHI_FORM_PROFILES")
     smtp_url: str = setting("HAECHI_SMTP_URL", "smtp://127.0.0.1:25")
     escalate_days: float = setting("HAECHI_ESCALATE_DAYS", 7.0, _positive(float))
     # The institution's escalation ladder (takedown/ladder.py): a JSON file.

@@ -93,6 +93,9 @@ CDN_ADDRESS = "127.9.9.9"
 # the largest benchmark), and nothing else of loopback: 127.0.0.1 stays refused, where tests
 # run the internal services a hostile page must not reach.
 FETCH_ALLOW = f"{CDN_ADDRESS}/32,127.10.0.0/15"
+# The abuse desk that takes reports only through a web form (testkit/testweb/forms.py): inside
+# FETCH_ALLOW's site block, but no site's address (a site's third octet is below 250).
+FORMS_ADDRESS = "127.11.250.1"
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,10 @@ from aiohttp import web
 from PIL import Image
 
 from testkit.testweb import apps, streams
+from testkit.testweb.forms import AbuseDesk
 from testkit.testweb.model import (
     CDN_ADDRESS,
+    FORMS_ADDRESS,
     MODERN_MARKUPS,
     PLANTED_FORMATS,
     TITLES,
@@ -196,6 +198,7 @@ class TestWebServer:
     def __init__(self, web_: TestWeb, served_log: Path | None = None) -> None:
         self.web = web_
         self.served_log = served_log.open("a", buffering=1) if served_log else None
+        self.desk = AbuseDesk()
 
     def log_served(self, url: str) -> None:
         if self.served_log:
@@ -215,6 +218,8 @@ class TestWebServer:
         address = local[0]
         if address == CDN_ADDRESS:
             return await self.cdn(request)
+        if address == FORMS_ADDRESS:
+            return await self.desk.handle(request)
         index = site_index(address)
         if index is None or index >= self.web.plan.sites:
             raise web.HTTPNotFound(text="no test site at this address")
