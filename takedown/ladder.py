@@ -219,7 +219,19 @@ def addressee(rung: Rung, found: Mapping[str, FoundParty]) -> Addressee | None:
     language = COUNTRY_LANGUAGES.get((party.country or "").upper(), "en")
     if party.address:
         return Addressee(party.name, party.address, party.source, language=language)
-    return Addressee(party.name, "", party.source, "form", None, party.form_url, language)
+    return Addressee(party.name, "", party.source, "form", form_profile_for(party.form_url),
+                     party.form_url, language)
+
+
+def form_profile_for(url: str | None) -> str | None:
+    """The name of the operator's form profile (takedown/forms.py) for a party's form: the
+    one at that very URL, else None (a person adds one; sending says so)."""
+    if not url:
+        return None
+    from takedown.forms import load_profiles
+
+    return next((name for name, profile in sorted(load_profiles().items())
+                 if profile.url == url), None)
 
 
 def skip_reason(rung: Rung, found: Mapping[str, FoundParty]) -> str:

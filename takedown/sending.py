@@ -211,7 +211,7 @@ class NoticeSender:
                 "reference": reference_of(notice["cases"][0]), "urls": "\n".join(notice["urls"]),
                 "reporter_org": reporter.org, "reporter_email": reporter.email,
                 "subject": notice["subject"], "body": notice["body"], "site": notice["site"]})
-            key = keep_receipt(receipt, notice_id=notice["id"])
+            key = keep_receipt(receipt)
         except FormError as exc:
             raise SendError(f"notice {notice['id']}: the form was not submitted: {exc}") from exc
         return f"form:{profile.name}:{receipt.submitted_at.isoformat()}", key

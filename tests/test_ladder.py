@@ -13,21 +13,27 @@ from dataclasses import dataclass
 from email import policy
 from pathlib import Path
 
+import httpx
 import pytest
 
+from crawler.browser import chromium_path
 from engines.mail import SmtpServer
 from takedown import audit
 from takedown.cases import CaseStore
 from takedown.database import takedown_engine
+from takedown.forms import read_receipt
 from takedown.ladder import Climber, Ladder, LadderError, history, record_answer
 from takedown.notices import approve_notice, notice_for_case, notice_json
 from takedown.report import build_report
 from takedown.sending import NoticeSender, SendError
 from takedown.tracking import Fetched, Tracker
-from testkit.testweb.server import free_port
+from testkit.testweb.model import FORMS_ADDRESS, WebPlan
+from testkit.testweb.server import free_port, start_testweb
 from tests.takedown_helpers import FakeClock, event, start_smtp
 
 SITE = "ignores.example"
+needs_chromium = pytest.mark.skipif(chromium_path(None) is None,
+                                    reason="Debian's chromium is not installed")
 
 
 @dataclass(frozen=True)
@@ -240,3 +246,57 @@ def test_a_rung_without_an_address_is_drafted_but_not_sent(store, clock, named_s
             sender.send_notice(step["notice"])
     finally:
         controller.stop()
+
+
+@needs_chromium
+def test_a_form_only_cdn_gets_its_form_filled_after_approval_with_the_screenshot_kept(
+        store, clock, named_sender, haechi_home, monkeypatch) -> None:
+    """The CDN takes reports only by its web form (the test web's abuse desk): climbing drafts
+    a form notice under the operator's profile for that form; sending fills it in Chromium,
+    and the notice keeps the confirmation's screenshot as evidence."""
+    web_ = start_testweb(WebPlan(sites=1, traps=False, hostile=False))
+    controller, _ = start_smtp(free_port())
+    try:
+        url = f"http://{FORMS_ADDRESS}:{web_.port}/report-abuse"
+        profiles = haechi_home / "form_profiles.json"
+        profiles.parent.mkdir(parents=True, exist_ok=True)
+        profiles.write_text(json.dumps({"cdn-desk": {
+            "url": url, "submit": "#send", "timeout": 15,
+            "confirmation": {"selector": "#confirmation", "text": "Ticket number:"},
+            "fields": [{"selector": "#reference", "value": "{reference}"},
+                       {"selector": "#urls", "value": "{urls}"},
+                       {"selector": "#organisation", "value": "{reporter_org}"},
+                       {"selector": "#email", "value": "{reporter_email}"},
+                       {"selector": "#site", "value": "{site}"},
+                       {"selector": "#subject", "value": "{subject}"},
+                       {"selector": "textarea#details", "value": "{body}"},
+                       {"selector": "#category", "kind": "select", "value": "ncii"},
+                       {"selector": "#consent", "kind": "check"}]}}))
+        monkeypatch.setenv("HAECHI_FORM_PROFILES", str(profiles))
+        cdn = Found("cdn", "Example CDN", None, form_url=url, source="cdn-ranges")
+        opened = store.open_cases([event(SITE, 1)])
+        approve_notice(store.engine, notice_for_case(store.engine, opened[0]), "r", clock())
+        sender = NoticeSender(store.engine, SmtpServer("127.0.0.1", controller.port),
+                              clock=clock, backoff=0)
+        sender.send_approved()
+        tracker = Tracker(store.engine, lambda body, victim: True, sender, clock,
+                          lambda url: Fetched(200, b"jpeg"),
+                          climber=Climber(store.engine, finder=finder_of(cdn), clock=clock))
+        clock.advance(days=8)
+        step = tracker.run().ladder["climbed"][0]
+        notice = notice_json(store.engine, step["notice"])
+        assert (step["rung"], notice["channel"], notice["form_profile"]) == (
+            "cdn", "form", "cdn-desk")
+        before = len(httpx.get(f"{url}/received", timeout=10).json())
+        approve_notice(store.engine, notice["id"], "r", clock())
+        assert sender.send_approved()["sent"][0]["notice"] == notice["id"]
+        got = httpx.get(f"{url}/received", timeout=10).json()[before:]
+        assert len(got) == 1 and got[0]["site"] == SITE
+        assert f"http://{SITE}/img/1.jpg" in got[0]["urls"]
+        sent = notice_json(store.engine, notice["id"])
+        assert sent["status"] == "sent" and sent["message_id"].startswith("form:cdn-desk:")
+        assert read_receipt(sent["confirmation_key"]).startswith(b"\x89PNG")
+        assert history(store.engine, opened[0])[1]["sent_at"] is not None
+    finally:
+        controller.stop()
+        web_.stop()
