@@ -39,6 +39,7 @@ from crawler.security_txt import AddressRefused, email_address, mailto_address
 from engines.fetch import ip_literal
 from engines.settings import current
 from takedown import audit
+from takedown.references import reference_of, stream_of
 from takedown.registry import operator_address, site_override
 from takedown.schema import cases, notices
 from takedown.status import transition
@@ -182,30 +183,6 @@ def choose_recipient(site: str, contacts: list[str], registry: str | None) -> tu
 def legal_basis(site: str, country: str | None) -> str:
     """The Telecommunications Business Act for Korean services, a general NCII clause else."""
     return "kr-tba" if country == "KR" or site.endswith(".kr") else "ncii"
-
-
-def reference_of(case_id: int) -> str:
-    return f"HAECHI-{case_id:06d}"
-
-
-def video_time(seconds: float) -> str:
-    """A second of a video as players show it, H:MM:SS (the second it falls in: 754.6 is
-    0:12:34, where a player seeking to 12:34 shows the frame)."""
-    whole = max(0, int(seconds))
-    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
-
-
-def stream_of(row: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Where a case's file is in its streamed video: the manifest's URL, the segment's, the
-    segment's start and the time of the match (H:MM:SS); None for a file that is no segment
-    of a stream."""
-    if not row.get("manifest_url"):
-        return None
-    second = row.get("second")
-    if second is None:
-        second = row.get("segment_start") or 0.0
-    return {"manifest_url": row["manifest_url"], "segment_url": row["image_url"],
-            "segment_start": row.get("segment_start"), "time": video_time(second)}
 
 
 def xarf_reports(rows: list[Any], reporter: Reporter, at: dt.datetime) -> list[dict[str, Any]]:
