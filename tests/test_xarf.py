@@ -308,3 +308,20 @@ def test_a_manifest_says_per_row_which_victims_were_minors(tmp_path, capsys,
     manifest.write_text("victim,path,minor_at_capture\nV-c,a.jpg,perhaps\n")
     assert main(["register", "--manifest", str(manifest)]) == 2
     assert "minor_at_capture must be yes or no" in capsys.readouterr().err
+
+
+def test_a_hash_list_registered_with_the_flag_marks_every_victim_it_names(tmp_path,
+                                                                          capsys) -> None:
+    listing = tmp_path / "list.csv"
+    listing.write_text("victim,algorithm,hash\nV-h1,pdq," + "ab" * 32 + "\nV-h2,pdq,"
+                       + "cd" * 32 + "\n")
+    code, summary = haechi(capsys, "register", "--hashes", str(listing), "--minor-at-capture",
+                           "--json")
+    assert code == 0 and summary["minor_at_capture"] == {"V-h1": True, "V-h2": True}
+
+
+def test_the_vendored_and_the_extension_schemas_are_2020_12_schemas() -> None:
+    for path in [*OFFICIAL.rglob("*.json"), DOCS / "xarf-content-ncii.schema.json"]:
+        Draft202012Validator.check_schema(json.loads(path.read_text(encoding="utf-8")))
+    example = json.loads((DOCS / "xarf-content-ncii.schema.json").read_text())["examples"][0]
+    assert_valid(example)
