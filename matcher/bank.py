@@ -23,6 +23,7 @@ import numpy as np
 from sqlalchemy import (
     Boolean,
     Column,
+    Connection,
     Engine,
     Index,
     Integer,
@@ -134,12 +135,17 @@ class VictimBank:
 
     # --- writing -------------------------------------------------------------------------
 
-    def add(self, victim: str, records: Iterable[HashRecord], source: str) -> int:
-        """Store `records` for `victim`, skipping hashes already held; returns how many were new."""
+    def add(self, victim: str, records: Iterable[HashRecord], source: str,
+            minor_at_capture: bool = False) -> int:
+        """Store `records` for `victim`, skipping hashes already held; returns how many were new.
+
+        `minor_at_capture`: the victim says they were under 18 when the pictures were taken
+        (kept in `victims`, see note_victim), so reports of their pictures are CSAM reports."""
         victim = _check_victim(victim)
         now = dt.datetime.now(dt.UTC)
         digested = [(r, self.cipher.digest(r.algorithm, r.code)) for r in unique_records(records)]
         with self.engine.begin() as conn:
+            note_victim(conn, victim, minor_at_capture, now)
             held = set(conn.execute(select(victim_hashes.c.digest).where(
                 victim_hashes.c.victim == victim)).scalars())
             fresh = [(r, digest) for r, digest in digested if digest not in held]
@@ -164,7 +170,7 @@ class VictimBank:
         self._sync_indexes({r.algorithm for r, _ in fresh})
         return len(fresh)
 
-    def import_hash_list(self, path: Path) -> dict[str, Any]:
+    def import_hash_list(self, path: Path, minor_at_capture: bool = False) -> dict[str, Any]:
         """Load a hash list CSV, in either layout its header names (see `hash_list_layout`).
 
         A vPDQ signal (algorithm `vpdq`, matcher/signals/vpdq.py) is one whole video on one
@@ -190,7 +196,8 @@ class VictimBank:
                 except ValueError as exc:
                     raise BankError(f"{path}, line {line_no}: {exc}") from None
                 by_victim.setdefault(victim, []).extend(records)
-        added = sum(self.add(v, recs, f"list:{path.name}") for v, recs in by_victim.items())
+        added = sum(self.add(v, recs, f"list:{path.name}", minor_at_capture)
+                    for v, recs in by_victim.items())
         summary: dict[str, Any] = {"victims": len(by_victim),
                                    "hashes": sum(map(len, by_victim.values())), "added": added}
         if skipped:
@@ -209,7 +216,8 @@ class VictimBank:
                            f.quality) for index, f in enumerate(frames)]
 
     def withdraw(self, victim: str) -> int:
-        """Delete every hash of `victim` (consent withdrawn); returns how many were removed."""
+        """Delete every hash of `victim` (consent withdrawn), and what they said of themselves
+        at registration (`victims`) with them; returns how many hashes were removed."""
         with self.engine.begin() as conn:
             rows = conn.execute(
                 select(victim_hashes.c.id, victim_hashes.c.algorithm).where(
@@ -217,6 +225,7 @@ class VictimBank:
                 )
             ).all()
             conn.execute(delete(victim_hashes).where(victim_hashes.c.victim == victim))
+            conn.execute(delete(victims).where(victims.c.victim == victim))
         by_algorithm: dict[str, list[int]] = {}
         for row in rows:
             by_algorithm.setdefault(row.algorithm, []).append(row.id)
@@ -233,6 +242,11 @@ class VictimBank:
         with self.engine.connect() as conn:
             return conn.execute(select(victim_hashes.c.id).where(
                 victim_hashes.c.victim == victim).limit(1)).first() is not None
+
+    def minor_at_capture(self, victim: str) -> bool:
+        """Whether `victim` registered as a minor when their pictures were taken."""
+        with self.engine.connect() as conn:
+            return victim in minors_among(conn, [victim])
 
     def stats(self) -> dict:
         with self.engine.connect() as conn:
@@ -426,6 +440,34 @@ class VictimBank:
                 continue
             stamp = IndexStamp(self._indexed_up_to[algorithm], len(index))
             index.save(path, stamp, self.cipher)
+
+
+def note_victim(conn: Connection, victim: str, minor_at_capture: bool,
+                at: dt.datetime) -> None:
+    """Keep the victim's row in `victims`, in the registration's transaction.
+
+    A victim registered as a minor at capture stays one until they withdraw: a later
+    registration without the flag adds pictures, it does not take back what they said (a
+    CSAM report sent as an adult one would understate it to the host)."""
+    held = conn.execute(select(victims.c.minor_at_capture).where(
+        victims.c.victim == victim)).first()
+    if held is None:
+        conn.execute(victims.insert(), [{"victim": victim, "minor_at_capture": minor_at_capture,
+                                         "registered_at": at}])
+    elif minor_at_capture and not held.minor_at_capture:
+        conn.execute(victims.update().where(victims.c.victim == victim),
+                     [{"minor_at_capture": True}])
+
+
+def minors_among(conn: Connection, names: Iterable[str]) -> set[str]:
+    """Which of `names` registered as minors at capture. Takedown reads it with its own
+    connection (the same database) when it builds X-ARF reports (takedown/xarf.py); it is
+    never put in a match event, a hash list or anything else that leaves the installation."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return set()
+    return set(conn.execute(select(victims.c.victim).where(
+        victims.c.victim.in_(wanted), victims.c.minor_at_capture.is_(True))).scalars())
 
 
 def _check_victim(victim: str) -> str:

@@ -47,7 +47,8 @@ from engines.sealed import KEY_VARIABLE, SealedMediaError, media_cipher, rekeyed
 from matcher.events import MatchEvent
 from takedown import audit
 from takedown.evidence import evidence_store, keep_encrypted_copy, seal_media_copy
-from takedown.notices import NoticeDrafter, reference_of, stream_of
+from takedown.notices import NoticeDrafter
+from takedown.references import reference_of, stream_of
 from takedown.schema import cases, false_matches
 from takedown.status import OPEN, transition
 

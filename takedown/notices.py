@@ -3,9 +3,10 @@ moment a case opens, in the site's language, for a person to approve.
 
 Language: the site's security.txt Preferred-Languages, then the registry, then the page
 language, then English. The text comes from one Jinja2 template per language; the X-ARF v4
-reports (one per URL) travel with it as JSON. No notice ever carries an image. A URL that is a
-segment of a streamed video is listed with its stream's manifest and the time in the video, so
-the host can find the video itself, not only one of its hundreds of segments.
+reports (one per URL, built by takedown/xarf.py) travel with it as JSON. No notice ever
+carries an image. A URL that is a segment of a streamed video is listed with its stream's
+manifest and the time in the video, so the host can find the video itself, not only one of
+its hundreds of segments.
 
 Recipient: exactly one checked address (crawler/security_txt.py says which), never a list a
 site wrote. The registry's (the operator's word) first; then the site's first security.txt
@@ -25,7 +26,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,10 +38,13 @@ from crawler.records import CrawlRecords, sites
 from crawler.security_txt import AddressRefused, email_address, mailto_address
 from engines.fetch import ip_literal
 from engines.settings import current
+from matcher.bank import minors_among
 from takedown import audit
+from takedown.references import reference_of, stream_of
 from takedown.registry import operator_address, site_override
 from takedown.schema import cases, escalations, notices
 from takedown.status import transition
+from takedown.xarf import xarf_reports
 
 log = logging.getLogger(__name__)
 
@@ -189,61 +192,6 @@ def legal_basis(site: str, country: str | None) -> str:
     return "kr-tba" if country == "KR" or site.endswith(".kr") else "ncii"
 
 
-def reference_of(case_id: int) -> str:
-    return f"HAECHI-{case_id:06d}"
-
-
-def video_time(seconds: float) -> str:
-    """A second of a video as players show it, H:MM:SS (the second it falls in: 754.6 is
-    0:12:34, where a player seeking to 12:34 shows the frame)."""
-    whole = max(0, int(seconds))
-    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
-
-
-def stream_of(row: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Where a case's file is in its streamed video: the manifest's URL, the segment's, the
-    segment's start and the time of the match (H:MM:SS); None for a file that is no segment
-    of a stream."""
-    if not row.get("manifest_url"):
-        return None
-    second = row.get("second")
-    if second is None:
-        second = row.get("segment_start") or 0.0
-    return {"manifest_url": row["manifest_url"], "segment_url": row["image_url"],
-            "segment_start": row.get("segment_start"), "time": video_time(second)}
-
-
-def xarf_reports(rows: list[Any], reporter: Reporter, at: dt.datetime) -> list[dict[str, Any]]:
-    """One X-ARF v4 report (category content, type ncii) per URL."""
-    domain = reporter.domain
-    return [
-        {
-            "xarf_version": "4.0.0",
-            "report_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"haechi:{row['id']}")),
-            "timestamp": row["detected_at"].isoformat(),
-            "reporter": {"org": reporter.org, "contact": reporter.email, "domain": domain},
-            "sender": {"org": reporter.org, "contact": reporter.email, "domain": domain},
-            "source_identifier": row["server_ip"] or row["site"],
-            "category": "content",
-            "type": "ncii",
-            "url": row["image_url"],
-            "evidence_source": "automated_hash_match",
-            "description": f"Intimate image published without consent; case "
-                           f"{reference_of(row['id'])}; notified {at.isoformat()}"
-                           + _stream_description(stream_of(row)),
-            "tags": [f"hash:sha256:{row['sha256']}", f"match:{row['algorithm']}"],
-        }
-        for row in rows
-    ]
-
-
-def _stream_description(stream: dict[str, Any] | None) -> str:
-    if stream is None:
-        return ""
-    return (f"; a segment of the video stream {stream['manifest_url']}, at {stream['time']} "
-            "of the video")
-
-
 class NoticeDrafter:
     """Keeps one draft notice per host up to date with that host's open cases."""
 
@@ -367,6 +315,8 @@ def notice_json(engine: Engine, notice_id: int, reporter: Reporter | None = None
         rows = conn.execute(listed_cases(notice_id, notice["rung"])).mappings().all()
         contacts = conn.execute(select(sites.c.contacts).where(
             sites.c.site == notice["site"])).scalar()
+        # Victims registered as minors at capture: their reports are CSAM reports.
+        minors = minors_among(conn, [r["victim"] for r in rows])
     source = LEGACY_SOURCES.get(notice["recipient_source"], notice["recipient_source"])
     return {
         "id": notice["id"], "site": notice["site"], "status": notice["status"],
@@ -387,7 +337,7 @@ def notice_json(engine: Engine, notice_id: int, reporter: Reporter | None = None
         "urls": [r["image_url"] for r in rows], "cases": [r["id"] for r in rows],
         "deadline": notice["deadline"].isoformat() if notice["deadline"] else None,
         "message_id": notice["message_id"],
-        "xarf": xarf_reports(list(rows), reporter, notice["updated_at"]),
+        "xarf": xarf_reports(list(rows), reporter, notice["updated_at"], minors),
         # False until HAECHI_ORG_NAME and HAECHI_FROM are set: such a notice cannot be sent.
         "sender_configured": reporter.configured,
         "sender_missing": reporter.missing_settings,

@@ -47,8 +47,8 @@ from takedown.notices import (
     notice_for_case,
     notice_json,
     render,
-    video_time,
 )
+from takedown.references import video_time
 from takedown.review.previews import case_picture
 from takedown.sending import NoticeSender
 from takedown.tracking import Tracker

@@ -7,6 +7,7 @@ parser is built.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 from pathlib import Path
@@ -28,12 +29,18 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     source = register.add_mutually_exclusive_group(required=True)
     source.add_argument("--victim", metavar="ID", help="victim reference for FILE...")
     source.add_argument("--manifest", metavar="CSV", type=Path,
-                        help="CSV with header victim,path (paths relative to the CSV)")
+                        help="CSV with header victim,path (paths relative to the CSV), and "
+                             "optionally minor_at_capture (yes/no per row)")
     source.add_argument("--hashes", metavar="CSV", type=Path,
                         help="hash list CSV with header victim,algorithm,hash, or "
                              "python-threatexchange's collab,signal_type,signal_str (PDQ, "
                              "vPDQ)")
     register.add_argument("files", nargs="*", metavar="FILE", help="image files or folders")
+    register.add_argument("--minor-at-capture", action="store_true",
+                          help="the victim was under 18 when the pictures were taken: reports "
+                               "of them are sent as CSAM reports (X-ARF content/csam). Kept "
+                               "until the victim withdraws; applies to every victim registered "
+                               "by this command")
     register.add_argument("--json", action="store_true", help="print the summary as JSON")
     register.add_argument("--recheck", action="store_true",
                           help="fetch each earlier copy found among the crawled files again "
@@ -54,7 +61,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     stats.set_defaults(run=run_stats)
 
 
-def _register_files(bank: VictimBank, pairs: list[tuple[str, Path]]) -> dict:
+def _register_files(bank: VictimBank, pairs: list[tuple[str, Path]], minors: set[str]
+                    ) -> dict:
     from matcher.decode import UnreadableImage
     from matcher.hasher import ImageHasher
     from matcher.signals import SIGNAL_TYPES
@@ -66,7 +74,8 @@ def _register_files(bank: VictimBank, pairs: list[tuple[str, Path]]) -> dict:
         summary["files"] += 1
         try:
             records = hasher.registration_hashes(path.read_bytes(), local=True)
-            summary["hashes_added"] += bank.add(victim, records, source=path.name)
+            summary["hashes_added"] += bank.add(victim, records, source=path.name,
+                                                minor_at_capture=victim in minors)
             summary["registered"] += 1
             held = {r.algorithm for r in records}
             # Which signals hold the picture, so a picture only the local stage can find (too
@@ -80,14 +89,42 @@ def _register_files(bank: VictimBank, pairs: list[tuple[str, Path]]) -> dict:
     return summary
 
 
-def _manifest_pairs(manifest: Path) -> list[tuple[str, Path]]:
+# The manifest's optional column saying a row's victim was a minor when the pictures were taken.
+MINOR_COLUMN = "minor_at_capture"
+YES = {"yes", "y", "true", "1"}
+NO = {"no", "n", "false", "0"}
+
+
+def _manifest_pairs(manifest: Path) -> tuple[list[tuple[str, Path]], set[str]]:
+    """The (victim, file) pairs a manifest lists, and the victims its minor_at_capture column
+    (when the header names it; then every row says yes or no) marks as minors at capture."""
+    from matcher.bank import BankError
+
     base = manifest.parent
-    pairs = []
-    for _, row in read_csv(manifest, ("victim", "path")):
+    columns = ("victim", "path", MINOR_COLUMN) if _names_column(manifest, MINOR_COLUMN) else (
+        "victim", "path")
+    pairs, minors = [], set()
+    for line_no, row in read_csv(manifest, columns):
+        minor = row.get(MINOR_COLUMN, "no").lower()
+        if minor not in YES | NO:
+            raise BankError(f"{manifest}, line {line_no}: {MINOR_COLUMN} must be yes or no, "
+                            f"not {row[MINOR_COLUMN]!r}")
+        if minor in YES:
+            minors.add(row["victim"])
         path = Path(row["path"])
         for file in walk_files([path if path.is_absolute() else base / path]):
             pairs.append((row["victim"], file))
-    return pairs
+    return pairs, minors
+
+
+def _names_column(path: Path, column: str) -> bool:
+    """Whether the CSV's header names `column` (an unreadable file is left to read_csv)."""
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as handle:
+            header = next(csv.reader([handle.readline()]), [])
+    except OSError:
+        return False
+    return column in {name.strip().lower() for name in header}
 
 
 def run_register(args: argparse.Namespace) -> int:
@@ -98,7 +135,7 @@ def run_register(args: argparse.Namespace) -> int:
         if args.hashes:
             if args.files:
                 raise BankError("--hashes takes no FILE arguments")
-            summary = bank.import_hash_list(args.hashes)
+            summary = bank.import_hash_list(args.hashes, minor_at_capture=args.minor_at_capture)
             bank.save()
             text = (f"imported {summary['hashes']} hashes for {summary['victims']} victims "
                     f"({summary['added']} new)")
@@ -111,15 +148,17 @@ def run_register(args: argparse.Namespace) -> int:
             if args.manifest:
                 if args.files:
                     raise BankError("--manifest takes no FILE arguments")
-                pairs = _manifest_pairs(args.manifest)
+                pairs, minors = _manifest_pairs(args.manifest)
             else:
                 if not args.files:
                     raise BankError("--victim needs at least one FILE")
-                pairs = [(args.victim, f) for f in walk_files(args.files)]
+                pairs, minors = [(args.victim, f) for f in walk_files(args.files)], set()
             if not pairs:
                 # Registering nothing must not look like a victim is now protected.
                 raise BankError("no files to register: the folders given hold none")
-            summary = _register_files(bank, pairs)
+            if args.minor_at_capture:
+                minors = {victim for victim, _ in pairs}
+            summary = _register_files(bank, pairs, minors)
             text = "".join(f"{f['path']}: registered under {', '.join(f['signals'])}\n"
                            for f in summary["per_file"])
             text += (f"registered {summary['registered']} of {summary['files']} files "
@@ -140,6 +179,13 @@ def run_register(args: argparse.Namespace) -> int:
         text += f"; {found} earlier copies found among the files already crawled"
         if args.recheck:
             text += f" and still online ({gone} gone since)"
+    # As stored, not as asked: a victim registered as a minor earlier stays one.
+    summary["minor_at_capture"] = {victim: bank.minor_at_capture(victim)
+                                   for victim in sorted(pictures)}
+    minors_now = [victim for victim, minor in summary["minor_at_capture"].items() if minor]
+    if minors_now:
+        text += (f"\nminor at capture (reports are sent as CSAM reports): "
+                 f"{', '.join(minors_now)}")
     print(json.dumps(summary) if args.json else text)
     return 1 if summary.get("errors") else 0
 
@@ -192,7 +238,8 @@ def run_withdraw(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"victim": args.victim, "hashes_removed": removed}))
     elif removed:
-        print(f"withdrew victim {args.victim}: {removed} hashes removed from the bank and index")
+        print(f"withdrew victim {args.victim}: {removed} hashes removed from the bank and index, "
+              "with what they said at registration")
     else:
         print(f"victim {args.victim} has no registered hashes; nothing to withdraw")
     return 0
