@@ -81,6 +81,7 @@ class Settings:
     site_registry: str | None = setting("HAECHI_SITE_REGISTRY")
     smtp_url: str = setting("HAECHI_SMTP_URL", "smtp://127.0.0.1:25")
     escalate_days: float = setting("HAECHI_ESCALATE_DAYS", 7.0, _positive(float))
+    rdap_max_age_hours: float = setting("HAECHI_RDAP_MAX_AGE_HOURS", 168.0, _positive(float))
     evidence_key: str | None = setting("HAECHI_EVIDENCE_KEY")
     evidence_store: str | None = setting("HAECHI_EVIDENCE_STORE")
     audit_key: str | None = setting("HAECHI_AUDIT_KEY")
