@@ -308,7 +308,6 @@ class Registries:
                 documents.append(ask(self.fetcher, link))
             except RdapError as exc:
                 problem = f"the registry's referral was not followed: {exc}"
-                log.warning("RDAP for %s: %s", subject, problem)
         return Answer(tuple(documents), self.now, problem)
 
     def _cached(self, kind: str, subject: str) -> Answer | None:

@@ -105,6 +105,17 @@ def test_a_referral_to_an_internal_address_is_refused_and_the_registry_answer_ke
     assert "loopback" in problem and "host" not in found.parties
 
 
+def test_an_unreachable_registry_is_a_problem_of_its_site_only(engine, server) -> None:
+    dns = json.loads(refreshed_path("rdap/dns.json").read_bytes())
+    dns["services"].append([["org"], ["http://127.11.250.2:9/"]])  # nothing listens there
+    write_refreshed("rdap/dns.json", json.dumps(dns).encode())
+    unreachable = rdap.contacts(engine, "mirror.example.org", HOSTED, NOW)
+    assert unreachable.parties["host"].address == "abuse@examplehost.net"
+    [problem] = unreachable.problems
+    assert problem.startswith("registrar: the RDAP server 127.11.250.2: ConnectError")
+    assert rdap.contacts(engine, SITE, HOSTED, NOW).problems == ()
+
+
 def test_a_redirect_to_an_internal_address_is_refused_naming_the_server(engine, server) -> None:
     found = rdap.contacts(engine, SITE, REDIRECTED, NOW)
     assert "host" not in found.parties and "registrar" in found.parties
