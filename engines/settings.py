@@ -86,6 +86,7 @@ class Settings:
     escalate_days: float = setting("HAECHI_ESCALATE_DAYS", 7.0, _positive(float))
     # The institution's escalation ladder (takedown/ladder.py): a JSON file.
     ladder: str | None = setting("HAECHI_LADDER")
+    rdap_max_age_hours: float = setting("HAECHI_RDAP_MAX_AGE_HOURS", 168.0, _positive(float))
     evidence_key: str | None = setting("HAECHI_EVIDENCE_KEY")
     evidence_store: str | None = setting("HAECHI_EVIDENCE_STORE")
     audit_key: str | None = setting("HAECHI_AUDIT_KEY")

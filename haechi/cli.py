@@ -23,8 +23,8 @@ from haechi.commands import (
 
 # In the order of the chain: bank and match, crawl, cases and notices, review, tracking; then
 # the installation's own (cluster, database).
-COMMAND_MODULES = ("bank", "match", "crawl", "cases", "notices", "review", "track", "cluster",
-                   "db", "chats", "demo")
+COMMAND_MODULES = ("bank", "match", "crawl", "cases", "notices", "contacts", "review", "track",
+                   "cluster", "db", "chats", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
