@@ -38,7 +38,6 @@ from crawler.records import CrawlRecords, sites
 from crawler.security_txt import AddressRefused, email_address, mailto_address
 from engines.fetch import ip_literal
 from engines.settings import current
-from matcher.bank import minors_among
 from takedown import audit
 from takedown.references import reference_of, stream_of
 from takedown.registry import operator_address, site_override
@@ -316,6 +315,8 @@ def notice_json(engine: Engine, notice_id: int, reporter: Reporter | None = None
         contacts = conn.execute(select(sites.c.contacts).where(
             sites.c.site == notice["site"])).scalar()
         # Victims registered as minors at capture: their reports are CSAM reports.
+        from matcher.bank import minors_among  # here: the bank's module loads FAISS
+
         minors = minors_among(conn, [r["victim"] for r in rows])
     source = LEGACY_SOURCES.get(notice["recipient_source"], notice["recipient_source"])
     return {
