@@ -138,6 +138,16 @@ def test_demo_crawls_the_test_web_finds_every_planted_picture_and_leaves_the_ban
     assert sum(len(n["urls"]) for n in summary["notices"]) == summary["planted"]
     tiers = {Path(c["file"]).name: c["tier"] for c in summary["chats"]}
     assert tiers == {"friends.txt": "none", "stranger.txt": "urgent"}
+    # One case climbs the ladder: its site, the hosting network the local RDAP server names
+    # (in German, by the network's country), then (no CDN, no registrar for a site known by
+    # its address) the authority, in Korean; every rung approved and sent.
+    ladder = summary["ladder"]
+    assert [(s["rung"], s["language"]) for s in ladder] == [
+        ("site", ladder[0]["language"]), ("host", "de"), ("authority", "ko")]
+    assert ladder[1]["to"] == "abuse@demo-hosting.example"
+    assert [s["rung"] for s in ladder[2]["skipped"]] == ["cdn", "registrar"]
+    climbed = [c for c in summary["cases"] if c["status"] == "escalated"]
+    assert len(climbed) >= 1
     assert json.loads(haechi("bank", "stats", "--json").stdout)["victims"] == 0
     assert json.loads(haechi("cases", "list", "--json").stdout) == []
 

@@ -123,8 +123,11 @@ def run_demo(args: argparse.Namespace) -> int:
     from engines.bankkey import KEY_VARIABLE as BANK_KEY_VARIABLE
     from engines.bankkey import bank_key
     from engines.home import data_home
+    from haechi.commands.demo_ladder import climb_one_case
     from matcher.bank import VictimBank
+    from matcher.confirm import judge_with
     from matcher.hasher import ImageHasher
+    from matcher.match import Matcher
     from takedown.cases import CaseStore
     from takedown.notices import notice_json
     from testkit.synthetic import encode
@@ -160,15 +163,22 @@ def run_demo(args: argparse.Namespace) -> int:
         crawl = subprocess.run([str(HAECHI), "crawl", "--json", *urls], env=env, text=True,
                                stdout=subprocess.PIPE, check=True)
         summary = json.loads(crawl.stdout)
+        case_store = CaseStore.open(database)
+        cases = case_store.list()
+        notices = [notice_json(case_store.engine, notice_id)
+                   for notice_id in sorted({c["notice_id"] for c in cases if c["notice_id"]})]
+        ladder = []
+        if cases:  # while the test web still serves the file the tracker re-checks
+            say("Climbing the escalation ladder with one case whose site ignores its notice "
+                "(simulated days; local RDAP and mail servers) ...")
+            ladder = climb_one_case(folder, database, case_store.engine, cases[0],
+                                    judge_with(Matcher(bank)), demo_crawl_env())
+            cases = case_store.list()
     finally:
         web.stop()
     say("Scanning two chat exports for grooming (speakers become pseudonyms) ...")
     chats = scan_demo_chats(folder, env)
 
-    case_store = CaseStore.open(database)
-    cases = case_store.list()
-    notices = [notice_json(case_store.engine, notice_id)
-               for notice_id in sorted({c["notice_id"] for c in cases if c["notice_id"]})]
     planted = {(web.web.image_url(p.site, p), p.victim): p for p in web.web.planted()}
     found = {(c["image_url"], c["victim"]) for c in cases}
     result = {
@@ -181,6 +191,7 @@ def run_demo(args: argparse.Namespace) -> int:
         "cases": cases,
         "notices": [{k: n[k] for k in ("id", "site", "language", "to", "subject", "urls",
                                        "sender_configured")} for n in notices],
+        "ladder": ladder,
         "chats": [{k: c[k] for k in ("file", "conversation", "speaker", "score", "tier",
                                      "stages", "first_alert_message")} for c in chats],
     }
@@ -211,6 +222,16 @@ def run_demo(args: argparse.Namespace) -> int:
     if unsigned:
         print(f"  These drafts name no institution ({' and '.join(unsigned)} not set), so they say "
               "so in place of a signature; nothing can be sent until both are set.")
+    if ladder:
+        print(f"\nEscalation ladder: {ladder[0]['party']} ignores its notice, so the case "
+              "climbs (each rung approved by demo-reviewer, sent to a local mail server):")
+        for step in ladder:
+            skipped = "".join(f" ({s['rung']} skipped: {s['why']})" for s in step["skipped"])
+            print(f"  day {step['day']:>4.1f}  {step['rung']:<9} [{step['language']}] to "
+                  f"{step['to']}: {step['party']}{skipped}")
+        print("  (The institution, the hosting network and the authority's address are made "
+              f"up. HAECHI_HOME={folder} {HAECHI} cases show {cases[0]['id']} lists the "
+              "climb.)")
     print("\nGrooming early warning on two chat exports:")
     for chat in result["chats"]:
         stages = ", ".join(chat["stages"]) or "none"
