@@ -31,6 +31,7 @@ from testkit.rdap.server import Canned, RdapServer, domain, entity, ip_network
 from testkit.testweb.model import FORMS_ADDRESS, WebPlan
 from testkit.testweb.server import RunningWeb, free_port, start_testweb
 from tests.takedown_helpers import FakeClock, event, start_smtp
+from tests.test_xarf import assert_valid
 
 IGNORING = "repost-site.com"
 HOSTED = "198.51.100.10"
@@ -171,6 +172,13 @@ def test_ignored_notices_climb_to_host_then_registrar_and_a_cdn_form_is_filled(
         assert fronted not in climbed  # its registry names no registrar: nobody is left
         approve_notice(store.engine, registrar["id"], "reviewer", clock())
         sender.send_approved()
+        # Every rung's mail carries X-ARF parts that pass the official schemas.
+        parts = [json.loads(part.get_content()) for m in mailbox.messages
+                 for part in email.message_from_bytes(m.content, policy=policy.default)
+                 .iter_attachments()]
+        assert len(parts) == len(mailbox.messages) >= 4
+        for report in parts:
+            assert_valid(report)
         assert [s["rung"] for s in history(store.engine, ignoring)] == [
             "site", "host", "registrar"]
         assert all(s["sent_at"] for s in history(store.engine, ignoring))
