@@ -175,8 +175,8 @@ def parse_bootstrap(kind: str, data: bytes) -> Bootstrap:
                 raise ValueError(f"a server of {str(entries)[:60]} is not an http(s) URL")
             parsed.append((tuple(e.lower().rstrip(".") for e in entries), tuple(urls)))
         publication = document.get("publication")
-    except (ValueError, KeyError, TypeError) as exc:
-        raise PublishedFileError(f"{where}: {exc}") from None
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise PublishedFileError(f"{where}: {str(exc)[:200]}") from None
     return Bootstrap(kind, publication if isinstance(publication, str) else None, tuple(parsed))
 
 
@@ -245,7 +245,7 @@ def ask(fetcher: Fetcher, url: str) -> dict[str, Any]:
         raise RdapError(_party_of(url), got.error or f"HTTP status {got.status}")
     try:
         document = json.loads(got.body)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # nesting past the parser's recursion too
         raise RdapError(_party_of(url), f"not JSON ({str(exc)[:80]})") from None
     if not isinstance(document, dict):
         raise RdapError(_party_of(url), "not an RDAP object")
@@ -385,7 +385,10 @@ def abuse_address(holders: list[Mapping[str, Any]]) -> tuple[str | None, str | N
         found = [e for e in entities(holder) if "abuse" in _roles(e)]
         if not found:
             continue
-        emails = list(dict.fromkeys(v for e in found for v in vcard_values(e, "email")))
+        values = [v for e in found for v in vcard_values(e, "email")]
+        if any(not isinstance(v, str) for v in values):  # a list or object, not an address
+            return None, "the abuse address is refused: not text"
+        emails = list(dict.fromkeys(values))
         if not emails:
             return None, None
         if len(emails) > 1:
