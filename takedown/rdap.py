@@ -27,6 +27,7 @@ import datetime as dt
 import ipaddress
 import json
 import logging
+import unicodedata
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
@@ -336,11 +337,15 @@ class Registries:
 # --- reading RFC 9083 -------------------------------------------------------------------------
 
 def _text(value: object) -> str | None:
-    """A name as it may be shown and stored: one bounded line, else None."""
+    """A name as it may be shown and stored: one bounded line, else None. A line is broken
+    by more than ASCII's control characters: NEL (U+0085) and the Unicode line and paragraph
+    separators (U+2028, U+2029) end a line for Python's e-mail headers too, so a name
+    carrying one would break the Subject of the notice it is written into."""
     if not isinstance(value, str):
         return None
     value = value.strip()
-    if not value or len(value) > MAX_NAME_CHARS or CONTROL_CHARACTERS.search(value):
+    if not value or len(value) > MAX_NAME_CHARS or CONTROL_CHARACTERS.search(value) or any(
+            unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value):
         return None
     return value
 

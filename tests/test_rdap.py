@@ -29,6 +29,7 @@ BROKEN = "198.51.100.60"
 REDIRECTED = "198.51.100.70"
 ODD_EMAIL = "198.51.100.80"  # a jCard whose email value is a list, not text
 DEEP = "198.51.100.90"  # JSON nested deeper than Python's parser recurses
+LINE_SEPARATOR = "198.51.100.100"  # a name with U+2028 in it, a line break to e-mail
 CLOUDFLARE_IP = "104.16.1.1"  # in Cloudflare's shipped ranges
 
 
@@ -61,6 +62,9 @@ def server() -> Iterator[RdapServer]:
                     ["email", {}, "text", ["abuse@odd.example", "noc@odd.example"]]]]}])),
             f"/registry/ip/{DEEP}": Canned(b'{"entities": ' + b"[" * 100_000
                                            + b"]" * 100_000 + b"}"),
+            f"/registry/ip/{LINE_SEPARATOR}": Canned(ip_network(LINE_SEPARATOR, "LS-NET", "NL", [
+                entity("ORG-5", ["registrant"], "Evil Hosting\u2028Bcc: all@victims.example",
+                       children=[entity("AB-5", ["abuse"], "Abuse", "abuse@ls.example")])])),
             f"/registry/ip/{REDIRECTED}": Canned(
                 status=302, location=f"{private}/registry/ip/{REDIRECTED}"),
             # A thin registry naming the registrar and linking to the registrar's own server.
@@ -166,6 +170,12 @@ def test_json_nested_past_the_parser_is_a_problem_of_its_rung_not_a_crash(engine
     assert "host" not in found.parties and found.parties["registrar"].address
     [problem] = found.problems
     assert problem.startswith("host: the RDAP server 127.11.250.1") and "not JSON" in problem
+
+
+def test_a_name_with_a_unicode_line_break_is_not_taken(engine) -> None:
+    host = rdap.parties(engine, SITE, LINE_SEPARATOR, NOW)["host"]
+    assert "\u2028" not in host.name and "Bcc" not in host.name
+    assert host.name == "LS-NET" and host.address == "abuse@ls.example"
 
 
 def test_no_abuse_entity_is_no_address_and_nothing_refused(engine) -> None:
