@@ -47,6 +47,7 @@ from engines.sealed import KEY_VARIABLE, SealedMediaError, media_cipher, rekeyed
 from matcher.events import MatchEvent
 from takedown import audit
 from takedown.evidence import evidence_store, keep_encrypted_copy, seal_media_copy
+from takedown.ladder import drop_case
 from takedown.notices import NoticeDrafter
 from takedown.references import reference_of, stream_of
 from takedown.schema import cases, false_matches
@@ -382,6 +383,8 @@ class CaseStore:
                     "victim": row["victim"], "sha256": row["sha256"], "decided_by": reviewer,
                     "decided_at": at}])
             self.drafter.draft_for_site(conn, row["site"], at, actor=reviewer)
+            # Nor does a rung's notice not sent yet name it to a host, CDN or registrar.
+            drop_case(conn, case_id, at, reviewer, self.drafter.reporter)
 
     def list(self, statuses: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
         query = select(cases).order_by(cases.c.id)

@@ -362,7 +362,7 @@ class Climber:
             .order_by(notices.c.id.desc()).limit(1)).mappings().first()
         joining = select(escalations.c.id).join(cases, cases.c.id == escalations.c.case_id) \
             .where(cases.c.site == site, escalations.c.rung == rung.rung,
-                   escalations.c.notice_id.is_(None))
+                   escalations.c.notice_id.is_(None), cases.c.status.in_(CLIMBING))
         deadline = at + rung.deadline
         values = {"site": site, "language": to.language, "recipient": to.address,
                   "recipient_source": to.source if to.address else NO_RECIPIENT,
@@ -395,9 +395,42 @@ class Climber:
         return notice_id
 
 
-def _folder(rung: Rung) -> str:
+def _folder(rung: Rung | str) -> str:
     """The notice templates for the rung: the authority's blocking request has its own."""
-    return "authority" if rung.rung == "authority" else "rungs"
+    name = rung if isinstance(rung, str) else rung.rung
+    return "authority" if name == "authority" else "rungs"
+
+
+def drop_case(conn: Connection, case_id: int, at: dt.datetime, actor: str,
+              reporter: Reporter) -> list[int]:
+    """Take a case no longer pursued (rejected as a false match) off every rung notice of it
+    not sent yet, and return those notices. Each is drafted again without it (a reviewer's
+    wording is kept, but may still name the URL), and one that was approved is a draft again:
+    what its reviewer approved listed the case. The escalation row stays, as history; its
+    case is not listed again (Climber.draft joins only cases still climbing)."""
+    waiting = conn.execute(select(escalations.c.id, escalations.c.notice_id).join(
+        notices, notices.c.id == escalations.c.notice_id).where(
+        escalations.c.case_id == case_id, notices.c.status.in_(("draft", "approved")))).all()
+    for step in waiting:
+        conn.execute(escalations.update().where(escalations.c.id == step.id)
+                     .values(notice_id=None))
+        notice = conn.execute(select(notices).where(notices.c.id == step.notice_id)
+                              ).mappings().one()
+        rows = conn.execute(listed_cases(notice["id"], notice["rung"])).mappings().all()
+        values: dict[str, Any] = {"status": "draft", "updated_at": at}
+        if rows and not notice["edited"]:
+            values["subject"], values["body"] = render(
+                notice["language"], folder=_folder(notice["rung"]), site=notice["site"],
+                reporter=reporter, legal=notice["legal_basis"],
+                reference=reference_of(rows[0]["id"]), deadline=notice["deadline"] or at,
+                rows=list(rows), rung=notice["rung"], party=notice["party"],
+                earlier=_earlier(conn, [r["id"] for r in rows]), form_url=None)
+        conn.execute(notices.update().where(notices.c.id == notice["id"]).values(**values))
+        audit.append(conn, actor=actor, action="notice:drafted", at=at,
+                     notice_id=notice["id"],
+                     detail={"cases": [r["id"] for r in rows], "rung": notice["rung"],
+                             "dropped": case_id})
+    return [step.notice_id for step in waiting]
 
 
 def _steps(conn: Connection, case_ids: list[int]) -> dict[int, list[Mapping[str, Any]]]:

@@ -71,6 +71,9 @@ def check_sendable(notice: dict, reporter: Reporter) -> None:
     error = unconfigured_sender_error(reporter)
     if error is not None:
         raise error
+    if not notice["cases"]:
+        raise SendError(f"notice {notice['id']} lists no case: every case it named was "
+                        "rejected as a false match. Nothing was sent.")
     if notice["channel"] == "form":
         if not notice["form_profile"]:
             raise SendError(

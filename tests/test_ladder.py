@@ -300,3 +300,44 @@ def test_a_form_only_cdn_gets_its_form_filled_after_approval_with_the_screenshot
     finally:
         controller.stop()
         web_.stop()
+
+
+def test_a_case_rejected_as_a_false_match_leaves_its_rung_notice_before_it_is_sent(
+        store, clock, named_sender) -> None:
+    """A host's notice drafted for two cases, one of which a reviewer then rejects as not the
+    victim: the notice must no longer name that URL (a stranger's picture sent to a host as a
+    victim's), and a notice whose every case was rejected is not sent at all."""
+    opened = store.open_cases([event(SITE, 1), event(SITE, 2), event("other.example", 1)])
+    for case_id in (opened[0], opened[2]):
+        approve_notice(store.engine, notice_for_case(store.engine, case_id), "r", clock())
+    controller, mailbox = start_smtp(free_port())
+    try:
+        sender = NoticeSender(store.engine, SmtpServer("127.0.0.1", controller.port),
+                              clock=clock, backoff=0)
+        sender.send_approved()
+        tracker = Tracker(store.engine, lambda body, victim: True, sender, clock,
+                          lambda url: Fetched(200, b"jpeg"),
+                          climber=Climber(store.engine, finder=finder_of(HOST), clock=clock))
+        clock.advance(days=8)
+        climbed = {c["case"]: c["notice"] for c in tracker.run().ladder["climbed"]}
+        host_notice, other_notice = climbed[opened[0]], climbed[opened[2]]
+        assert notice_json(store.engine, host_notice)["cases"] == opened[:2]
+        approve_notice(store.engine, host_notice, "r", clock())  # approved, then rejected
+        store.reject_false_match(opened[1], "r")
+        host = notice_json(store.engine, host_notice)
+        assert host["cases"] == [opened[0]] and host["status"] == "draft"
+        assert f"http://{SITE}/img/2.jpg" not in host["body"] + json.dumps(host["xarf"])
+        assert f"http://{SITE}/img/1.jpg" in host["body"]
+        # Every case of the other site's host notice rejected: nothing left to send.
+        store.reject_false_match(opened[2], "r")
+        approve_notice(store.engine, other_notice, "r", clock())
+        approve_notice(store.engine, host_notice, "r", clock())
+        result = sender.send_approved()
+        assert [s["notice"] for s in result["sent"]] == [host_notice]
+        assert [f["notice"] for f in result["failed"]] == [other_notice]
+        assert "lists no case" in result["failed"][0]["error"]
+        sent = email.message_from_bytes(mailbox.messages[-1].content, policy=policy.default)
+        assert "img/2.jpg" not in sent.as_string() and sent["To"] == "abuse@hosting.example"
+    finally:
+        controller.stop()
+    assert audit.verify(store.engine).ok
