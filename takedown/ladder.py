@@ -346,7 +346,7 @@ class Climber:
             conn.execute(escalations.insert(), [{
                 "case_id": row["id"], "rung": rung.rung, "party": to.name, "due_at": due,
                 "drafted_at": now}])
-            notice_id = self.draft(conn, site, rung, to, now)
+            notice_id = self.draft(conn, site, rung, to, now, row["id"])
             transition(conn, row["id"], "escalated", actor="tracker", at=now,
                        detail={"rung": rung.rung, "party": to.name, "notice": notice_id,
                                "skipped": skipped}, escalated_at=now)
@@ -354,15 +354,19 @@ class Climber:
                                "notice": notice_id, "skipped": skipped})
 
     def draft(self, conn: Connection, site: str, rung: Rung, to: Addressee,
-              at: dt.datetime) -> int:
+              at: dt.datetime, case_id: int | None = None) -> int:
         """(Re)draft the site's open notice at `rung`, listing every case of the site that
-        reached the rung and is not on a notice already approved or sent."""
+        reached the rung and is not on a notice already approved or sent. With `case_id` only
+        that case's step joins it: a step drop_case took off (a victim who withdrew) stays
+        off when another case of the site reaches the rung."""
         draft = conn.execute(select(notices).where(
             notices.c.site == site, notices.c.rung == rung.rung, notices.c.status == "draft")
             .order_by(notices.c.id.desc()).limit(1)).mappings().first()
         joining = select(escalations.c.id).join(cases, cases.c.id == escalations.c.case_id) \
             .where(cases.c.site == site, escalations.c.rung == rung.rung,
                    escalations.c.notice_id.is_(None), cases.c.status.in_(CLIMBING))
+        if case_id is not None:
+            joining = joining.where(escalations.c.case_id == case_id)
         deadline = at + rung.deadline
         values = {"site": site, "language": to.language, "recipient": to.address,
                   "recipient_source": to.source if to.address else NO_RECIPIENT,
@@ -402,12 +406,13 @@ def _folder(rung: Rung | str) -> str:
 
 
 def drop_case(conn: Connection, case_id: int, at: dt.datetime, actor: str,
-              reporter: Reporter) -> list[int]:
-    """Take a case no longer pursued (rejected as a false match) off every rung notice of it
-    not sent yet, and return those notices. Each is drafted again without it (a reviewer's
-    wording is kept, but may still name the URL), and one that was approved is a draft again:
-    what its reviewer approved listed the case. The escalation row stays, as history; its
-    case is not listed again (Climber.draft joins only cases still climbing)."""
+              reporter: Reporter, why: str = "rejected") -> list[int]:
+    """Take a case no longer pursued (rejected as a false match, or its victim withdrew) off
+    every rung notice of it not sent yet, and return those notices. Each is drafted again
+    without it (a reviewer's wording is kept, but may still name the URL), and one that was
+    approved is a draft again: what its reviewer approved listed the case. The escalation row
+    stays, as history; its case is not listed again (Climber.draft joins only the case that
+    climbs, and only cases still climbing)."""
     waiting = conn.execute(select(escalations.c.id, escalations.c.notice_id).join(
         notices, notices.c.id == escalations.c.notice_id).where(
         escalations.c.case_id == case_id, notices.c.status.in_(("draft", "approved")))).all()
@@ -429,7 +434,7 @@ def drop_case(conn: Connection, case_id: int, at: dt.datetime, actor: str,
         audit.append(conn, actor=actor, action="notice:drafted", at=at,
                      notice_id=notice["id"],
                      detail={"cases": [r["id"] for r in rows], "rung": notice["rung"],
-                             "dropped": case_id})
+                             "dropped": case_id, "why": why})
     return [step.notice_id for step in waiting]
 
 

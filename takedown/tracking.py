@@ -49,7 +49,7 @@ from crawler import refetch
 from engines import fetch as outbound
 from engines.fetch import Fetched
 from matcher.confirm import Judge, Showing, still_shows
-from takedown.ladder import Climber, Ladder
+from takedown.ladder import Climber, Ladder, drop_case
 from takedown.schema import cases
 from takedown.sending import NoticeSender, SendError
 from takedown.status import transition
@@ -174,6 +174,9 @@ class Tracker:
                     report.changed.append(row["id"])
                 if not registered[victim]:  # consent withdrawn: checked, no longer pursued
                     report.withdrawn.append(row["id"])
+                    # nor named to a provider by a rung's notice nobody sent yet
+                    drop_case(conn, row["id"], now, "tracker", self.sender.reporter,
+                              why="withdrawn")
                     continue
             pursued.append(row["id"])
             last = row["last_sent_at"]

@@ -341,3 +341,45 @@ def test_a_case_rejected_as_a_false_match_leaves_its_rung_notice_before_it_is_se
     finally:
         controller.stop()
     assert audit.verify(store.engine).ok
+
+
+def test_a_victim_who_withdraws_mid_climb_leaves_the_rung_notice_not_yet_sent(
+        store, clock, named_sender) -> None:
+    """Two victims' cases on one site reach its host's notice; one victim withdraws before a
+    person approves it. Haechi stops acting for them: the notice the host gets names only the
+    other victim's URL, also when a later case of the site joins that rung."""
+    withdrawn: set[str] = set()
+    opened = store.open_cases([event(SITE, 1, victim="V1"), event(SITE, 2, victim="V2")])
+    approve_notice(store.engine, notice_for_case(store.engine, opened[0]), "r", clock())
+    controller, mailbox = start_smtp(free_port())
+    try:
+        sender = NoticeSender(store.engine, SmtpServer("127.0.0.1", controller.port),
+                              clock=clock, backoff=0)
+        sender.send_approved()
+        tracker = Tracker(store.engine, lambda body, victim: True, sender, clock,
+                          lambda url: Fetched(200, b"jpeg"),
+                          registered=lambda victim: victim not in withdrawn,
+                          climber=Climber(store.engine, finder=finder_of(HOST), clock=clock))
+        clock.advance(days=8)
+        host_notice = tracker.run().ladder["climbed"][0]["notice"]
+        assert notice_json(store.engine, host_notice)["cases"] == opened
+        withdrawn.add("V2")
+        report = tracker.run()
+        assert opened[1] in report.withdrawn
+        host = notice_json(store.engine, host_notice)
+        assert host["cases"] == [opened[0]]
+        assert f"http://{SITE}/img/2.jpg" not in host["body"] + json.dumps(host["xarf"])
+        # A later case of the site reaching the host's rung does not bring it back.
+        [later] = store.open_cases([event(SITE, 3, victim="V1")])
+        approve_notice(store.engine, notice_for_case(store.engine, later), "r", clock())
+        sender.send_approved()
+        clock.advance(days=8)
+        tracker.run()
+        assert notice_json(store.engine, host_notice)["cases"] == [opened[0], later]
+        approve_notice(store.engine, host_notice, "r", clock())
+        assert [s["notice"] for s in sender.send_approved()["sent"]] == [host_notice]
+        sent = email.message_from_bytes(mailbox.messages[-1].content, policy=policy.default)
+        assert "img/2.jpg" not in sent.as_string() and "img/3.jpg" in sent.as_string()
+    finally:
+        controller.stop()
+    assert audit.verify(store.engine).ok
