@@ -33,6 +33,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -40,6 +42,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, Select, select
 
+from crawler.security_txt import AddressRefused
 from engines.home import data_home
 from engines.settings import current
 from takedown import audit
@@ -53,7 +56,7 @@ from takedown.notices import (
     reference_of,
     render,
 )
-from takedown.registry import site_override
+from takedown.registry import operator_address, site_override
 from takedown.schema import cases, escalations, notices
 from takedown.status import transition
 
@@ -88,6 +91,9 @@ DEFAULT_LADDER: dict[str, Any] = {"rungs": [
 
 # The languages the authority's blocking request is written in (templates/notices/authority/).
 AUTHORITY_LANGUAGES = ("ko", "en")
+# What notices.party and notices.form_profile hold.
+MAX_PARTY_CHARS = 200
+MAX_PROFILE_CHARS = 100
 
 
 class LadderError(ValueError):
@@ -176,7 +182,39 @@ def _rung(entry: Any, number: int) -> Rung:
     if name != "authority" and any(text.values()):
         raise LadderError(f"rung {number} ({name}): only the authority's party is named in "
                           "the ladder; the others come from RDAP and the CDN ranges")
+    if name == "authority":
+        text.update(_authority(text, number))
     return Rung(name, dt.timedelta(days=float(days)), **text)
+
+
+def _authority(text: dict[str, str | None], number: int) -> dict[str, str | None]:
+    """The authority's party checked as the operator's other words are: its name one line
+    that fits a notice's party (every subject carries it), its contact one plain address (it
+    is sent to unconfirmed, so a pasted list or a header must not go out), its country a
+    two-letter code."""
+    where = f"rung {number} (authority)"
+    name = str(text["name"]).strip()
+    if len(name) > MAX_PARTY_CHARS or any(
+            unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in name):
+        raise LadderError(f"{where}: its name is one line of at most {MAX_PARTY_CHARS} "
+                          "characters")
+    contact = text["contact"]
+    if contact is not None:
+        try:
+            contact = operator_address(contact.strip())
+        except AddressRefused as exc:
+            raise LadderError(f"{where}: its contact is not one address ({exc})") from None
+    country = text["country"]
+    if country is not None:
+        if not re.fullmatch(r"[A-Za-z]{2}", country.strip()):
+            raise LadderError(f"{where}: its country is a two-letter code (ISO 3166-1)")
+        country = country.strip().upper()
+    profile = text["form_profile"]
+    if profile is not None and not 0 < len(profile.strip()) <= MAX_PROFILE_CHARS:
+        raise LadderError(f"{where}: form_profile names a form profile (at most "
+                          f"{MAX_PROFILE_CHARS} characters)")
+    return {"name": name, "contact": contact, "country": country,
+            "form_profile": profile.strip() if profile else profile}
 
 
 class FoundParty(Protocol):

@@ -92,6 +92,19 @@ def test_the_default_ladder_is_a_korean_desks_and_a_bad_file_is_refused(tmp_path
         '{"rungs": [{"rung": "site"}, {"rung": "host", "deadline_days": 2, '
         '"contact": "x@y.example"}]}': "only the authority",
         "not json": "not a JSON ladder",
+        # The authority's address goes out unconfirmed (the operator's word), so it is
+        # checked as the registry's is: one plain address, no pasted list, no header.
+        '{"rungs": [{"rung": "site"}, {"rung": "authority", "deadline_days": 3, "name": "A", '
+        '"contact": "report@authority.example, boss@elsewhere.example"}]}': "contact",
+        '{"rungs": [{"rung": "site"}, {"rung": "authority", "deadline_days": 3, "name": "A", '
+        '"contact": "report@authority.example\\r\\nBcc: x@y.example"}]}': "contact",
+        # Its name is written into every subject and into notices.party (200 characters).
+        '{"rungs": [{"rung": "site"}, {"rung": "authority", "deadline_days": 3, "name": "'
+        + "K" * 201 + '"}]}': "name",
+        '{"rungs": [{"rung": "site"}, {"rung": "authority", "deadline_days": 3, '
+        '"name": "KCSC\\nBcc: x@y.example"}]}': "name",
+        '{"rungs": [{"rung": "site"}, {"rung": "authority", "deadline_days": 3, "name": "A", '
+        '"country": "Korea"}]}': "country",
     }
     for text, words in bad.items():
         path = tmp_path / "ladder.json"
