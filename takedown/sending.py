@@ -100,9 +100,17 @@ def build_message(notice: dict, reporter: Reporter, reminder_of: str | None = No
                   ) -> EmailMessage:
     message = EmailMessage()
     domain = reporter.domain
-    message["From"] = f"{reporter.org} <{reporter.email}>"
-    message["To"] = notice["to"]
-    message["Subject"] = ("[reminder] " if reminder_of else "") + notice["subject"]
+    # A header value holding a line break (U+2028 and NEL too, as str.splitlines splits) is
+    # refused by the e-mail library with a ValueError: that is this notice's fault, said as
+    # one, never an exception that stops the sending of every other notice.
+    for header, value in (("From", f"{reporter.org} <{reporter.email}>"), ("To", notice["to"]),
+                          ("Subject", ("[reminder] " if reminder_of else "") + notice["subject"])):
+        try:
+            message[header] = value
+        except ValueError as exc:
+            raise SendError(f"notice {notice['id']}: its {header.lower()} cannot be written as "
+                            f"an e-mail header ({exc}): correct it (the review app's Save "
+                            "wording, then approve again). Nothing was sent.") from None
     message["Date"] = format_datetime(dt.datetime.now(dt.UTC))
     message["Message-ID"] = make_msgid(domain=domain)
     message["Content-Language"] = notice["language"]

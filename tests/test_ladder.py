@@ -23,7 +23,7 @@ from takedown.cases import CaseStore
 from takedown.database import takedown_engine
 from takedown.forms import read_receipt
 from takedown.ladder import Climber, Ladder, LadderError, history, record_answer
-from takedown.notices import approve_notice, notice_for_case, notice_json
+from takedown.notices import approve_notice, edit_notice, notice_for_case, notice_json
 from takedown.report import build_report
 from takedown.sending import NoticeSender, SendError
 from takedown.tracking import Fetched, Tracker
@@ -396,3 +396,35 @@ def test_a_victim_who_withdraws_mid_climb_leaves_the_rung_notice_not_yet_sent(
     finally:
         controller.stop()
     assert audit.verify(store.engine).ok
+
+
+def test_a_subject_that_cannot_be_a_header_fails_its_notice_only(store, clock,
+                                                                  named_sender) -> None:
+    """A reviewer's wording (or a name in it) with a Unicode line break, which e-mail headers
+    refuse: that notice fails with a reason and stays approved; the others are still sent."""
+    opened = store.open_cases([event(SITE, 1), event("other.example", 1)])
+    for case_id in opened:
+        approve_notice(store.engine, notice_for_case(store.engine, case_id), "r", clock())
+    controller, mailbox = start_smtp(free_port())
+    try:
+        sender = NoticeSender(store.engine, SmtpServer("127.0.0.1", controller.port),
+                              clock=clock, backoff=0)
+        sender.send_approved()
+        tracker = Tracker(store.engine, lambda body, victim: True, sender, clock,
+                          lambda url: Fetched(200, b"jpeg"),
+                          climber=Climber(store.engine, finder=finder_of(HOST), clock=clock))
+        clock.advance(days=8)
+        broken, fine = [c["notice"] for c in tracker.run().ladder["climbed"]]
+        edit_notice(store.engine, broken, "Removal request\u2028Bcc: all@victims.example",
+                    "Please remove the items.", "r", clock())
+        for notice_id in (broken, fine):
+            approve_notice(store.engine, notice_id, "r", clock())
+        before = len(mailbox.messages)
+        result = sender.send_approved()
+        assert [s["notice"] for s in result["sent"]] == [fine]
+        [failed] = result["failed"]
+        assert failed["notice"] == broken and "subject" in failed["error"]
+        assert notice_json(store.engine, broken)["status"] == "approved"
+        assert len(mailbox.messages) == before + 1
+    finally:
+        controller.stop()
