@@ -418,6 +418,17 @@ class Climber:
             edited = False
         else:
             notice_id, edited = draft["id"], draft["edited"]
+            # Claim it while it is still a draft, before anything joins it: an approval that
+            # committed after the draft was read must not be rewritten under its reviewer, nor
+            # given a case they never read (this climb fails, and the case climbs next pass
+            # into a notice of its own). The write holds the row until this climb commits, so
+            # an approval after it sees the new version and is refused.
+            claimed = conn.execute(notices.update().where(
+                notices.c.id == notice_id, notices.c.status == "draft").values(
+                updated_at=at)).rowcount
+            if claimed != 1:
+                raise LadderError(f"notice {notice_id} was approved while it was being "
+                                  "redrafted; the case climbs again next pass")
         conn.execute(escalations.update().where(escalations.c.id.in_(joining))
                      .values(notice_id=notice_id))
         rows = conn.execute(listed_cases(notice_id, rung.rung)).mappings().all()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import event as sa_event
 
 from crawler.browser import chromium_path
 from engines.mail import SmtpServer
@@ -23,13 +24,19 @@ from takedown.cases import CaseStore
 from takedown.database import takedown_engine
 from takedown.forms import read_receipt
 from takedown.ladder import Climber, Ladder, LadderError, history, record_answer
-from takedown.notices import approve_notice, edit_notice, notice_for_case, notice_json
+from takedown.notices import (
+    approve_notice,
+    edit_notice,
+    notice_for_case,
+    notice_json,
+    notice_version,
+)
 from takedown.report import build_report
 from takedown.sending import NoticeSender, SendError
 from takedown.tracking import Fetched, Tracker
 from testkit.testweb.model import FORMS_ADDRESS, WebPlan
 from testkit.testweb.server import free_port, start_testweb
-from tests.takedown_helpers import FakeClock, event, start_smtp
+from tests.takedown_helpers import FakeClock, event, postgres_database, start_smtp
 
 SITE = "ignores.example"
 needs_chromium = pytest.mark.skipif(chromium_path(None) is None,
@@ -428,3 +435,54 @@ def test_a_subject_that_cannot_be_a_header_fails_its_notice_only(store, clock,
         assert len(mailbox.messages) == before + 1
     finally:
         controller.stop()
+
+
+def test_an_approval_landing_while_a_rung_notice_is_redrafted_is_not_rewritten(
+        clock, named_sender, haechi_home) -> None:
+    """PostgreSQL, where a climb and an approval run side by side: a reviewer approves the
+    host's notice as they read it (one case) at the moment a second case of the site climbs
+    to it. The approved notice must stay what was approved; the new case waits for a notice
+    of its own, next pass."""
+    with postgres_database() as url:
+        engine = takedown_engine(url)
+        store = CaseStore(engine, clock=clock)
+        controller, _ = start_smtp(free_port())
+        try:
+            sender = NoticeSender(engine, SmtpServer("127.0.0.1", controller.port),
+                                  clock=clock, backoff=0)
+            climber = Climber(engine, finder=finder_of(HOST), clock=clock)
+            [first] = store.open_cases([event(SITE, 1)])
+            approve_notice(engine, notice_for_case(engine, first), "r", clock())
+            sender.send_approved()
+            clock.advance(days=8)
+            host_notice = climber.climb([first]).climbed[0]["notice"]
+            read = notice_version(notice_json(engine, host_notice))
+
+            [second] = store.open_cases([event(SITE, 2)])
+            approve_notice(engine, notice_for_case(engine, second), "r", clock())
+            sender.send_approved()
+            clock.advance(days=8)
+            approved: list[bool] = []
+
+            def approve_meanwhile(conn, cursor, statement, parameters, context, many):
+                if not approved and statement.lstrip().startswith("SELECT") and \
+                        "FROM notices" in statement and "notices.rung" in statement:
+                    approved.append(True)
+                    approve_notice(engine, host_notice, "r", clock(), version=read)
+
+            sa_event.listen(engine, "after_cursor_execute", approve_meanwhile)
+            try:
+                report = climber.climb([second])
+            finally:
+                sa_event.remove(engine, "after_cursor_execute", approve_meanwhile)
+            assert approved
+            host = notice_json(engine, host_notice)
+            assert host["status"] == "approved" and host["cases"] == [first]
+            assert notice_version(host) == read
+            assert report.climbed == [] and len(report.errors) == 1
+            again = climber.climb([second]).climbed[0]
+            assert again["notice"] != host_notice
+            assert notice_json(engine, again["notice"])["cases"] == [second]
+        finally:
+            controller.stop()
+            engine.dispose()
