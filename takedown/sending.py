@@ -210,10 +210,20 @@ class NoticeSender:
     def _submit(self, notice: dict, reporter: Reporter) -> tuple[str, str]:
         """Fill the party's web form with the notice (takedown/forms.py): (the receipt's
         reference, the evidence key of the confirmation's screenshot)."""
-        from takedown.forms import FormError, keep_receipt, load_profiles, submit_form
+        from takedown.forms import (
+            FormError,
+            ProfileError,
+            keep_receipt,
+            load_profiles,
+            submit_form,
+        )
 
         try:
             profile = load_profiles().get(notice["form_profile"])
+        except ProfileError as exc:
+            # The form notices' problem: the e-mail ones, sent in the same run, need no form.
+            raise SendError(f"notice {notice['id']}: {exc}. Nothing was sent.") from exc
+        try:
             if profile is None:
                 raise SendError(f"notice {notice['id']}: no form profile "
                                 f"{notice['form_profile']!r} (HAECHI_FORM_PROFILES). "

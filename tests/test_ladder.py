@@ -486,3 +486,48 @@ def test_an_approval_landing_while_a_rung_notice_is_redrafted_is_not_rewritten(
         finally:
             controller.stop()
             engine.dispose()
+
+
+def test_a_broken_form_profiles_file_fails_the_form_notices_only(
+        store, clock, named_sender, haechi_home, monkeypatch) -> None:
+    """The operator breaks form_profiles.json while a CDN's form notice and a host's e-mail
+    notice wait approved: the form notice fails saying what is wrong with the file; the e-mail
+    notice, which needs no form, is still sent."""
+    url = "http://forms.example/report-abuse"
+    profiles = haechi_home / "form_profiles.json"
+    profiles.parent.mkdir(parents=True, exist_ok=True)
+    profiles.write_text(json.dumps({"cdn-desk": {
+        "url": url, "submit": "#send", "confirmation": {"text": "Ticket number:"},
+        "fields": [{"selector": "#urls", "value": "{urls}"}]}}))
+    monkeypatch.setenv("HAECHI_FORM_PROFILES", str(profiles))
+    cdn = Found("cdn", "Example CDN", None, form_url=url, source="cdn-ranges")
+    opened = store.open_cases([event("fronted.example", 1), event(SITE, 1)])
+    for case_id in opened:
+        approve_notice(store.engine, notice_for_case(store.engine, case_id), "r", clock())
+    controller, mailbox = start_smtp(free_port())
+    try:
+        sender = NoticeSender(store.engine, SmtpServer("127.0.0.1", controller.port),
+                              clock=clock, backoff=0)
+        sender.send_approved()
+
+        def finder(engine, site, server_ip, now):
+            return {"cdn": cdn} if site == "fronted.example" else {"host": HOST}
+
+        tracker = Tracker(store.engine, lambda body, victim: True, sender, clock,
+                          lambda url: Fetched(200, b"jpeg"),
+                          climber=Climber(store.engine, finder=finder, clock=clock))
+        clock.advance(days=8)
+        form, host = [c["notice"] for c in tracker.run().ladder["climbed"]]
+        assert notice_json(store.engine, form)["form_profile"] == "cdn-desk"
+        for notice_id in (form, host):
+            approve_notice(store.engine, notice_id, "r", clock())
+        profiles.write_text('{"cdn-desk": {"url": ')  # half written
+        result = sender.send_approved()
+        assert [s["notice"] for s in result["sent"]] == [host]
+        [failed] = result["failed"]
+        assert failed["notice"] == form and "form profiles" in failed["error"]
+        assert notice_json(store.engine, form)["status"] == "approved"
+        sent = email.message_from_bytes(mailbox.messages[-1].content, policy=policy.default)
+        assert sent["To"] == "abuse@hosting.example"
+    finally:
+        controller.stop()
