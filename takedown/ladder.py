@@ -352,6 +352,10 @@ class Climber:
                    found: dict[str, Mapping[str, FoundParty] | str], report: ClimbReport
                    ) -> None:
         now = self.clock()
+        # A step taken off its notice before it was sent (drop_case: the victim withdrew and
+        # has registered again) is no step: the case climbs to that rung again.
+        dropped = [s["id"] for s in steps if s["notice_id"] is None and s["sent_at"] is None]
+        steps = [s for s in steps if s["id"] not in dropped]
         if steps and steps[-1]["sent_at"] is None:
             report.waiting.append(row["id"])
             return
@@ -381,6 +385,8 @@ class Climber:
             return
         due = since + (standing.deadline if standing else dt.timedelta(0))
         with self.engine.begin() as conn:
+            if dropped:  # its history is in the audit log (notice:drafted, "dropped")
+                conn.execute(escalations.delete().where(escalations.c.id.in_(dropped)))
             conn.execute(escalations.insert(), [{
                 "case_id": row["id"], "rung": rung.rung, "party": to.name, "due_at": due,
                 "drafted_at": now}])

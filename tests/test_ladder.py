@@ -400,6 +400,14 @@ def test_a_victim_who_withdraws_mid_climb_leaves_the_rung_notice_not_yet_sent(
         assert [s["notice"] for s in sender.send_approved()["sent"]] == [host_notice]
         sent = email.message_from_bytes(mailbox.messages[-1].content, policy=policy.default)
         assert "img/2.jpg" not in sent.as_string() and "img/3.jpg" in sent.as_string()
+        # The victim registers again: their case is pursued again, not left waiting for a
+        # notice it was taken off.
+        withdrawn.clear()
+        report = tracker.run()
+        [again] = [c for c in report.ladder["climbed"] if c["case"] == opened[1]]
+        assert again["rung"] == "host" and again["notice"] != host_notice
+        assert notice_json(store.engine, again["notice"])["cases"] == [opened[1]]
+        assert [s["rung"] for s in history(store.engine, opened[1])] == ["site", "host"]
     finally:
         controller.stop()
     assert audit.verify(store.engine).ok
