@@ -91,6 +91,7 @@ DEFAULT_LADDER: dict[str, Any] = {"rungs": [
 
 # The languages the authority's blocking request is written in (templates/notices/authority/).
 AUTHORITY_LANGUAGES = ("ko", "en")
+MAX_DEADLINE_DAYS = 3650
 # What notices.party and notices.form_profile hold.
 MAX_PARTY_CHARS = 200
 MAX_PROFILE_CHARS = 100
@@ -167,8 +168,12 @@ def _rung(entry: Any, number: int) -> Rung:
         raise LadderError(f"rung {number}: \"rung\" is one of {', '.join(RUNGS)}")
     name = entry["rung"]
     days = entry.get("deadline_days", current().escalate_days if name == SITE_RUNG else None)
-    if isinstance(days, bool) or not isinstance(days, int | float) or days <= 0:
-        raise LadderError(f"rung {number} ({name}): deadline_days is a positive number")
+    # NaN and Infinity, which Python's JSON reads, and more days than a timedelta holds are
+    # no deadline: a year of ten is far past any rung's.
+    if isinstance(days, bool) or not isinstance(days, int | float) or not (
+            0 < days <= MAX_DEADLINE_DAYS):
+        raise LadderError(f"rung {number} ({name}): deadline_days is a positive number of "
+                          f"at most {MAX_DEADLINE_DAYS}")
     text = {key: entry.get(key) for key in ("name", "contact", "form_profile", "language",
                                             "country")}
     for key, value in text.items():

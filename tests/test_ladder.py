@@ -112,6 +112,11 @@ def test_the_default_ladder_is_a_korean_desks_and_a_bad_file_is_refused(tmp_path
         '"name": "KCSC\\nBcc: x@y.example"}]}': "name",
         '{"rungs": [{"rung": "site"}, {"rung": "authority", "deadline_days": 3, "name": "A", '
         '"country": "Korea"}]}': "country",
+        # JSON as Python reads it takes NaN and Infinity; no deadline is either, nor 1e300.
+        '{"rungs": [{"rung": "site"}, {"rung": "host", "deadline_days": NaN}]}': "positive",
+        '{"rungs": [{"rung": "site"}, {"rung": "host", "deadline_days": Infinity}]}':
+            "positive",
+        '{"rungs": [{"rung": "site"}, {"rung": "host", "deadline_days": 1e300}]}': "positive",
     }
     for text, words in bad.items():
         path = tmp_path / "ladder.json"
