@@ -47,9 +47,10 @@ from engines.sealed import KEY_VARIABLE, SealedMediaError, media_cipher, rekeyed
 from matcher.events import MatchEvent
 from takedown import audit
 from takedown.evidence import evidence_store, keep_encrypted_copy, seal_media_copy
+from takedown.ladder import drop_case
 from takedown.notices import NoticeDrafter
 from takedown.references import reference_of, stream_of
-from takedown.schema import cases, false_matches
+from takedown.schema import cases, false_matches, notices
 from takedown.status import OPEN, transition
 
 Clock = Callable[[], dt.datetime]
@@ -372,8 +373,22 @@ class CaseStore:
         at = self.clock()
         with self.engine.begin() as conn:
             row = conn.execute(select(cases).where(cases.c.id == case_id)).mappings().one()
+            # A site notice not sent yet no longer names it (its X-ARF, its case list); one
+            # approved is a draft again, since what its reviewer approved listed the case.
+            unsent = conn.execute(select(notices.c.id, notices.c.status).where(
+                notices.c.id == row["notice_id"],
+                notices.c.status.in_(("draft", "approved")))).first()
+            detached = {"notice_id": None} if unsent is not None else {}
             transition(conn, case_id, "rejected", actor=reviewer, at=at,
-                       detail={"reason": "false match"})
+                       detail={"reason": "false match"}, **detached)
+            if unsent is not None and unsent.status == "approved":
+                conn.execute(notices.update().where(notices.c.id == unsent.id).values(
+                    status="draft", approved_by=None, approved_at=None, updated_at=at))
+                for other in conn.execute(select(cases.c.id).where(
+                        cases.c.notice_id == unsent.id, cases.c.status == "approved")
+                        ).scalars().all():
+                    transition(conn, other, "drafted", actor=reviewer, at=at,
+                               detail={"notice": unsent.id, "why": "a case left the notice"})
             exists = conn.execute(select(false_matches.c.id).where(
                 false_matches.c.victim == row["victim"],
                 false_matches.c.sha256 == row["sha256"])).first()
@@ -382,6 +397,8 @@ class CaseStore:
                     "victim": row["victim"], "sha256": row["sha256"], "decided_by": reviewer,
                     "decided_at": at}])
             self.drafter.draft_for_site(conn, row["site"], at, actor=reviewer)
+            # Nor does a rung's notice not sent yet name it to a host, CDN or registrar.
+            drop_case(conn, case_id, at, reviewer, self.drafter.reporter)
 
     def list(self, statuses: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
         query = select(cases).order_by(cases.c.id)

@@ -106,8 +106,10 @@ def parse_range_list(body: bytes, source: Source) -> tuple[IPNetwork, ...]:
             raise PublishedFileError(f"{len(entries)} ranges (expected 1 to "
                                      f"{MAX_RANGES_PER_LIST})")
         return tuple(cdn_network(entry) for entry in entries)
-    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError and ours are ValueErrors
-        raise PublishedFileError(f"{source.url}: {exc}") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        # JSONDecodeError and ours are ValueErrors; JSON nested past the parser's recursion
+        # is a RecursionError, and as much the publisher's fault as a truncated file.
+        raise PublishedFileError(f"{source.url}: {str(exc)[:200]}") from None
 
 
 def _address(value: object, name: str) -> str | None:
@@ -156,7 +158,7 @@ def parse_ranges_file(data: bytes) -> tuple[Cdn, ...]:
     """The CDNs of a cdn-ranges.json, or PublishedFileError."""
     try:
         document = json.loads(data)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise PublishedFileError(f"{RANGES_FILE}: not JSON ({exc})") from None
     if not isinstance(document, dict) or not isinstance(document.get("cdns"), list):
         raise PublishedFileError(f"{RANGES_FILE}: no list of CDNs")

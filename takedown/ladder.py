@@ -33,6 +33,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -40,6 +42,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, Select, select
 
+from crawler.security_txt import AddressRefused
 from engines.home import data_home
 from engines.settings import current
 from takedown import audit
@@ -53,7 +56,7 @@ from takedown.notices import (
     reference_of,
     render,
 )
-from takedown.registry import site_override
+from takedown.registry import operator_address, site_override
 from takedown.schema import cases, escalations, notices
 from takedown.status import transition
 
@@ -88,6 +91,10 @@ DEFAULT_LADDER: dict[str, Any] = {"rungs": [
 
 # The languages the authority's blocking request is written in (templates/notices/authority/).
 AUTHORITY_LANGUAGES = ("ko", "en")
+MAX_DEADLINE_DAYS = 3650
+# What notices.party and notices.form_profile hold.
+MAX_PARTY_CHARS = 200
+MAX_PROFILE_CHARS = 100
 
 
 class LadderError(ValueError):
@@ -161,8 +168,12 @@ def _rung(entry: Any, number: int) -> Rung:
         raise LadderError(f"rung {number}: \"rung\" is one of {', '.join(RUNGS)}")
     name = entry["rung"]
     days = entry.get("deadline_days", current().escalate_days if name == SITE_RUNG else None)
-    if isinstance(days, bool) or not isinstance(days, int | float) or days <= 0:
-        raise LadderError(f"rung {number} ({name}): deadline_days is a positive number")
+    # NaN and Infinity, which Python's JSON reads, and more days than a timedelta holds are
+    # no deadline: a year of ten is far past any rung's.
+    if isinstance(days, bool) or not isinstance(days, int | float) or not (
+            0 < days <= MAX_DEADLINE_DAYS):
+        raise LadderError(f"rung {number} ({name}): deadline_days is a positive number of "
+                          f"at most {MAX_DEADLINE_DAYS}")
     text = {key: entry.get(key) for key in ("name", "contact", "form_profile", "language",
                                             "country")}
     for key, value in text.items():
@@ -176,7 +187,39 @@ def _rung(entry: Any, number: int) -> Rung:
     if name != "authority" and any(text.values()):
         raise LadderError(f"rung {number} ({name}): only the authority's party is named in "
                           "the ladder; the others come from RDAP and the CDN ranges")
+    if name == "authority":
+        text.update(_authority(text, number))
     return Rung(name, dt.timedelta(days=float(days)), **text)
+
+
+def _authority(text: dict[str, str | None], number: int) -> dict[str, str | None]:
+    """The authority's party checked as the operator's other words are: its name one line
+    that fits a notice's party (every subject carries it), its contact one plain address (it
+    is sent to unconfirmed, so a pasted list or a header must not go out), its country a
+    two-letter code."""
+    where = f"rung {number} (authority)"
+    name = str(text["name"]).strip()
+    if len(name) > MAX_PARTY_CHARS or any(
+            unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in name):
+        raise LadderError(f"{where}: its name is one line of at most {MAX_PARTY_CHARS} "
+                          "characters")
+    contact = text["contact"]
+    if contact is not None:
+        try:
+            contact = operator_address(contact.strip())
+        except AddressRefused as exc:
+            raise LadderError(f"{where}: its contact is not one address ({exc})") from None
+    country = text["country"]
+    if country is not None:
+        if not re.fullmatch(r"[A-Za-z]{2}", country.strip()):
+            raise LadderError(f"{where}: its country is a two-letter code (ISO 3166-1)")
+        country = country.strip().upper()
+    profile = text["form_profile"]
+    if profile is not None and not 0 < len(profile.strip()) <= MAX_PROFILE_CHARS:
+        raise LadderError(f"{where}: form_profile names a form profile (at most "
+                          f"{MAX_PROFILE_CHARS} characters)")
+    return {"name": name, "contact": contact, "country": country,
+            "form_profile": profile.strip() if profile else profile}
 
 
 class FoundParty(Protocol):
@@ -314,6 +357,10 @@ class Climber:
                    found: dict[str, Mapping[str, FoundParty] | str], report: ClimbReport
                    ) -> None:
         now = self.clock()
+        # A step taken off its notice before it was sent (drop_case: the victim withdrew and
+        # has registered again) is no step: the case climbs to that rung again.
+        dropped = [s["id"] for s in steps if s["notice_id"] is None and s["sent_at"] is None]
+        steps = [s for s in steps if s["id"] not in dropped]
         if steps and steps[-1]["sent_at"] is None:
             report.waiting.append(row["id"])
             return
@@ -343,10 +390,12 @@ class Climber:
             return
         due = since + (standing.deadline if standing else dt.timedelta(0))
         with self.engine.begin() as conn:
+            if dropped:  # its history is in the audit log (notice:drafted, "dropped")
+                conn.execute(escalations.delete().where(escalations.c.id.in_(dropped)))
             conn.execute(escalations.insert(), [{
                 "case_id": row["id"], "rung": rung.rung, "party": to.name, "due_at": due,
                 "drafted_at": now}])
-            notice_id = self.draft(conn, site, rung, to, now)
+            notice_id = self.draft(conn, site, rung, to, now, row["id"])
             transition(conn, row["id"], "escalated", actor="tracker", at=now,
                        detail={"rung": rung.rung, "party": to.name, "notice": notice_id,
                                "skipped": skipped}, escalated_at=now)
@@ -354,15 +403,19 @@ class Climber:
                                "notice": notice_id, "skipped": skipped})
 
     def draft(self, conn: Connection, site: str, rung: Rung, to: Addressee,
-              at: dt.datetime) -> int:
+              at: dt.datetime, case_id: int | None = None) -> int:
         """(Re)draft the site's open notice at `rung`, listing every case of the site that
-        reached the rung and is not on a notice already approved or sent."""
+        reached the rung and is not on a notice already approved or sent. With `case_id` only
+        that case's step joins it: a step drop_case took off (a victim who withdrew) stays
+        off when another case of the site reaches the rung."""
         draft = conn.execute(select(notices).where(
             notices.c.site == site, notices.c.rung == rung.rung, notices.c.status == "draft")
             .order_by(notices.c.id.desc()).limit(1)).mappings().first()
         joining = select(escalations.c.id).join(cases, cases.c.id == escalations.c.case_id) \
             .where(cases.c.site == site, escalations.c.rung == rung.rung,
-                   escalations.c.notice_id.is_(None))
+                   escalations.c.notice_id.is_(None), cases.c.status.in_(CLIMBING))
+        if case_id is not None:
+            joining = joining.where(escalations.c.case_id == case_id)
         deadline = at + rung.deadline
         values = {"site": site, "language": to.language, "recipient": to.address,
                   "recipient_source": to.source if to.address else NO_RECIPIENT,
@@ -376,6 +429,17 @@ class Climber:
             edited = False
         else:
             notice_id, edited = draft["id"], draft["edited"]
+            # Claim it while it is still a draft, before anything joins it: an approval that
+            # committed after the draft was read must not be rewritten under its reviewer, nor
+            # given a case they never read (this climb fails, and the case climbs next pass
+            # into a notice of its own). The write holds the row until this climb commits, so
+            # an approval after it sees the new version and is refused.
+            claimed = conn.execute(notices.update().where(
+                notices.c.id == notice_id, notices.c.status == "draft").values(
+                updated_at=at)).rowcount
+            if claimed != 1:
+                raise LadderError(f"notice {notice_id} was approved while it was being "
+                                  "redrafted; the case climbs again next pass")
         conn.execute(escalations.update().where(escalations.c.id.in_(joining))
                      .values(notice_id=notice_id))
         rows = conn.execute(listed_cases(notice_id, rung.rung)).mappings().all()
@@ -395,9 +459,43 @@ class Climber:
         return notice_id
 
 
-def _folder(rung: Rung) -> str:
+def _folder(rung: Rung | str) -> str:
     """The notice templates for the rung: the authority's blocking request has its own."""
-    return "authority" if rung.rung == "authority" else "rungs"
+    name = rung if isinstance(rung, str) else rung.rung
+    return "authority" if name == "authority" else "rungs"
+
+
+def drop_case(conn: Connection, case_id: int, at: dt.datetime, actor: str,
+              reporter: Reporter, why: str = "rejected") -> list[int]:
+    """Take a case no longer pursued (rejected as a false match, or its victim withdrew) off
+    every rung notice of it not sent yet, and return those notices. Each is drafted again
+    without it (a reviewer's wording is kept, but may still name the URL), and one that was
+    approved is a draft again: what its reviewer approved listed the case. The escalation row
+    stays, as history; its case is not listed again (Climber.draft joins only the case that
+    climbs, and only cases still climbing)."""
+    waiting = conn.execute(select(escalations.c.id, escalations.c.notice_id).join(
+        notices, notices.c.id == escalations.c.notice_id).where(
+        escalations.c.case_id == case_id, notices.c.status.in_(("draft", "approved")))).all()
+    for step in waiting:
+        conn.execute(escalations.update().where(escalations.c.id == step.id)
+                     .values(notice_id=None))
+        notice = conn.execute(select(notices).where(notices.c.id == step.notice_id)
+                              ).mappings().one()
+        rows = conn.execute(listed_cases(notice["id"], notice["rung"])).mappings().all()
+        values: dict[str, Any] = {"status": "draft", "updated_at": at}
+        if rows and not notice["edited"]:
+            values["subject"], values["body"] = render(
+                notice["language"], folder=_folder(notice["rung"]), site=notice["site"],
+                reporter=reporter, legal=notice["legal_basis"],
+                reference=reference_of(rows[0]["id"]), deadline=notice["deadline"] or at,
+                rows=list(rows), rung=notice["rung"], party=notice["party"],
+                earlier=_earlier(conn, [r["id"] for r in rows]), form_url=None)
+        conn.execute(notices.update().where(notices.c.id == notice["id"]).values(**values))
+        audit.append(conn, actor=actor, action="notice:drafted", at=at,
+                     notice_id=notice["id"],
+                     detail={"cases": [r["id"] for r in rows], "rung": notice["rung"],
+                             "dropped": case_id, "why": why})
+    return [step.notice_id for step in waiting]
 
 
 def _steps(conn: Connection, case_ids: list[int]) -> dict[int, list[Mapping[str, Any]]]:

@@ -27,6 +27,7 @@ import datetime as dt
 import ipaddress
 import json
 import logging
+import unicodedata
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
@@ -175,8 +176,8 @@ def parse_bootstrap(kind: str, data: bytes) -> Bootstrap:
                 raise ValueError(f"a server of {str(entries)[:60]} is not an http(s) URL")
             parsed.append((tuple(e.lower().rstrip(".") for e in entries), tuple(urls)))
         publication = document.get("publication")
-    except (ValueError, KeyError, TypeError) as exc:
-        raise PublishedFileError(f"{where}: {exc}") from None
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise PublishedFileError(f"{where}: {str(exc)[:200]}") from None
     return Bootstrap(kind, publication if isinstance(publication, str) else None, tuple(parsed))
 
 
@@ -245,7 +246,7 @@ def ask(fetcher: Fetcher, url: str) -> dict[str, Any]:
         raise RdapError(_party_of(url), got.error or f"HTTP status {got.status}")
     try:
         document = json.loads(got.body)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # nesting past the parser's recursion too
         raise RdapError(_party_of(url), f"not JSON ({str(exc)[:80]})") from None
     if not isinstance(document, dict):
         raise RdapError(_party_of(url), "not an RDAP object")
@@ -336,11 +337,15 @@ class Registries:
 # --- reading RFC 9083 -------------------------------------------------------------------------
 
 def _text(value: object) -> str | None:
-    """A name as it may be shown and stored: one bounded line, else None."""
+    """A name as it may be shown and stored: one bounded line, else None. A line is broken
+    by more than ASCII's control characters: NEL (U+0085) and the Unicode line and paragraph
+    separators (U+2028, U+2029) end a line for Python's e-mail headers too, so a name
+    carrying one would break the Subject of the notice it is written into."""
     if not isinstance(value, str):
         return None
     value = value.strip()
-    if not value or len(value) > MAX_NAME_CHARS or CONTROL_CHARACTERS.search(value):
+    if not value or len(value) > MAX_NAME_CHARS or CONTROL_CHARACTERS.search(value) or any(
+            unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value):
         return None
     return value
 
@@ -385,7 +390,10 @@ def abuse_address(holders: list[Mapping[str, Any]]) -> tuple[str | None, str | N
         found = [e for e in entities(holder) if "abuse" in _roles(e)]
         if not found:
             continue
-        emails = list(dict.fromkeys(v for e in found for v in vcard_values(e, "email")))
+        values = [v for e in found for v in vcard_values(e, "email")]
+        if any(not isinstance(v, str) for v in values):  # a list or object, not an address
+            return None, "the abuse address is refused: not text"
+        emails = list(dict.fromkeys(values))
         if not emails:
             return None, None
         if len(emails) > 1:

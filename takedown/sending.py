@@ -71,6 +71,9 @@ def check_sendable(notice: dict, reporter: Reporter) -> None:
     error = unconfigured_sender_error(reporter)
     if error is not None:
         raise error
+    if not notice["cases"]:
+        raise SendError(f"notice {notice['id']} lists no case: every case it named was "
+                        "rejected as a false match. Nothing was sent.")
     if notice["channel"] == "form":
         if not notice["form_profile"]:
             raise SendError(
@@ -97,9 +100,17 @@ def build_message(notice: dict, reporter: Reporter, reminder_of: str | None = No
                   ) -> EmailMessage:
     message = EmailMessage()
     domain = reporter.domain
-    message["From"] = f"{reporter.org} <{reporter.email}>"
-    message["To"] = notice["to"]
-    message["Subject"] = ("[reminder] " if reminder_of else "") + notice["subject"]
+    # A header value holding a line break (U+2028 and NEL too, as str.splitlines splits) is
+    # refused by the e-mail library with a ValueError: that is this notice's fault, said as
+    # one, never an exception that stops the sending of every other notice.
+    for header, value in (("From", f"{reporter.org} <{reporter.email}>"), ("To", notice["to"]),
+                          ("Subject", ("[reminder] " if reminder_of else "") + notice["subject"])):
+        try:
+            message[header] = value
+        except ValueError as exc:
+            raise SendError(f"notice {notice['id']}: its {header.lower()} cannot be written as "
+                            f"an e-mail header ({exc}): correct it (the review app's Save "
+                            "wording, then approve again). Nothing was sent.") from None
     message["Date"] = format_datetime(dt.datetime.now(dt.UTC))
     message["Message-ID"] = make_msgid(domain=domain)
     message["Content-Language"] = notice["language"]
@@ -199,10 +210,20 @@ class NoticeSender:
     def _submit(self, notice: dict, reporter: Reporter) -> tuple[str, str]:
         """Fill the party's web form with the notice (takedown/forms.py): (the receipt's
         reference, the evidence key of the confirmation's screenshot)."""
-        from takedown.forms import FormError, keep_receipt, load_profiles, submit_form
+        from takedown.forms import (
+            FormError,
+            ProfileError,
+            keep_receipt,
+            load_profiles,
+            submit_form,
+        )
 
         try:
             profile = load_profiles().get(notice["form_profile"])
+        except ProfileError as exc:
+            # The form notices' problem: the e-mail ones, sent in the same run, need no form.
+            raise SendError(f"notice {notice['id']}: {exc}. Nothing was sent.") from exc
+        try:
             if profile is None:
                 raise SendError(f"notice {notice['id']}: no form profile "
                                 f"{notice['form_profile']!r} (HAECHI_FORM_PROFILES). "

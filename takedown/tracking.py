@@ -49,7 +49,7 @@ from crawler import refetch
 from engines import fetch as outbound
 from engines.fetch import Fetched
 from matcher.confirm import Judge, Showing, still_shows
-from takedown.ladder import Climber, Ladder
+from takedown.ladder import Climber, Ladder, drop_case
 from takedown.schema import cases
 from takedown.sending import NoticeSender, SendError
 from takedown.status import transition
@@ -141,6 +141,16 @@ class Tracker:
             climber = Climber(engine, ladder, clock=clock, reporter=sender.reporter)
         self.climber = climber
 
+    def _drop(self, case_id: int, now: dt.datetime, report: TrackReport) -> None:
+        """A withdrawn victim's case is not named to a provider by a rung's notice nobody
+        sent yet (ladder.drop_case); a failure is this case's error, not the pass's."""
+        try:
+            with self.engine.begin() as conn:
+                drop_case(conn, case_id, now, "tracker", self.sender.reporter, why="withdrawn")
+        except Exception as exc:
+            report.errors.append(f"case {case_id}: could not be taken off its rung notices: "
+                                 f"{type(exc).__name__}: {exc}")
+
     def run(self) -> TrackReport:
         report = TrackReport()
         with self.engine.connect() as conn:
@@ -174,7 +184,9 @@ class Tracker:
                     report.changed.append(row["id"])
                 if not registered[victim]:  # consent withdrawn: checked, no longer pursued
                     report.withdrawn.append(row["id"])
-                    continue
+            if not registered[victim]:
+                self._drop(row["id"], now, report)
+                continue
             pursued.append(row["id"])
             last = row["last_sent_at"]
             if last is not None and now - last >= RESEND_AFTER and row["notice_id"]:

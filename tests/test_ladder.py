@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import event as sa_event
 
 from crawler.browser import chromium_path
 from engines.mail import SmtpServer
@@ -23,13 +24,19 @@ from takedown.cases import CaseStore
 from takedown.database import takedown_engine
 from takedown.forms import read_receipt
 from takedown.ladder import Climber, Ladder, LadderError, history, record_answer
-from takedown.notices import approve_notice, notice_for_case, notice_json
+from takedown.notices import (
+    approve_notice,
+    edit_notice,
+    notice_for_case,
+    notice_json,
+    notice_version,
+)
 from takedown.report import build_report
 from takedown.sending import NoticeSender, SendError
 from takedown.tracking import Fetched, Tracker
 from testkit.testweb.model import FORMS_ADDRESS, WebPlan
 from testkit.testweb.server import free_port, start_testweb
-from tests.takedown_helpers import FakeClock, event, start_smtp
+from tests.takedown_helpers import FakeClock, event, postgres_database, start_smtp
 
 SITE = "ignores.example"
 needs_chromium = pytest.mark.skipif(chromium_path(None) is None,
@@ -92,6 +99,24 @@ def test_the_default_ladder_is_a_korean_desks_and_a_bad_file_is_refused(tmp_path
         '{"rungs": [{"rung": "site"}, {"rung": "host", "deadline_days": 2, '
         '"contact": "x@y.example"}]}': "only the authority",
         "not json": "not a JSON ladder",
+        # The authority's address goes out unconfirmed (the operator's word), so it is
+        # checked as the registry's is: one plain address, no pasted list, no header.
+        '{"rungs": [{"rung": "site"}, {"rung": "authority", "deadline_days": 3, "name": "A", '
+        '"contact": "report@authority.example, boss@elsewhere.example"}]}': "contact",
+        '{"rungs": [{"rung": "site"}, {"rung": "authority", "deadline_days": 3, "name": "A", '
+        '"contact": "report@authority.example\\r\\nBcc: x@y.example"}]}': "contact",
+        # Its name is written into every subject and into notices.party (200 characters).
+        '{"rungs": [{"rung": "site"}, {"rung": "authority", "deadline_days": 3, "name": "'
+        + "K" * 201 + '"}]}': "name",
+        '{"rungs": [{"rung": "site"}, {"rung": "authority", "deadline_days": 3, '
+        '"name": "KCSC\\nBcc: x@y.example"}]}': "name",
+        '{"rungs": [{"rung": "site"}, {"rung": "authority", "deadline_days": 3, "name": "A", '
+        '"country": "Korea"}]}': "country",
+        # JSON as Python reads it takes NaN and Infinity; no deadline is either, nor 1e300.
+        '{"rungs": [{"rung": "site"}, {"rung": "host", "deadline_days": NaN}]}': "positive",
+        '{"rungs": [{"rung": "site"}, {"rung": "host", "deadline_days": Infinity}]}':
+            "positive",
+        '{"rungs": [{"rung": "site"}, {"rung": "host", "deadline_days": 1e300}]}': "positive",
     }
     for text, words in bad.items():
         path = tmp_path / "ladder.json"
@@ -300,3 +325,222 @@ def test_a_form_only_cdn_gets_its_form_filled_after_approval_with_the_screenshot
     finally:
         controller.stop()
         web_.stop()
+
+
+def test_a_case_rejected_as_a_false_match_leaves_its_rung_notice_before_it_is_sent(
+        store, clock, named_sender) -> None:
+    """A host's notice drafted for two cases, one of which a reviewer then rejects as not the
+    victim: the notice must no longer name that URL (a stranger's picture sent to a host as a
+    victim's), and a notice whose every case was rejected is not sent at all."""
+    opened = store.open_cases([event(SITE, 1), event(SITE, 2), event("other.example", 1)])
+    for case_id in (opened[0], opened[2]):
+        approve_notice(store.engine, notice_for_case(store.engine, case_id), "r", clock())
+    controller, mailbox = start_smtp(free_port())
+    try:
+        sender = NoticeSender(store.engine, SmtpServer("127.0.0.1", controller.port),
+                              clock=clock, backoff=0)
+        sender.send_approved()
+        tracker = Tracker(store.engine, lambda body, victim: True, sender, clock,
+                          lambda url: Fetched(200, b"jpeg"),
+                          climber=Climber(store.engine, finder=finder_of(HOST), clock=clock))
+        clock.advance(days=8)
+        climbed = {c["case"]: c["notice"] for c in tracker.run().ladder["climbed"]}
+        host_notice, other_notice = climbed[opened[0]], climbed[opened[2]]
+        assert notice_json(store.engine, host_notice)["cases"] == opened[:2]
+        approve_notice(store.engine, host_notice, "r", clock())  # approved, then rejected
+        store.reject_false_match(opened[1], "r")
+        host = notice_json(store.engine, host_notice)
+        assert host["cases"] == [opened[0]] and host["status"] == "draft"
+        assert f"http://{SITE}/img/2.jpg" not in host["body"] + json.dumps(host["xarf"])
+        assert f"http://{SITE}/img/1.jpg" in host["body"]
+        # Every case of the other site's host notice rejected: nothing left to send.
+        store.reject_false_match(opened[2], "r")
+        approve_notice(store.engine, other_notice, "r", clock())
+        approve_notice(store.engine, host_notice, "r", clock())
+        result = sender.send_approved()
+        assert [s["notice"] for s in result["sent"]] == [host_notice]
+        assert [f["notice"] for f in result["failed"]] == [other_notice]
+        assert "lists no case" in result["failed"][0]["error"]
+        sent = email.message_from_bytes(mailbox.messages[-1].content, policy=policy.default)
+        assert "img/2.jpg" not in sent.as_string() and sent["To"] == "abuse@hosting.example"
+    finally:
+        controller.stop()
+    assert audit.verify(store.engine).ok
+
+
+def test_a_victim_who_withdraws_mid_climb_leaves_the_rung_notice_not_yet_sent(
+        store, clock, named_sender) -> None:
+    """Two victims' cases on one site reach its host's notice; one victim withdraws before a
+    person approves it. Haechi stops acting for them: the notice the host gets names only the
+    other victim's URL, also when a later case of the site joins that rung."""
+    withdrawn: set[str] = set()
+    opened = store.open_cases([event(SITE, 1, victim="V1"), event(SITE, 2, victim="V2")])
+    approve_notice(store.engine, notice_for_case(store.engine, opened[0]), "r", clock())
+    controller, mailbox = start_smtp(free_port())
+    try:
+        sender = NoticeSender(store.engine, SmtpServer("127.0.0.1", controller.port),
+                              clock=clock, backoff=0)
+        sender.send_approved()
+        tracker = Tracker(store.engine, lambda body, victim: True, sender, clock,
+                          lambda url: Fetched(200, b"jpeg"),
+                          registered=lambda victim: victim not in withdrawn,
+                          climber=Climber(store.engine, finder=finder_of(HOST), clock=clock))
+        clock.advance(days=8)
+        host_notice = tracker.run().ladder["climbed"][0]["notice"]
+        assert notice_json(store.engine, host_notice)["cases"] == opened
+        withdrawn.add("V2")
+        report = tracker.run()
+        assert opened[1] in report.withdrawn
+        host = notice_json(store.engine, host_notice)
+        assert host["cases"] == [opened[0]]
+        assert f"http://{SITE}/img/2.jpg" not in host["body"] + json.dumps(host["xarf"])
+        # A later case of the site reaching the host's rung does not bring it back.
+        [later] = store.open_cases([event(SITE, 3, victim="V1")])
+        approve_notice(store.engine, notice_for_case(store.engine, later), "r", clock())
+        sender.send_approved()
+        clock.advance(days=8)
+        tracker.run()
+        assert notice_json(store.engine, host_notice)["cases"] == [opened[0], later]
+        approve_notice(store.engine, host_notice, "r", clock())
+        assert [s["notice"] for s in sender.send_approved()["sent"]] == [host_notice]
+        sent = email.message_from_bytes(mailbox.messages[-1].content, policy=policy.default)
+        assert "img/2.jpg" not in sent.as_string() and "img/3.jpg" in sent.as_string()
+        # The victim registers again: their case is pursued again, not left waiting for a
+        # notice it was taken off.
+        withdrawn.clear()
+        report = tracker.run()
+        [again] = [c for c in report.ladder["climbed"] if c["case"] == opened[1]]
+        assert again["rung"] == "host" and again["notice"] != host_notice
+        assert notice_json(store.engine, again["notice"])["cases"] == [opened[1]]
+        assert [s["rung"] for s in history(store.engine, opened[1])] == ["site", "host"]
+    finally:
+        controller.stop()
+    assert audit.verify(store.engine).ok
+
+
+def test_a_subject_that_cannot_be_a_header_fails_its_notice_only(store, clock,
+                                                                  named_sender) -> None:
+    """A reviewer's wording (or a name in it) with a Unicode line break, which e-mail headers
+    refuse: that notice fails with a reason and stays approved; the others are still sent."""
+    opened = store.open_cases([event(SITE, 1), event("other.example", 1)])
+    for case_id in opened:
+        approve_notice(store.engine, notice_for_case(store.engine, case_id), "r", clock())
+    controller, mailbox = start_smtp(free_port())
+    try:
+        sender = NoticeSender(store.engine, SmtpServer("127.0.0.1", controller.port),
+                              clock=clock, backoff=0)
+        sender.send_approved()
+        tracker = Tracker(store.engine, lambda body, victim: True, sender, clock,
+                          lambda url: Fetched(200, b"jpeg"),
+                          climber=Climber(store.engine, finder=finder_of(HOST), clock=clock))
+        clock.advance(days=8)
+        broken, fine = [c["notice"] for c in tracker.run().ladder["climbed"]]
+        edit_notice(store.engine, broken, "Removal request\u2028Bcc: all@victims.example",
+                    "Please remove the items.", "r", clock())
+        for notice_id in (broken, fine):
+            approve_notice(store.engine, notice_id, "r", clock())
+        before = len(mailbox.messages)
+        result = sender.send_approved()
+        assert [s["notice"] for s in result["sent"]] == [fine]
+        [failed] = result["failed"]
+        assert failed["notice"] == broken and "subject" in failed["error"]
+        assert notice_json(store.engine, broken)["status"] == "approved"
+        assert len(mailbox.messages) == before + 1
+    finally:
+        controller.stop()
+
+
+def test_an_approval_landing_while_a_rung_notice_is_redrafted_is_not_rewritten(
+        clock, named_sender, haechi_home) -> None:
+    """PostgreSQL, where a climb and an approval run side by side: a reviewer approves the
+    host's notice as they read it (one case) at the moment a second case of the site climbs
+    to it. The approved notice must stay what was approved; the new case waits for a notice
+    of its own, next pass."""
+    with postgres_database() as url:
+        engine = takedown_engine(url)
+        store = CaseStore(engine, clock=clock)
+        controller, _ = start_smtp(free_port())
+        try:
+            sender = NoticeSender(engine, SmtpServer("127.0.0.1", controller.port),
+                                  clock=clock, backoff=0)
+            climber = Climber(engine, finder=finder_of(HOST), clock=clock)
+            [first] = store.open_cases([event(SITE, 1)])
+            approve_notice(engine, notice_for_case(engine, first), "r", clock())
+            sender.send_approved()
+            clock.advance(days=8)
+            host_notice = climber.climb([first]).climbed[0]["notice"]
+            read = notice_version(notice_json(engine, host_notice))
+
+            [second] = store.open_cases([event(SITE, 2)])
+            approve_notice(engine, notice_for_case(engine, second), "r", clock())
+            sender.send_approved()
+            clock.advance(days=8)
+            approved: list[bool] = []
+
+            def approve_meanwhile(conn, cursor, statement, parameters, context, many):
+                if not approved and statement.lstrip().startswith("SELECT") and \
+                        "FROM notices" in statement and "notices.rung" in statement:
+                    approved.append(True)
+                    approve_notice(engine, host_notice, "r", clock(), version=read)
+
+            sa_event.listen(engine, "after_cursor_execute", approve_meanwhile)
+            try:
+                report = climber.climb([second])
+            finally:
+                sa_event.remove(engine, "after_cursor_execute", approve_meanwhile)
+            assert approved
+            host = notice_json(engine, host_notice)
+            assert host["status"] == "approved" and host["cases"] == [first]
+            assert notice_version(host) == read
+            assert report.climbed == [] and len(report.errors) == 1
+            again = climber.climb([second]).climbed[0]
+            assert again["notice"] != host_notice
+            assert notice_json(engine, again["notice"])["cases"] == [second]
+        finally:
+            controller.stop()
+            engine.dispose()
+
+
+def test_a_broken_form_profiles_file_fails_the_form_notices_only(
+        store, clock, named_sender, haechi_home, monkeypatch) -> None:
+    """The operator breaks form_profiles.json while a CDN's form notice and a host's e-mail
+    notice wait approved: the form notice fails saying what is wrong with the file; the e-mail
+    notice, which needs no form, is still sent."""
+    url = "http://forms.example/report-abuse"
+    profiles = haechi_home / "form_profiles.json"
+    profiles.parent.mkdir(parents=True, exist_ok=True)
+    profiles.write_text(json.dumps({"cdn-desk": {
+        "url": url, "submit": "#send", "confirmation": {"text": "Ticket number:"},
+        "fields": [{"selector": "#urls", "value": "{urls}"}]}}))
+    monkeypatch.setenv("HAECHI_FORM_PROFILES", str(profiles))
+    cdn = Found("cdn", "Example CDN", None, form_url=url, source="cdn-ranges")
+    opened = store.open_cases([event("fronted.example", 1), event(SITE, 1)])
+    for case_id in opened:
+        approve_notice(store.engine, notice_for_case(store.engine, case_id), "r", clock())
+    controller, mailbox = start_smtp(free_port())
+    try:
+        sender = NoticeSender(store.engine, SmtpServer("127.0.0.1", controller.port),
+                              clock=clock, backoff=0)
+        sender.send_approved()
+
+        def finder(engine, site, server_ip, now):
+            return {"cdn": cdn} if site == "fronted.example" else {"host": HOST}
+
+        tracker = Tracker(store.engine, lambda body, victim: True, sender, clock,
+                          lambda url: Fetched(200, b"jpeg"),
+                          climber=Climber(store.engine, finder=finder, clock=clock))
+        clock.advance(days=8)
+        form, host = [c["notice"] for c in tracker.run().ladder["climbed"]]
+        assert notice_json(store.engine, form)["form_profile"] == "cdn-desk"
+        for notice_id in (form, host):
+            approve_notice(store.engine, notice_id, "r", clock())
+        profiles.write_text('{"cdn-desk": {"url": ')  # half written
+        result = sender.send_approved()
+        assert [s["notice"] for s in result["sent"]] == [host]
+        [failed] = result["failed"]
+        assert failed["notice"] == form and "form profiles" in failed["error"]
+        assert notice_json(store.engine, form)["status"] == "approved"
+        sent = email.message_from_bytes(mailbox.messages[-1].content, policy=policy.default)
+        assert sent["To"] == "abuse@hosting.example"
+    finally:
+        controller.stop()

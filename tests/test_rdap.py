@@ -27,6 +27,9 @@ INJECTED = "198.51.100.40"
 HUGE = "198.51.100.50"
 BROKEN = "198.51.100.60"
 REDIRECTED = "198.51.100.70"
+ODD_EMAIL = "198.51.100.80"  # a jCard whose email value is a list, not text
+DEEP = "198.51.100.90"  # JSON nested deeper than Python's parser recurses
+LINE_SEPARATOR = "198.51.100.100"  # a name with U+2028 in it, a line break to e-mail
 CLOUDFLARE_IP = "104.16.1.1"  # in Cloudflare's shipped ranges
 
 
@@ -53,6 +56,15 @@ def server() -> Iterator[RdapServer]:
                        "abuse@evil.example\r\nBcc: everyone@victims.example")])),
             f"/registry/ip/{HUGE}": Canned(b'{"name": "' + b"x" * 2_000_000 + b'"}'),
             f"/registry/ip/{BROKEN}": Canned(b'{"objectClassName": "ip network", "entit'),
+            f"/registry/ip/{ODD_EMAIL}": Canned(ip_network(ODD_EMAIL, "ODD-NET", "NL", [
+                {"objectClassName": "entity", "roles": ["abuse"], "vcardArray": ["vcard", [
+                    ["fn", {}, "text", "Abuse"],
+                    ["email", {}, "text", ["abuse@odd.example", "noc@odd.example"]]]]}])),
+            f"/registry/ip/{DEEP}": Canned(b'{"entities": ' + b"[" * 100_000
+                                           + b"]" * 100_000 + b"}"),
+            f"/registry/ip/{LINE_SEPARATOR}": Canned(ip_network(LINE_SEPARATOR, "LS-NET", "NL", [
+                entity("ORG-5", ["registrant"], "Evil Hosting\u2028Bcc: all@victims.example",
+                       children=[entity("AB-5", ["abuse"], "Abuse", "abuse@ls.example")])])),
             f"/registry/ip/{REDIRECTED}": Canned(
                 status=302, location=f"{private}/registry/ip/{REDIRECTED}"),
             # A thin registry naming the registrar and linking to the registrar's own server.
@@ -146,6 +158,26 @@ def test_several_addresses_or_a_header_in_one_are_refused_saying_why(engine, ip,
     assert host.address is None and why in (host.refused or "")
 
 
+def test_an_email_that_is_not_text_is_refused_and_the_other_rungs_still_found(engine) -> None:
+    found = rdap.contacts(engine, SITE, ODD_EMAIL, NOW)
+    host = found.parties["host"]
+    assert host.address is None and "not text" in (host.refused or "")
+    assert found.parties["registrar"].address == "domain-abuse@registrar.example"
+
+
+def test_json_nested_past_the_parser_is_a_problem_of_its_rung_not_a_crash(engine) -> None:
+    found = rdap.contacts(engine, SITE, DEEP, NOW)
+    assert "host" not in found.parties and found.parties["registrar"].address
+    [problem] = found.problems
+    assert problem.startswith("host: the RDAP server 127.11.250.1") and "not JSON" in problem
+
+
+def test_a_name_with_a_unicode_line_break_is_not_taken(engine) -> None:
+    host = rdap.parties(engine, SITE, LINE_SEPARATOR, NOW)["host"]
+    assert "\u2028" not in host.name and "Bcc" not in host.name
+    assert host.name == "LS-NET" and host.address == "abuse@ls.example"
+
+
 def test_no_abuse_entity_is_no_address_and_nothing_refused(engine) -> None:
     host = rdap.parties(engine, SITE, NO_ABUSE, NOW)["host"]
     assert (host.name, host.address, host.refused, host.country) == (
@@ -226,6 +258,20 @@ def test_update_ranges_takes_good_lists_and_rejects_a_malformed_one(server) -> N
     assert after["Cloudflare"].fetched_at < NOW
     # The refreshed file keeps the publishers' URLs, not the mirror it was read from.
     assert "api.fastly.com" in refreshed_path(cdn.RANGES_FILE).read_text()
+
+
+def test_a_list_nested_past_the_parser_is_kept_out_and_the_other_cdns_updated(server) -> None:
+    deep = b'{"addresses": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    server.answers.update({"/deep": Canned(deep), "/cf-good": Canned(b"104.16.0.0/13\n")})
+    result = cdn.update_ranges(NOW, sources={
+        "Cloudflare": (cdn.Source(f"{server.base}/cf-good"),),
+        "Fastly": (cdn.Source(f"{server.base}/deep", ("addresses",)),),
+        "Amazon CloudFront": ()})
+    assert result.updated == ("Cloudflare",)
+    assert "/deep" in result.kept["Fastly"]
+    assert cdn.fronting("151.101.1.140").name == "Fastly"
+    outcome = rdap.update_bootstrap(urls={"ipv4": f"{server.base}/deep"})
+    assert outcome["ipv4"].startswith("kept the current file")
 
 
 def test_a_refreshed_file_that_no_longer_parses_falls_back_to_the_shipped_one() -> None:

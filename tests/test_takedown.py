@@ -128,6 +128,22 @@ def test_repeated_events_join_the_case_and_a_false_match_never_returns(store) ->
     assert len(store.open_cases([event("a.example", 1, victim="V2")])) == 1
 
 
+def test_a_false_match_leaves_the_site_notice_before_it_is_sent(store) -> None:
+    """Rejected after the notice was approved: the notice must not carry its URL (in the text,
+    the case list or the X-ARF reports the message attaches); what was approved listed it, so
+    the notice is a draft again, and once approved anew it goes out without it."""
+    first, second = store.open_cases([event("a.example", 1), event("a.example", 2)])
+    notice_id = notice_for_case(store.engine, first)
+    approve_notice(store.engine, notice_id, "reviewer-1", store.clock())
+    store.reject_false_match(second, "reviewer-1")
+    notice = notice_json(store.engine, notice_id)
+    assert notice["status"] == "draft" and notice["cases"] == [first]
+    assert "img/2.jpg" not in notice["body"] + json.dumps(notice["xarf"]) + str(notice["urls"])
+    assert store.get(first)["status"] == "drafted"
+    approve_notice(store.engine, notice_id, "reviewer-1", store.clock())
+    assert store.get(first)["status"] == "approved"
+
+
 def test_audit_chain_detects_tampering(store) -> None:
     store.open_cases([event("a.example", n) for n in range(3)])
     assert audit.verify(store.engine).ok
