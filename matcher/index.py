@@ -36,8 +36,9 @@ FRESH_LIMIT = 10_000
 # per core), where a second thread only spins against them: a search of one query took 2.5 ms
 # in the crawl instead of 30-80 µs (issue 18). No search here is big enough for more threads
 # to pay reliably: on two shared cores, 130 queries (a re-scan's victim, the largest batch)
-# against 10,000 hashes took 0.53x to 1.9x the one-thread time with two threads from run to
-# run, and the scan is under 1% of a re-scan (scripts/bench_faiss_threads.py measures it).
+# against 10,000 hashes took from 0.53x to 7x the one-thread time with two threads from run
+# to run, and that scan is a few milliseconds of a re-scan whose target is a second
+# (scripts/bench_faiss_threads.py measures it again on another machine).
 SEARCH_THREADS = 1
 
 
