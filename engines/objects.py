@@ -14,6 +14,7 @@ a store folder named by HAECHI_STORE may lie outside the private data folder.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -59,34 +60,66 @@ class LocalStore:
         self.root = root
         self.uri = root.as_uri()
         private_folder(root)
+        # The folder's own path, resolved once: each key then costs an lstat per component
+        # of the key alone, not two resolutions of the whole path (35,000 lstat calls and
+        # 1.5 s a crawl, issue 18).
+        self._real = os.path.realpath(root)
 
     @classmethod
     def from_uri(cls, uri: str) -> LocalStore:
         parts = urlsplit(uri)
         return cls(Path(parts.path if parts.scheme == "file" else uri).expanduser())
 
-    def _path(self, key: str) -> Path:
-        path = (self.root / key).resolve()
-        if not path.is_relative_to(self.root.resolve()):
+    def _lookup(self, key: str) -> tuple[Path, bool, bool]:
+        """`key`'s file, whether its folder exists and whether the file does. A key never
+        leaves the store folder: an absolute key, a `..` component or a NUL is refused, and
+        each existing component is checked for a symbolic link, which is followed only to a
+        place inside the folder. Resolved once, from the folder's resolved path."""
+        parts = key.split("/")
+        if not key or key.startswith("/") or ".." in parts or "\0" in key:
             raise ValueError(f"object key escapes the store: {key!r}")
-        return path
+        parts = [part for part in parts if part not in ("", ".")]
+        if not parts:
+            raise ValueError(f"object key names the store itself: {key!r}")
+        current = self._real
+        for depth, part in enumerate(parts):
+            current = os.path.join(current, part)
+            try:
+                mode = os.lstat(current).st_mode
+            except (FileNotFoundError, NotADirectoryError):
+                # Nothing below a missing component exists yet, so there is no link to follow.
+                return Path(current, *parts[depth + 1:]), depth == len(parts) - 1, False
+            if stat.S_ISLNK(mode):
+                return self._followed(key, os.path.join(current, *parts[depth + 1:]))
+        return Path(current), True, True
+
+    def _followed(self, key: str, path: str) -> tuple[Path, bool, bool]:
+        real = os.path.realpath(path)
+        if real == self._real or not Path(real).is_relative_to(self._real):
+            raise ValueError(f"object key escapes the store: {key!r}")
+        return Path(real), os.path.isdir(os.path.dirname(real)), os.path.exists(real)
+
+    def _path(self, key: str) -> Path:
+        return self._lookup(key)[0]
 
     def exists(self, key: str) -> bool:
-        return self._path(key).exists()
+        return self._lookup(key)[2]
 
     def put(self, key: str, data: bytes) -> bool:
-        path = self._path(key)
-        if path.exists():
+        path, folder, exists = self._lookup(key)
+        if exists:
             return False
-        self._write(path, data)
+        self._write(path, data, folder)
         return True
 
     def replace(self, key: str, data: bytes) -> None:
-        self._write(self._path(key), data)
+        path, folder, _ = self._lookup(key)
+        self._write(path, data, folder)
 
     @staticmethod
-    def _write(path: Path, data: bytes) -> None:
-        private_folder(path.parent)
+    def _write(path: Path, data: bytes, folder: bool = False) -> None:
+        if not folder:
+            private_folder(path.parent)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")  # mode 600
         try:
             with os.fdopen(fd, "wb") as handle:

@@ -64,6 +64,16 @@ class Peeler:
     # the sharpest line-to-line change, where the picture starts.
     snap_to_edge: bool = False
 
+    def _near(self, lines: np.ndarray, reference: np.ndarray) -> np.ndarray:
+        """Which pixels of `lines` (..., length, 3) are within `tolerance` of `reference` in
+        every channel: |pixel - reference| <= tolerance as integer bounds (a median may end
+        in .5; the bounds round inwards, so the test is exact), the channels combined by hand
+        (numpy's reductions over a last axis of 3 cost more than the comparisons)."""
+        low = np.ceil(reference - self.tolerance).astype(np.int16)
+        high = np.floor(reference + self.tolerance).astype(np.int16)
+        inside = (lines >= low) & (lines <= high)
+        return inside[..., 0] & inside[..., 1] & inside[..., 2]
+
     def _flat(self, lines: np.ndarray, reference: np.ndarray | None) -> np.ndarray:
         """Which of `lines` (n, length, 3) are flat against `reference` (or their own median).
 
@@ -73,34 +83,47 @@ class Peeler:
             if self.fixed_colour:
                 return np.zeros(len(lines), dtype=bool)
             reference = np.median(lines, axis=1, keepdims=True)
-        near = np.abs(lines - reference).max(axis=2) <= self.tolerance
-        return near.mean(axis=1) >= self.share
+        near = self._near(lines, reference)
+        return np.count_nonzero(near, axis=1) / near.shape[1] >= self.share
 
     def _run(self, lines: np.ndarray, reference: np.ndarray | None) -> int:
         """How many of `lines`, from the first on, are flat in a row."""
-        # Most pictures have no band at all: one line decides that without judging the rest.
-        if not self._flat(lines[:1], reference).all():
-            return 0
-        flat = self._flat(lines, reference)
-        return int(np.argmin(flat)) if not flat.all() else len(lines)
+        # Lines are judged one by one, so they are judged in growing blocks (1, 4, 16, ...
+        # lines) up to the first that is not flat: most pictures have no band at all, and a
+        # band is a few lines of a hundred.
+        done, block = 0, 1
+        while done < len(lines):
+            flat = self._flat(lines[done : done + block], reference)
+            if not flat.all():
+                return done + int(np.argmin(flat))
+            done, block = done + len(flat), block * 4
+        return len(lines)
 
     def _edge_colour(self, line: np.ndarray) -> np.ndarray | None:
         """The colour of an outermost line when the line is one colour, else None (no band)."""
         colour = np.median(line, axis=0)[None, None, :]
-        uniform = np.abs(line[None] - colour).max(axis=2) <= self.tolerance
-        return colour if uniform.mean() >= max(self.share, 0.9) else None
+        uniform = self._near(line[None], colour)
+        return colour if np.count_nonzero(uniform) / uniform.size >= max(self.share, 0.9) \
+            else None
+
+    @staticmethod
+    def _change(lines: np.ndarray) -> np.ndarray:
+        """change[b] is the mean (over a line) of the largest channel step between lines b and
+        b + 1."""
+        step = np.abs(np.diff(lines, axis=0))
+        return np.maximum(np.maximum(step[..., 0], step[..., 1]), step[..., 2]).mean(axis=1)
 
     def _span(self, lines: np.ndarray, first: np.ndarray | None, last: np.ndarray | None
               ) -> tuple[int, int]:
         start = self._run(lines, first)
         end = len(lines) - self._run(lines[::-1], last)
         if self.snap_to_edge and start < end:
-            change = np.abs(np.diff(lines, axis=0)).max(axis=2).mean(axis=1)
-            # change[b - 1] is the step between lines b - 1 and b; a cut at b keeps lines[b:].
+            # The step between lines b - 1 and b is change(lines)[b - 1]; a cut at b keeps
+            # lines[b:]. Only the steps inside each peeled run are needed.
             if start > 0:
-                start = 1 + int(np.argmax(change[:start]))
+                start = 1 + int(np.argmax(self._change(lines[: start + 1])))
             if end < len(lines):
-                end = end + int(np.argmax(change[end - 1 :]))
+                end = end + int(np.argmax(self._change(lines[end - 1 :])))
         return start, max(start, end)
 
     def box(self, pixels: np.ndarray) -> Box:

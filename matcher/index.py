@@ -31,6 +31,15 @@ INDEX_FILE_MODE = 0o600
 # The fresh tier is scanned in full for every query: 10,000 hashes cost about 30 µs, small next
 # to the main tier, while merging (a table rebuild) happens only once per 10,000 registrations.
 FRESH_LIMIT = 10_000
+# FAISS's OpenMP threads for the fresh tier's scan: one. The processes that search run beside
+# others (the crawl's main process beside its hash workers, one hash worker or Celery worker
+# per core), where a second thread only spins against them: a search of one query took 2.5 ms
+# in the crawl instead of 30-80 µs (issue 18). No search here is big enough for more threads
+# to pay reliably: on two shared cores, 130 queries (a re-scan's victim, the largest batch)
+# against 10,000 hashes took from 0.53x to 7x the one-thread time with two threads from run
+# to run, and that scan is a few milliseconds of a re-scan whose target is a second
+# (scripts/bench_faiss_threads.py measures it again on another machine).
+SEARCH_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,13 @@ class Hits:
     query: np.ndarray
     ids: np.ndarray
     distances: np.ndarray
+
+
+def one_thread() -> None:
+    """Set FAISS to SEARCH_THREADS on the calling thread. OpenMP keeps the setting per thread
+    (one that never set it starts with one per core, whatever the main thread set), so it is
+    set before each scan, on the thread that scans: next to the scan it costs nothing."""
+    faiss.omp_set_num_threads(SEARCH_THREADS)
 
 
 def _flat_index(bits: int) -> faiss.IndexBinaryIDMap2:
@@ -119,6 +135,7 @@ class BinaryHashIndex:
             )
             parts.append((query, self._ids[positions], distances))
         if self._fresh.ntotal and len(codes):
+            one_thread()
             # FAISS's radius is exclusive: distance < radius.
             lims, fresh_distances, fresh_ids = self._fresh.range_search(codes, max_distance + 1)
             per_query = np.diff(lims.astype(np.int64))

@@ -20,7 +20,6 @@ import time
 from collections.abc import Iterator
 from typing import NamedTuple
 
-import av
 import numpy as np
 from PIL import Image
 
@@ -89,6 +88,8 @@ def video_frames(
     data: bytes, interval: float = SAMPLE_INTERVAL
 ) -> Iterator[tuple[float, Image.Image]]:
     """(second, RGB frame no larger than WORKING_SIZE) about every `interval` seconds."""
+    import av  # PyAV, here: a command that meets no video never loads it (tests/test_startup.py)
+
     try:
         container = av.open(io.BytesIO(data), mode="r")
     except (av.error.FFmpegError, ValueError, OSError) as exc:

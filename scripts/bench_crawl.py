@@ -3,8 +3,9 @@
 Prints JSON:
 - total time to crawl every site (an index page, a few images, security.txt) with
   `haechi crawl`, as a person runs it (target: 20,000 sites in 15 minutes or less);
-- responses and pages per second, against `scrapy bench` run on this machine in the same run,
-  as a ratio (scrapy bench follows links on a local server and does nothing with the pages);
+- responses and pages per second, each against `scrapy bench` run on this machine right after
+  each crawl, in the same run, as a ratio (scrapy bench follows links on a local server and
+  does nothing with the pages, so each of its responses is a page);
 - peak memory of the crawl and its hash workers (and Chromium's processes when it renders),
   as the sum of their proportional set sizes (PSS: a page shared by processes is counted
   once, split between them; the RSS sum, which counts it in each, is printed beside it), and
@@ -14,6 +15,13 @@ Prints JSON:
 - pages rendered in Chromium and rendered pages per second. With `--markups spa-gallery` every
   site is a script-built gallery that only a browser shows, so the run measures rendering
   (HAECHI_BROWSER_PAGES pages at once, 4 by default) and its peak memory (target 1.5 GB).
+
+Several site counts in one run: `--sites 2000,20000` (or `--sites` repeated); each count is
+crawled into a fresh data folder and its figures are listed under `runs`, while the top level
+keeps the figures of the largest count under the keys above. The JSON is also written to
+benchmarks/bench_crawl-<commit>-<date>.json (or `--out`), with the commit it measured (and
+whether the work tree differed from it), so a figure quoted elsewhere names the run it came
+from.
 
     python scripts/bench_crawl.py [--sites 20000] [--plant-every 50] [--markups spa-gallery]
 """
@@ -92,18 +100,30 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sites", type=int, default=20_000)
-    parser.add_argument("--images", type=int, default=3, help="images per site")
-    parser.add_argument("--plant-every", type=int, default=50)
-    parser.add_argument("--scrapy-bench-seconds", type=int, default=30)
-    parser.add_argument("--markups", default="",
-                        help="the test web's markups the sites cycle through (default: all "
-                             "the static ones), e.g. spa-gallery")
-    args = parser.parse_args()
+def site_counts(values: list[str]) -> list[int]:
+    """`--sites` values, each one count or several separated by commas, in the order given."""
+    counts = [int(v) for value in values for v in value.split(",") if v.strip()]
+    if not counts or min(counts) < 1:
+        raise SystemExit("--sites: give one or more site counts, e.g. --sites 2000,20000")
+    return counts
 
-    plan = WebPlan(sites=args.sites, pages=1, images_per_page=args.images,
+
+def measured_commit() -> dict:
+    """The commit this run measured, and whether the work tree had changes beside it."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    try:
+        return {"commit": git("rev-parse", "HEAD"),
+                "work_tree_changed": bool(git("status", "--porcelain", "--untracked-files=no"))}
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": "unknown", "work_tree_changed": None}
+
+
+def bench_sites(sites: int, args: argparse.Namespace) -> dict:
+    """One crawl of `sites` test-web sites, then `scrapy bench` beside it: the figures."""
+    plan = WebPlan(sites=sites, pages=1, images_per_page=args.images,
                    plant_every=args.plant_every, traps=False, hostile=False,
                    markups=args.markups)
     with tempfile.TemporaryDirectory(prefix="haechi-bench-crawl-") as tmp:
@@ -162,7 +182,8 @@ def main() -> None:
         missed = sum((web.web.image_url(p.site, p), p.victim) not in found for p in planted)
     reference = scrapy_bench(args.scrapy_bench_seconds) if args.scrapy_bench_seconds else 0.0
     responses_per_s = summary["requests"] / seconds
-    print(json.dumps({
+    pages_per_s = summary["pages"] / seconds
+    return {
         "sites": plan.sites,
         "images_per_site": plan.images_per_page,
         "seconds": round(seconds, 1),
@@ -173,9 +194,11 @@ def main() -> None:
         "requests": summary["requests"],
         "errors": summary["errors"],
         "responses_per_s": round(responses_per_s, 1),
-        "pages_per_s": round(summary["pages"] / seconds, 1),
+        "pages_per_s": round(pages_per_s, 1),
         "scrapy_bench_pages_per_s": reference,
         "responses_per_s_vs_scrapy_bench": round(responses_per_s / reference, 2)
+        if reference else None,
+        "pages_per_s_vs_scrapy_bench": round(pages_per_s / reference, 3)
         if reference else None,
         "peak_memory_mb": round(peak / 2**20),
         "peak_memory_mb_by_process": {k: round(v / 2**20) for k, v in sorted(
@@ -192,7 +215,43 @@ def main() -> None:
             "p99": round(percentile(delays, 0.99), 3),
             "max": round(max(delays, default=0.0), 3),
         },
-    }, indent=2))
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sites", action="append", default=None,
+                        help="site count, or counts separated by commas; may be repeated "
+                             "(default: 20000)")
+    parser.add_argument("--images", type=int, default=3, help="images per site")
+    parser.add_argument("--plant-every", type=int, default=50)
+    parser.add_argument("--scrapy-bench-seconds", type=int, default=30)
+    parser.add_argument("--markups", default="",
+                        help="the test web's markups the sites cycle through (default: all "
+                             "the static ones), e.g. spa-gallery")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="where to write the JSON (default: "
+                             "benchmarks/bench_crawl-<commit>-<date>.json)")
+    args = parser.parse_args()
+    counts = site_counts(args.sites or ["20000"])
+
+    measured = measured_commit()
+    started = dt.datetime.now(dt.UTC)
+    runs = []
+    for sites in counts:
+        runs.append(bench_sites(sites, args))
+        print(json.dumps(runs[-1]), file=sys.stderr, flush=True)
+    largest = max(runs, key=lambda run: run["sites"])
+    result = {**largest, **measured, "started_at": started.isoformat(timespec="seconds"),
+              "cores": os.cpu_count(), "load_average_at_end": os.getloadavg(),
+              "site_counts": counts, "runs": runs}
+    out = args.out or ROOT / "benchmarks" / (
+        f"bench_crawl-{measured['commit'][:12]}-{started:%Y-%m-%dT%H%M%SZ}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(result, indent=2)
+    out.write_text(text + "\n")
+    print(text)
+    print(f"written to {out}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@ atomic save and reload."""
 
 from __future__ import annotations
 
+import os
+
 import faiss
 import numpy as np
 import pytest
@@ -88,6 +90,28 @@ def test_new_hashes_are_searchable_immediately_after_add():
     new = rng.integers(0, 256, (1, 32), dtype=np.uint8)
     index.add(np.array([5000]), new)
     assert index.search(new, 0).ids.tolist() == [5000]
+
+
+def test_a_search_on_any_thread_scans_with_one_faiss_thread():
+    """OpenMP keeps its thread count per thread: a thread that never set it (the crawl's, a
+    Celery worker's) would start one per core, which spin against the other workers."""
+    import threading
+
+    index = BinaryHashIndex(256)
+    index.add(np.arange(10), np.random.default_rng(0).integers(0, 256, (10, 32), np.uint8))
+    seen = {}
+
+    def search() -> None:
+        seen["before"] = faiss.omp_get_max_threads()
+        index.search(np.zeros((1, 32), np.uint8), 31)
+        seen["after"] = faiss.omp_get_max_threads()
+
+    worker = threading.Thread(target=search)
+    worker.start()
+    worker.join()
+    assert seen["after"] == index_module.SEARCH_THREADS == 1
+    if (os.cpu_count() or 1) > 1 and "OMP_NUM_THREADS" not in os.environ:
+        assert seen["before"] > 1  # the check did start from OpenMP's default
 
 
 def test_saved_index_reloads_with_its_stamp_and_corrupt_file_reads_as_missing(

@@ -71,6 +71,56 @@ def test_local_store_is_content_addressed_and_atomic(tmp_path: Path) -> None:
         store.put("../outside", b"x")
 
 
+@pytest.mark.parametrize("key", ["../outside", "media/../../outside", "media/ab/../../..",
+                                 "/etc/passwd", "media/\0x", "", ".", "media/..", "./"])
+def test_local_store_refuses_a_key_that_leaves_or_names_its_folder(tmp_path: Path,
+                                                                   key: str) -> None:
+    store = LocalStore(tmp_path / "objects")
+    for call in (lambda: store.put(key, b"x"), lambda: store.get(key),
+                 lambda: store.exists(key), lambda: store.replace(key, b"x"),
+                 lambda: store.delete(key)):
+        with pytest.raises(ValueError, match=r"escapes|names the store"):
+            call()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["objects"]
+
+
+def test_local_store_follows_no_link_out_of_its_folder(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_bytes(b"secret")
+    store = LocalStore(tmp_path / "objects")
+    (tmp_path / "objects" / "media").mkdir()
+    (tmp_path / "objects" / "media" / "ab").symlink_to(outside)  # a folder link, mid-key
+    (tmp_path / "objects" / "file").symlink_to(outside / "secret")  # a file link, last
+    (tmp_path / "objects" / "dangling").symlink_to(outside / "missing")
+    for key in ("media/ab/secret", "media/ab/new", "file", "dangling"):
+        for call, args in ((store.put, (key, b"x")), (store.get, (key,)),
+                           (store.exists, (key,)), (store.replace, (key, b"x"))):
+            with pytest.raises(ValueError, match="escapes"):
+                call(*args)
+    assert sorted(p.name for p in outside.iterdir()) == ["secret"]
+    assert (outside / "secret").read_bytes() == b"secret"
+
+
+def test_local_store_follows_a_link_inside_its_folder_and_opens_through_a_linked_path(
+        tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "linked").symlink_to(tmp_path / "real")  # the store folder named by a link
+    store = LocalStore(tmp_path / "linked" / "objects")
+    assert store.put("media/aa/one", b"1") is True
+    (tmp_path / "real" / "objects" / "media" / "bb").symlink_to(
+        tmp_path / "real" / "objects" / "media" / "aa")
+    assert store.exists("media/bb/one") and store.get("media/bb/one") == b"1"
+    assert store.put("media/bb/one", b"again") is False
+    assert store.put("media/bb/two", b"2") is True
+    assert (tmp_path / "real" / "objects" / "media" / "aa" / "two").read_bytes() == b"2"
+    assert not store.exists("media/cc/none") and not store.exists("media/aa/one/below")
+    with pytest.raises(FileNotFoundError):
+        store.get("media/cc/none")
+    store.delete("media/aa/one")
+    assert not store.exists("media/aa/one")
+
+
 def test_unknown_store_scheme_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="no store for scheme 'ftp'"):
         open_store("ftp://host/path")
