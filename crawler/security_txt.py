@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from urllib.parse import unquote
 
 # C0 controls and DEL. A NUL in particular is refused by PostgreSQL text columns, and a CR or
@@ -45,6 +46,18 @@ HARMLESS_MAILTO_HEADERS = frozenset({"subject", "body"})
 
 class AddressRefused(ValueError):
     """An address or mailto Contact that cannot be a notice's recipient; says why."""
+
+
+# Unicode categories a name shown to reviewers and written into a notice's Subject must not
+# hold: controls, line and paragraph separators (Python's e-mail headers end a line at NEL,
+# U+2028 and U+2029 too) and format characters (bidi overrides such as U+202E and zero-width
+# marks, which make a name read as another in the review app).
+NOT_IN_A_NAME = frozenset({"Cc", "Zl", "Zp", "Cf"})
+
+
+def plain_line(text: str) -> bool:
+    """Whether `text` is one line that shows as what it says (see NOT_IN_A_NAME)."""
+    return not any(unicodedata.category(c) in NOT_IN_A_NAME for c in text)
 
 
 def language_tag(value: object) -> str | None:

@@ -34,7 +34,6 @@ import datetime as dt
 import json
 import logging
 import re
-import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -42,7 +41,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, Select, select
 
-from crawler.security_txt import AddressRefused
+from crawler.security_txt import AddressRefused, plain_line
 from engines.home import data_home
 from engines.settings import current
 from takedown import audit
@@ -199,8 +198,7 @@ def _authority(text: dict[str, str | None], number: int) -> dict[str, str | None
     two-letter code."""
     where = f"rung {number} (authority)"
     name = str(text["name"]).strip()
-    if len(name) > MAX_PARTY_CHARS or any(
-            unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in name):
+    if len(name) > MAX_PARTY_CHARS or not plain_line(name):
         raise LadderError(f"{where}: its name is one line of at most {MAX_PARTY_CHARS} "
                           "characters")
     contact = text["contact"]

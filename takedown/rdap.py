@@ -27,7 +27,6 @@ import datetime as dt
 import ipaddress
 import json
 import logging
-import unicodedata
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
@@ -37,7 +36,12 @@ import tldextract
 from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from crawler.security_txt import CONTROL_CHARACTERS, AddressRefused, email_address, mailto_address
+from crawler.security_txt import (
+    AddressRefused,
+    email_address,
+    mailto_address,
+    plain_line,
+)
 from crawler.settings import USER_AGENT
 from engines.fetch import Fetcher, FetchLimits, IPAddress, ip_literal
 from engines.settings import current
@@ -344,8 +348,7 @@ def _text(value: object) -> str | None:
     if not isinstance(value, str):
         return None
     value = value.strip()
-    if not value or len(value) > MAX_NAME_CHARS or CONTROL_CHARACTERS.search(value) or any(
-            unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value):
+    if not value or len(value) > MAX_NAME_CHARS or not plain_line(value):
         return None
     return value
 

@@ -30,6 +30,7 @@ REDIRECTED = "198.51.100.70"
 ODD_EMAIL = "198.51.100.80"  # a jCard whose email value is a list, not text
 DEEP = "198.51.100.90"  # JSON nested deeper than Python's parser recurses
 LINE_SEPARATOR = "198.51.100.100"  # a name with U+2028 in it, a line break to e-mail
+BIDI = "198.51.100.101"  # a name with U+202E in it: it reads backwards after it
 CLOUDFLARE_IP = "104.16.1.1"  # in Cloudflare's shipped ranges
 
 
@@ -65,6 +66,9 @@ def server() -> Iterator[RdapServer]:
             f"/registry/ip/{LINE_SEPARATOR}": Canned(ip_network(LINE_SEPARATOR, "LS-NET", "NL", [
                 entity("ORG-5", ["registrant"], "Evil Hosting\u2028Bcc: all@victims.example",
                        children=[entity("AB-5", ["abuse"], "Abuse", "abuse@ls.example")])])),
+            f"/registry/ip/{BIDI}": Canned(ip_network(BIDI, "BIDI-NET", "NL", [
+                entity("ORG-6", ["registrant"], "Trusted \u202eGmbH gnitsoH", children=[
+                    entity("AB-6", ["abuse"], "Abuse", "abuse@bidi.example")])])),
             f"/registry/ip/{REDIRECTED}": Canned(
                 status=302, location=f"{private}/registry/ip/{REDIRECTED}"),
             # A thin registry naming the registrar and linking to the registrar's own server.
@@ -176,6 +180,12 @@ def test_a_name_with_a_unicode_line_break_is_not_taken(engine) -> None:
     host = rdap.parties(engine, SITE, LINE_SEPARATOR, NOW)["host"]
     assert "\u2028" not in host.name and "Bcc" not in host.name
     assert host.name == "LS-NET" and host.address == "abuse@ls.example"
+
+
+def test_a_name_with_a_bidi_override_is_not_taken(engine) -> None:
+    """A reviewer would read "Trusted Hosting GmbH" where the bytes say something else."""
+    host = rdap.parties(engine, SITE, BIDI, NOW)["host"]
+    assert host.name == "BIDI-NET" and host.address == "abuse@bidi.example"
 
 
 def test_no_abuse_entity_is_no_address_and_nothing_refused(engine) -> None:
