@@ -48,7 +48,7 @@ from matcher.events import MatchEvent
 from takedown import audit
 from takedown.evidence import evidence_store, keep_encrypted_copy, seal_media_copy
 from takedown.ladder import drop_case
-from takedown.notices import NoticeDrafter
+from takedown.notices import NoticeDrafter, reopen
 from takedown.references import reference_of, stream_of
 from takedown.schema import cases, false_matches, notices
 from takedown.status import OPEN, transition
@@ -382,13 +382,7 @@ class CaseStore:
             transition(conn, case_id, "rejected", actor=reviewer, at=at,
                        detail={"reason": "false match"}, **detached)
             if unsent is not None and unsent.status == "approved":
-                conn.execute(notices.update().where(notices.c.id == unsent.id).values(
-                    status="draft", approved_by=None, approved_at=None, updated_at=at))
-                for other in conn.execute(select(cases.c.id).where(
-                        cases.c.notice_id == unsent.id, cases.c.status == "approved")
-                        ).scalars().all():
-                    transition(conn, other, "drafted", actor=reviewer, at=at,
-                               detail={"notice": unsent.id, "why": "a case left the notice"})
+                reopen(conn, unsent.id, reviewer, at, "a case left the notice")
             exists = conn.execute(select(false_matches.c.id).where(
                 false_matches.c.victim == row["victim"],
                 false_matches.c.sha256 == row["sha256"])).first()

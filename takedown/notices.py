@@ -360,13 +360,27 @@ def notice_for_case(engine: Engine, case_id: int) -> int:
     return int(notice_id)
 
 
+def reopen(conn: Connection, notice_id: int, actor: str, at: dt.datetime, why: str) -> None:
+    """An approved notice that changed is a draft again, and so are the site's cases it lists:
+    what its reviewer approved is not what it now says."""
+    conn.execute(notices.update().where(notices.c.id == notice_id).values(
+        status="draft", approved_by=None, approved_at=None, updated_at=at))
+    for case_id in conn.execute(select(cases.c.id).where(
+            cases.c.notice_id == notice_id, cases.c.status == "approved")).scalars().all():
+        transition(conn, case_id, "drafted", actor=actor, at=at,
+                   detail={"notice": notice_id, "why": why})
+
+
 def edit_notice(engine: Engine, notice_id: int, subject: str, body: str, reviewer: str,
                 at: dt.datetime) -> None:
-    """A reviewer's wording replaces the draft, and later redrafts keep it."""
+    """A reviewer's wording replaces the draft, and later redrafts keep it. An approved
+    notice edited is a draft again (reopen), to be approved as it now reads."""
     with engine.begin() as conn:
         status = conn.execute(select(notices.c.status).where(notices.c.id == notice_id)).scalar()
         if status not in ("draft", "approved"):
             raise NoticeError(f"notice {notice_id} is {status}; only drafts can be edited")
+        if status == "approved":
+            reopen(conn, notice_id, reviewer, at, "its notice was edited")
         conn.execute(notices.update().where(notices.c.id == notice_id), [{
             "subject": subject.strip(), "body": body, "edited": True, "updated_at": at,
             "status": "draft"}])

@@ -305,3 +305,22 @@ def test_case_store_runs_on_postgresql(postgres_url, clock) -> None:
     assert statuses == {opened[0]: "drafted", opened[1]: "rejected", opened[2]: "drafted"}
     assert len(drafts) == 1
     store.engine.dispose()
+
+
+def test_an_approved_notice_edited_is_a_draft_again_and_so_are_its_cases(store, clock) -> None:
+    """What its reviewer approved is not what it now says: it and its cases wait for an
+    approval of the new wording, and the queue shows them as drafts, not as approved."""
+    from takedown.notices import edit_notice
+
+    opened = store.open_cases([event("edited.example", n) for n in range(2)])
+    notice_id = notice_for_case(store.engine, opened[0])
+    approve_notice(store.engine, notice_id, "reviewer-1", clock())
+    assert {store.get(c)["status"] for c in opened} == {"approved"}
+    edit_notice(store.engine, notice_id, "Removal request (reworded)", "New wording.",
+                "reviewer-2", clock())
+    notice = notice_json(store.engine, notice_id)
+    assert notice["status"] == "draft"
+    assert {store.get(c)["status"] for c in opened} == {"drafted"}
+    approve_notice(store.engine, notice_id, "reviewer-1", clock())
+    assert {store.get(c)["status"] for c in opened} == {"approved"}
+    assert audit.verify(store.engine).ok
