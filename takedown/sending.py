@@ -37,6 +37,14 @@ from takedown.status import transition
 
 ATTEMPTS = 3
 BACKOFF_SECONDS = 2.0
+# The status of a notice a run has taken to send (send_notice) until it is sent or its
+# sending failed (approved again).
+SENDING = "sending"
+# How long a claim may stand before it is taken for a run that stopped mid-send: far longer
+# than three SMTP attempts with their backoff or a web form's steps take.
+STALE_CLAIM = dt.timedelta(minutes=30)
+BEING_SENT = ("notice {} is being sent by another run, or was just sent: nothing was sent "
+              "twice")
 
 
 class SendError(RuntimeError):
@@ -160,11 +168,14 @@ class NoticeSender:
         """Send one approved notice; returns its Message-ID."""
         reporter = self.reporter
         notice = notice_json(self.engine, notice_id, reporter)
+        if notice["status"] == SENDING:
+            raise SendError(BEING_SENT.format(notice_id))
         if notice["status"] != "approved":
             raise SendError(f"notice {notice_id} is {notice['status']}; only approved notices "
                             "are sent")
         check_sendable(notice, reporter)
         at = self.clock()
+        self._claim(notice_id, at)
         confirmation_key = None
         try:
             if notice["channel"] == "form":
@@ -177,7 +188,8 @@ class NoticeSender:
         except SendError as exc:
             with self.engine.begin() as conn:
                 conn.execute(notices.update().where(notices.c.id == notice_id).values(
-                    last_error=str(exc), attempts=notices.c.attempts + self.attempts))
+                    status="approved", last_error=str(exc),
+                    attempts=notices.c.attempts + self.attempts))
                 audit.append(conn, actor=actor, action="notice:send-failed", at=at,
                              notice_id=notice_id, detail={"error": str(exc)})
             raise
@@ -206,6 +218,34 @@ class NoticeSender:
                                  detail={"rung": notice["rung"], "party": notice["party"],
                                          "message_id": message_id, "to": to})
         return message_id
+
+    def _claim(self, notice_id: int, at: dt.datetime) -> None:
+        """Take the approved notice for this run (status SENDING), so that two runs (the
+        review app and `haechi notices send`, two nodes) never both send it."""
+        with self.engine.begin() as conn:
+            taken = conn.execute(notices.update().where(
+                notices.c.id == notice_id, notices.c.status == "approved").values(
+                status=SENDING, updated_at=at)).rowcount
+        if taken != 1:
+            raise SendError(BEING_SENT.format(notice_id))
+
+    def release_stale_claims(self, actor: str = "system") -> list[int]:
+        """Notices a run took more than STALE_CLAIM ago and never finished (it stopped
+        mid-send): approved again, so they go out, each with an audit line saying it may
+        already have reached its party."""
+        at = self.clock()
+        with self.engine.begin() as conn:
+            stale = conn.execute(select(notices.c.id).where(
+                notices.c.status == SENDING, notices.c.updated_at < at - STALE_CLAIM)
+                ).scalars().all()
+            for notice_id in stale:
+                conn.execute(notices.update().where(notices.c.id == notice_id).values(
+                    status="approved", updated_at=at))
+                audit.append(conn, actor=actor, action="notice:claim-released", at=at,
+                             notice_id=notice_id,
+                             detail={"why": "the run sending it stopped; it may have been "
+                                            "sent already"})
+        return list(stale)
 
     def _submit(self, notice: dict, reporter: Reporter) -> tuple[str, str]:
         """Fill the party's web form with the notice (takedown/forms.py): (the receipt's
@@ -247,6 +287,7 @@ class NoticeSender:
         error = unconfigured_sender_error(self.reporter)
         if error is not None:
             raise error
+        self.release_stale_claims(actor)
         with self.engine.connect() as conn:
             pending = conn.execute(select(notices.c.id).where(notices.c.status == "approved")
                                    .order_by(notices.c.id)).scalars().all()

@@ -223,3 +223,75 @@ def test_the_review_app_marks_a_recipient_the_institution_has_not_vouched_for(
     page = _logged_in_review_client(store, haechi_home).get("/cases/1").text
     assert 'id="recipient-warning"' in page and "guessed: abuse@ the site" in page
     assert not re.search(r'id="send"[^>]* disabled', page)
+
+
+def test_two_runs_sending_at_once_send_a_notice_once(haechi_home, monkeypatch) -> None:
+    """The review app and `haechi notices send` (or two nodes) may send at the same moment:
+    the first run takes the notice, the second is told so, and the host gets one message. A
+    claim left by a run that stopped mid-send is released after STALE_CLAIM, saying so."""
+    import asyncio
+    import datetime as dt
+    import threading
+
+    from aiosmtpd.controller import Controller
+
+    from engines.mail import SmtpServer
+    from takedown import sending
+    from takedown.cases import CaseStore
+    from takedown.database import takedown_engine
+    from takedown.notices import approve_notice, notice_for_case, notice_json
+    from takedown.sending import NoticeSender, SendError
+    from testkit.testweb.server import free_port
+    from tests.takedown_helpers import FakeClock, event
+
+    monkeypatch.setenv("HAECHI_ORG_NAME", "Test Victim Support Centre")
+    monkeypatch.setenv("HAECHI_FROM", "takedown@support.example")
+    arrived, release = threading.Event(), threading.Event()
+
+    class SlowMailbox:
+        def __init__(self) -> None:
+            self.messages: list = []
+
+        async def handle_DATA(self, server, session, envelope):
+            self.messages.append(envelope)
+            arrived.set()
+            while not release.is_set():
+                await asyncio.sleep(0.05)
+            return "250 Message accepted"
+
+    mailbox = SlowMailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    clock = FakeClock()
+    store = CaseStore(takedown_engine(), clock=clock)
+    try:
+        [case] = store.open_cases([event("twice.example", 1)])
+        notice_id = notice_for_case(store.engine, case)
+        approve_notice(store.engine, notice_id, "reviewer-1", clock())
+
+        def sender() -> NoticeSender:
+            return NoticeSender(store.engine, SmtpServer("127.0.0.1", controller.port),
+                                clock=clock, backoff=0)
+
+        first = threading.Thread(target=lambda: sender().send_notice(notice_id))
+        first.start()
+        assert arrived.wait(30)
+        assert notice_json(store.engine, notice_id)["status"] == sending.SENDING
+        with pytest.raises(SendError, match="being sent by another run"):
+            sender().send_notice(notice_id)
+        release.set()
+        first.join(30)
+        assert notice_json(store.engine, notice_id)["status"] == "sent"
+        assert len(mailbox.messages) == 1
+
+        # A run that stopped between taking a notice and finishing it.
+        [other] = store.open_cases([event("stopped.example", 1)])
+        stuck = notice_for_case(store.engine, other)
+        approve_notice(store.engine, stuck, "reviewer-1", clock())
+        sender()._claim(stuck, clock())
+        assert sender().send_approved()["sent"] == []  # taken, not stale yet
+        clock.now += sending.STALE_CLAIM + dt.timedelta(minutes=1)
+        assert [s["notice"] for s in sender().send_approved()["sent"]] == [stuck]
+    finally:
+        release.set()
+        controller.stop()
