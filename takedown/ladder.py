@@ -43,12 +43,13 @@ from sqlalchemy import Connection, Engine, Select, select
 
 from crawler.security_txt import AddressRefused, plain_line
 from engines.home import data_home
-from engines.settings import current
+from engines.settings import ConfigurationError, current
 from takedown import audit
 from takedown.notices import (
     FROM_LADDER,
     NO_RECIPIENT,
     SITE_RUNG,
+    NoticeError,
     Reporter,
     legal_basis,
     listed_cases,
@@ -96,8 +97,8 @@ MAX_PARTY_CHARS = 200
 MAX_PROFILE_CHARS = 100
 
 
-class LadderError(ValueError):
-    """A ladder file that cannot be used; the message says which rung and why."""
+class LadderError(ConfigurationError, ValueError):
+    """A ladder file that cannot be used; the message says which rung and why (exit 3)."""
 
 
 @dataclass(frozen=True)
@@ -574,11 +575,11 @@ def record_answer(engine: Engine, notice_id: int, answer: str, actor: str,
     notice listed; returns those cases."""
     text = answer.strip()
     if not text:
-        raise LadderError("say what the party answered")
+        raise NoticeError("say what the party answered")
     with engine.begin() as conn:
         rung = conn.execute(select(notices.c.rung).where(notices.c.id == notice_id)).scalar()
         if rung is None:
-            raise LadderError(f"no notice {notice_id}")
+            raise NoticeError(f"no notice {notice_id}")
         listed = [row.id for row in conn.execute(listed_cases(notice_id, rung))]
         if rung != SITE_RUNG:
             conn.execute(escalations.update().where(escalations.c.notice_id == notice_id)

@@ -40,12 +40,13 @@ def run_answer(args: argparse.Namespace) -> int:
     import datetime as dt
 
     from takedown.database import takedown_engine
-    from takedown.ladder import LadderError, record_answer
+    from takedown.ladder import record_answer
+    from takedown.notices import NoticeError
 
     try:
         listed = record_answer(takedown_engine(), args.notice_id, args.text, args.reviewer,
                                dt.datetime.now(dt.UTC))
-    except LadderError as exc:
+    except NoticeError as exc:
         raise SystemExit(f"haechi notices: {exc}") from None
     if args.json:
         print(json.dumps({"notice": args.notice_id, "cases": listed}))
