@@ -89,7 +89,8 @@ OTHER_HOST = "not-the-profile's-host"
 _PROXY_FAILURES = ("ERR_PROXY_CONNECTION_FAILED", "ERR_TUNNEL_CONNECTION_FAILED")
 # Said of every failure after the submit button was pressed.
 _MAYBE_SENT = "The report may have reached the party: look before sending it again"
-_PROFILE_KEYS = frozenset({"url", "fields", "submit", "confirmation", "timeout", "hosts"})
+_PROFILE_KEYS = frozenset({"url", "fields", "submit", "confirmation", "timeout", "hosts",
+                           "parties"})
 _FIELD_KEYS = frozenset({"selector", "value", "kind"})
 _CONFIRMATION_KEYS = frozenset({"selector", "text"})
 # The confirmation's element when it is seen (visible and showing the text), else null.
@@ -139,6 +140,10 @@ class FormProfile:
     confirmation_selector: str = "body"
     timeout: float = DEFAULT_TIMEOUT
     hosts: frozenset[str] = field(default_factory=frozenset)
+    # The parties (as RDAP or the CDN list names them: a hosting network, a registrar) that
+    # take reports only through this form, in the operator's word: the escalation ladder
+    # fills it for them in place of writing to any address they publish (takedown/ladder.py).
+    parties: frozenset[str] = field(default_factory=frozenset)
 
     @property
     def recipients(self) -> frozenset[str]:
@@ -255,8 +260,14 @@ def parse_profile(name: str, body: Any, where: str = "form profiles") -> FormPro
     hosts = body.get("hosts", [])
     if not isinstance(hosts, list) or not all(isinstance(h, str) and h.strip() for h in hosts):
         raise fault("hosts", "give a list of host names the form may send the report to")
+    parties = body.get("parties", [])
+    if not isinstance(parties, list) or not all(isinstance(n, str) and n.strip()
+                                                for n in parties):
+        raise fault("parties", "give a list of the names of the parties that take reports "
+                               "only through this form")
     return FormProfile(name, url, fields, _text(body, "submit", fault), text, selector,
-                       float(timeout), frozenset(h.strip().lower() for h in hosts))
+                       float(timeout), frozenset(h.strip().lower() for h in hosts),
+                       frozenset(n.strip().casefold() for n in parties))
 
 
 def _known_keys(body: dict[str, Any], known: frozenset[str], what: str, fault: Any) -> None:

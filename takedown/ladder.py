@@ -259,21 +259,28 @@ def addressee(rung: Rung, found: Mapping[str, FoundParty]) -> Addressee | None:
     if party is None or not (party.address or party.form_url):
         return None
     language = COUNTRY_LANGUAGES.get((party.country or "").upper(), "en")
+    named = form_profile_for(party)
+    if named is not None:  # the operator says this party takes reports by its form only
+        return Addressee(party.name, "", party.source, "form", named, party.form_url, language)
     if party.address:
         return Addressee(party.name, party.address, party.source, language=language)
-    return Addressee(party.name, "", party.source, "form", form_profile_for(party.form_url),
+    return Addressee(party.name, "", party.source, "form", form_profile_for(party, by_url=True),
                      party.form_url, language)
 
 
-def form_profile_for(url: str | None) -> str | None:
-    """The name of the operator's form profile (takedown/forms.py) for a party's form: the
-    one at that very URL, else None (a person adds one; sending says so)."""
-    if not url:
-        return None
+def form_profile_for(party: FoundParty, by_url: bool = False) -> str | None:
+    """The name of the operator's form profile (takedown/forms.py) for a party: the one whose
+    `parties` name it; with `by_url`, else the one at the very URL of the form it publishes;
+    else None (a person adds one; sending says so)."""
     from takedown.forms import load_profiles
 
-    return next((name for name, profile in sorted(load_profiles().items())
-                 if profile.url == url), None)
+    profiles = sorted(load_profiles().items())
+    name = party.name.strip().casefold()
+    found = next((key for key, profile in profiles if name in profile.parties), None)
+    if found is None and by_url and party.form_url:
+        found = next((key for key, profile in profiles if profile.url == party.form_url),
+                     None)
+    return found
 
 
 def skip_reason(rung: Rung, found: Mapping[str, FoundParty]) -> str:

@@ -299,6 +299,8 @@ def test_profiles_load_from_the_setting_or_the_data_folder(
     (json.dumps({"a": {**GOOD, "timeout": 0}}), "timeout: give seconds per step"),
     (json.dumps({"a": {**GOOD, "sumbit": "#send"}}), "unknown key(s) 'sumbit'"),
     (json.dumps({"a": {**GOOD, "hosts": "api.example.net"}}), "hosts: give a list"),
+    (json.dumps({"a": {**GOOD, "parties": "Example Hosting"}}), "parties: give a list"),
+    (json.dumps({"a": {**GOOD, "parties": ["  "]}}), "parties: give a list"),
 ])
 def test_a_malformed_profiles_file_is_refused_with_a_sentence(
         tmp_path: Path, text: str, says: str) -> None:

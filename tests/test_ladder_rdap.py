@@ -35,6 +35,8 @@ from tests.test_xarf import assert_valid
 
 IGNORING = "repost-site.com"
 HOSTED = "198.51.100.10"
+FORM_HOSTED = "198.51.100.20"  # a network whose abuse desk takes reports by its form only
+FORM_HOST = "Form Only Hosting Ltd"
 FRONTED = "fronted-site.com"
 FRONTED_IP = "185.199.108.7"  # in the form-only CDN's ranges written below
 LADDER = {"rungs": [
@@ -50,6 +52,9 @@ def rdap_server() -> Iterator[RdapServer]:
             f"/registry/ip/{HOSTED}": Canned(ip_network(HOSTED, "EXAMPLE-NET", "DE", [
                 entity("ORG-1", ["registrant"], "Example Hosting GmbH", children=[
                     entity("ABUSE-1", ["abuse"], "Abuse", "abuse@examplehost.net")])])),
+            f"/registry/ip/{FORM_HOSTED}": Canned(ip_network(FORM_HOSTED, "FORM-NET", "GB", [
+                entity("ORG-2", ["registrant"], FORM_HOST, children=[
+                    entity("ABUSE-2", ["abuse"], "Abuse", "abuse@formhost.example")])])),
             f"/registry/domain/{IGNORING}": Canned(domain(IGNORING, [
                 entity("REG-1", ["registrar"], "Example Registrar, Inc.")],
                 related=f"{base}/registrar/domain/{IGNORING}")),
@@ -92,7 +97,7 @@ def installation(haechi_home: Path, rdap_server: RdapServer, testweb: RunningWeb
                             "sources": [], "fetched_at": "2026-12-01T00:00:00+00:00",
                             "ranges": ["185.199.108.0/24"]})
     write_refreshed(cdn.RANGES_FILE, json.dumps(shipped).encode())
-    (haechi_home / "form_profiles.json").write_text(json.dumps({"form-only-cdn": {
+    desk_profile = {
         "url": desk, "submit": "#send", "timeout": 15,
         "confirmation": {"selector": "#confirmation", "text": "Ticket number:"},
         "fields": [{"selector": "#reference", "value": "{reference}"},
@@ -103,7 +108,11 @@ def installation(haechi_home: Path, rdap_server: RdapServer, testweb: RunningWeb
                    {"selector": "#subject", "value": "{subject}"},
                    {"selector": "textarea#details", "value": "{body}"},
                    {"selector": "#category", "kind": "select", "value": "ncii"},
-                   {"selector": "#consent", "kind": "check"}]}}))
+                   {"selector": "#consent", "kind": "check"}]}
+    (haechi_home / "form_profiles.json").write_text(json.dumps({
+        "form-only-cdn": desk_profile,
+        # The operator knows this network answers only its form, whatever address it lists.
+        "form-only-host": {**desk_profile, "parties": [FORM_HOST]}}))
     rdap_server.requests.clear()
     return desk
 
@@ -185,3 +194,38 @@ def test_ignored_notices_climb_to_host_then_registrar_and_a_cdn_form_is_filled(
     finally:
         controller.stop()
     assert audit.verify(store.engine).ok
+
+
+@pytest.mark.skipif(chromium_path(None) is None, reason="Debian's chromium is not installed")
+def test_a_form_only_host_gets_its_form_filled_with_the_screenshot_kept(
+        installation: str, clock: FakeClock) -> None:
+    """A hosting network RDAP names (with an address) that the operator's profiles say takes
+    reports by its form only: its rung is that form, filled once a person approves."""
+    store = CaseStore(takedown_engine(), clock=clock)
+    controller, mailbox = start_smtp(free_port())
+    try:
+        [case] = store.open_cases([served_from("formhost-site.com", FORM_HOSTED)])
+        approve_notice(store.engine, notice_for_case(store.engine, case), "reviewer", clock())
+        sender = NoticeSender(store.engine, SmtpServer("127.0.0.1", controller.port),
+                              clock=clock, backoff=0)
+        sender.send_approved()
+        tracker = Tracker(store.engine, lambda body, victim: True, sender, clock,
+                          lambda url: Fetched(200, b"jpeg"),
+                          climber=Climber(store.engine, clock=clock))
+        clock.advance(days=2, hours=1)
+        [step] = tracker.run().ladder["climbed"]
+        notice = notice_json(store.engine, step["notice"])
+        assert (notice["rung"], notice["party"], notice["channel"], notice["form_profile"],
+                notice["to"]) == ("host", FORM_HOST, "form", "form-only-host", "")
+        before = len(httpx.get(f"{installation}/received", timeout=10).json())
+        mails = len(mailbox.messages)
+        approve_notice(store.engine, notice["id"], "reviewer", clock())
+        assert [s["notice"] for s in sender.send_approved()["sent"]] == [notice["id"]]
+        desk = httpx.get(f"{installation}/received", timeout=10).json()[before:]
+        assert [r["site"] for r in desk] == ["formhost-site.com"]
+        assert len(mailbox.messages) == mails  # the form, not the listed address
+        sent = notice_json(store.engine, notice["id"])
+        assert read_receipt(sent["confirmation_key"]).startswith(b"\x89PNG")
+        assert history(store.engine, case)[1]["sent_at"] is not None
+    finally:
+        controller.stop()
