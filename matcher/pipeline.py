@@ -18,6 +18,8 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -40,6 +42,39 @@ logger = logging.getLogger(__name__)
 _worker_hasher: ImageHasher | None = None
 # Why a file has no hashes when its process died on it twice (counted as worker-lost).
 WORKER_LOST = "the hashing process died on this file twice (killed, or out of memory)"
+
+
+# How long a broken pool's queue is drained for its manager thread to end (see abandon).
+DRAIN_SECONDS = 60.0
+
+
+def abandon(pool: ProcessPoolExecutor) -> None:
+    """Shut a broken pool down without it ever holding this process.
+
+    When a worker dies, the pool's manager thread kills the other workers and then joins the
+    thread feeding the call queue; that thread can be blocked writing a file's bytes into the
+    queue's pipe, full and read by nobody now (CPython 3.11). The manager never ends, and at
+    exit the interpreter joins it forever: a crawl that lost a worker never exited, and CI
+    once waited out its time after the tests passed. Reading the pipe empty lets the feeder
+    finish and the manager end; what is read was for the dead workers, and those files are
+    hashed again in quarantine."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    queue = getattr(pool, "_call_queue", None)
+    manager = getattr(pool, "_executor_manager_thread", None)
+    reader = getattr(queue, "_reader", None)
+    if reader is None or manager is None:
+        return
+
+    def drain() -> None:
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while manager.is_alive() and time.monotonic() < deadline:
+            try:
+                if reader.poll(0.05):
+                    reader.recv_bytes()
+            except (OSError, EOFError):
+                return
+
+    threading.Thread(target=drain, name="haechi-drain-broken-pool", daemon=True).start()
 
 
 def _hash_in_worker(data: bytes) -> Hashed:
@@ -96,7 +131,7 @@ class MatchPipeline:
             self.count("workers_restarted")
             logger.error("a hashing process died; the pool is rebuilt and its files are "
                          "hashed again one by one")
-            broken.shutdown(wait=False, cancel_futures=True)
+            abandon(broken)
             self.pool = self._new_pool(self.workers)
 
     async def _hash(self, data: bytes) -> Hashed:
@@ -114,7 +149,7 @@ class MatchPipeline:
             try:
                 return await loop.run_in_executor(self.quarantine, self.hash_file, data)
             except BrokenProcessPool:
-                self.quarantine.shutdown(wait=False, cancel_futures=True)
+                abandon(self.quarantine)
                 self.quarantine = None
                 self.count("errors/worker-lost")
                 return WORKER_LOST
