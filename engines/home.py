@@ -52,6 +52,19 @@ def private_folder(path: Path) -> Path:
     return path
 
 
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write `data` as `path` through a private temporary file beside it (mode 600) renamed
+    into place, so a reader sees the old file or the whole new one, never half of it."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def _not_haechis(folder: Path, info: os.stat_result) -> str | None:
     """Why an existing data folder open to others must not be tightened, or None."""
     if info.st_uid != os.geteuid():

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
-from engines.home import data_home, private_folder
+from engines.home import data_home, private_folder, write_atomically
 from engines.settings import current
 
 if TYPE_CHECKING:
@@ -120,14 +119,7 @@ class LocalStore:
     def _write(path: Path, data: bytes, folder: bool = False) -> None:
         if not folder:
             private_folder(path.parent)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")  # mode 600
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(path, data)
 
     def get(self, key: str) -> bytes:
         return self._path(key).read_bytes()

@@ -15,15 +15,13 @@ hop by hop): a published URL is as able to redirect to the metadata service as a
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 from crawler.settings import USER_AGENT
 from engines.fetch import Fetcher, FetchLimits
-from engines.home import data_home, private_folder
+from engines.home import data_home, private_folder, write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +72,7 @@ def write_refreshed(name: str, data: bytes) -> Path:
     file), mode 600 like everything in the data folder."""
     path = refreshed_path(name)
     private_folder(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, data)
     return path
 
 
