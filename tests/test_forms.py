@@ -103,10 +103,14 @@ def received(testweb: RunningWeb) -> list[dict[str, str]]:
     return httpx.get(desk(testweb, "/report-abuse/received"), timeout=10).json()
 
 
-def profile(url: str, **changes: Any) -> FormProfile:
-    body = {"url": url, "fields": FIELDS, "submit": "#send", "confirmation": CONFIRMATION,
+def desk_profile(url: str, **changes: Any) -> dict[str, Any]:
+    """A profiles file's entry for the test web's abuse desk at `url` (its every field)."""
+    return {"url": url, "fields": FIELDS, "submit": "#send", "confirmation": CONFIRMATION,
             "timeout": 10, **changes}
-    return parse_profile("desk", body)
+
+
+def profile(url: str, **changes: Any) -> FormProfile:
+    return parse_profile("desk", desk_profile(url, **changes))
 
 
 @needs_chromium

@@ -37,6 +37,7 @@ from takedown.tracking import Fetched, Tracker
 from testkit.testweb.model import FORMS_ADDRESS, WebPlan
 from testkit.testweb.server import free_port, start_testweb
 from tests.takedown_helpers import FakeClock, event, postgres_database, start_smtp
+from tests.test_forms import desk_profile
 
 SITE = "ignores.example"
 needs_chromium = pytest.mark.skipif(chromium_path(None) is None,
@@ -285,18 +286,7 @@ def test_a_form_only_cdn_gets_its_form_filled_after_approval_with_the_screenshot
         url = f"http://{FORMS_ADDRESS}:{web_.port}/report-abuse"
         profiles = haechi_home / "form_profiles.json"
         profiles.parent.mkdir(parents=True, exist_ok=True)
-        profiles.write_text(json.dumps({"cdn-desk": {
-            "url": url, "submit": "#send", "timeout": 15,
-            "confirmation": {"selector": "#confirmation", "text": "Ticket number:"},
-            "fields": [{"selector": "#reference", "value": "{reference}"},
-                       {"selector": "#urls", "value": "{urls}"},
-                       {"selector": "#organisation", "value": "{reporter_org}"},
-                       {"selector": "#email", "value": "{reporter_email}"},
-                       {"selector": "#site", "value": "{site}"},
-                       {"selector": "#subject", "value": "{subject}"},
-                       {"selector": "textarea#details", "value": "{body}"},
-                       {"selector": "#category", "kind": "select", "value": "ncii"},
-                       {"selector": "#consent", "kind": "check"}]}}))
+        profiles.write_text(json.dumps({"cdn-desk": desk_profile(url, timeout=15)}))
         monkeypatch.setenv("HAECHI_FORM_PROFILES", str(profiles))
         cdn = Found("cdn", "Example CDN", None, form_url=url, source="cdn-ranges")
         opened = store.open_cases([event(SITE, 1)])

@@ -31,6 +31,7 @@ from testkit.rdap.server import Canned, RdapServer, domain, entity, ip_network
 from testkit.testweb.model import FORMS_ADDRESS, WebPlan
 from testkit.testweb.server import RunningWeb, free_port, start_testweb
 from tests.takedown_helpers import FakeClock, event, start_smtp
+from tests.test_forms import desk_profile
 from tests.test_xarf import assert_valid
 
 IGNORING = "repost-site.com"
@@ -97,22 +98,11 @@ def installation(haechi_home: Path, rdap_server: RdapServer, testweb: RunningWeb
                             "sources": [], "fetched_at": "2026-12-01T00:00:00+00:00",
                             "ranges": ["185.199.108.0/24"]})
     write_refreshed(cdn.RANGES_FILE, json.dumps(shipped).encode())
-    desk_profile = {
-        "url": desk, "submit": "#send", "timeout": 15,
-        "confirmation": {"selector": "#confirmation", "text": "Ticket number:"},
-        "fields": [{"selector": "#reference", "value": "{reference}"},
-                   {"selector": "#urls", "value": "{urls}"},
-                   {"selector": "#organisation", "value": "{reporter_org}"},
-                   {"selector": "#email", "value": "{reporter_email}"},
-                   {"selector": "#site", "value": "{site}"},
-                   {"selector": "#subject", "value": "{subject}"},
-                   {"selector": "textarea#details", "value": "{body}"},
-                   {"selector": "#category", "kind": "select", "value": "ncii"},
-                   {"selector": "#consent", "kind": "check"}]}
+    profile = desk_profile(desk, timeout=15)
     (haechi_home / "form_profiles.json").write_text(json.dumps({
-        "form-only-cdn": desk_profile,
+        "form-only-cdn": profile,
         # The operator knows this network answers only its form, whatever address it lists.
-        "form-only-host": {**desk_profile, "parties": [FORM_HOST]}}))
+        "form-only-host": {**profile, "parties": [FORM_HOST]}}))
     rdap_server.requests.clear()
     return desk
 
