@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+import pytest
 from scrapy.utils.test import get_crawler
 
 from matcher.bank import VictimBank
 from matcher.match import Matcher
-from matcher.pipeline import WORKER_LOST, MatchPipeline, _hash_in_worker
+from matcher.pipeline import WORKER_LOST, MatchPipeline, _hash_in_worker, abandon
 from matcher.seen import SeenIndex
 from testkit.synthetic import encode, synthetic_picture
 from testkit.testweb.model import WebPlan, victim_name, victim_original
@@ -92,6 +96,35 @@ def test_only_the_file_that_kills_its_worker_is_lost_and_counted(haechi_home) ->
         assert isinstance(asyncio.run(pipeline._hash(PICTURES[0])), list)
     finally:
         pipeline.close_spider()
+
+
+def _pid(_: int) -> int:
+    return os.getpid()
+
+
+def test_a_broken_pool_whose_other_worker_never_dies_of_the_terminate_is_let_go() -> None:
+    """The pool's manager joins every worker after a death; one that outlives the terminate
+    (a worker spawned late, stuck on a lock the dead one held: CPython 3.11, modelled here by a
+    stopped worker, which a SIGTERM does not end) held the process at exit, CI included."""
+    pool = ProcessPoolExecutor(2, multiprocessing.get_context("spawn"))
+    manager = None
+    stopped = None
+    try:
+        pids: set[int] = set()
+        while len(pids) < 2:
+            pids |= set(pool.map(_pid, range(8)))
+        stopped, killed = sorted(pids)
+        os.kill(stopped, signal.SIGSTOP)
+        os.kill(killed, signal.SIGKILL)
+        manager = pool._executor_manager_thread
+        with pytest.raises(BrokenProcessPool):
+            pool.submit(_pid, 0).result(timeout=60)
+        abandon(pool)
+        manager.join(60)
+        assert not manager.is_alive(), "the broken pool's manager still waits for its worker"
+    finally:
+        if stopped is not None and manager is not None and manager.is_alive():
+            os.kill(stopped, signal.SIGKILL)  # a failed run does not hold the test session
 
 
 def _hash_workers_of(pid: int) -> list[int]:
