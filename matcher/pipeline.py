@@ -27,9 +27,8 @@ from scrapy.crawler import Crawler
 
 from crawler.items import FetchedMedia
 from matcher.bank import VictimBank
-from matcher.decode import UnreadableImage
 from matcher.events import MatchEventSink, load_sinks
-from matcher.hasher import ImageHasher
+from matcher.hasher import hash_in_process
 from matcher.match import Matcher
 from matcher.seen import SeenIndex
 from matcher.step import Hashed, MatchStep, MemoryHashCache
@@ -38,7 +37,6 @@ from matcher.step import Hashed, MatchStep, MemoryHashCache
 HASH_CACHE_SIZE = 50_000
 
 logger = logging.getLogger(__name__)
-_worker_hasher: ImageHasher | None = None
 # Why a file has no hashes when its process died on it twice (counted as worker-lost).
 WORKER_LOST = "the hashing process died on this file twice (killed, or out of memory)"
 
@@ -70,24 +68,11 @@ def abandon(pool: ProcessPoolExecutor) -> None:
     threading.Thread(target=reap, name="haechi-reap-broken-pool", daemon=True).start()
 
 
-def _hash_in_worker(data: bytes) -> Hashed:
-    """Runs in a pool process: the file's hashes, or the sentence saying why there are none."""
-    global _worker_hasher
-    if _worker_hasher is None:
-        _worker_hasher = ImageHasher()
-    try:
-        return _worker_hasher.media_hashes(data)
-    except UnreadableImage as exc:
-        return str(exc)
-    except Exception as exc:  # one strange file never stops the run
-        return f"internal error while hashing: {type(exc).__name__}: {exc}"
-
-
 class MatchPipeline:
     """Hashes FetchedMedia items in its pool and counts what the match step makes of them."""
 
     # What runs in the pool processes (a module-level function, as "spawn" needs).
-    hash_file = staticmethod(_hash_in_worker)
+    hash_file = staticmethod(hash_in_process)
 
     def __init__(self, crawler: Crawler, matcher: Matcher, sinks: list[MatchEventSink],
                  workers: int, seen: SeenIndex) -> None:

@@ -19,8 +19,9 @@ import pytest
 from scrapy.utils.test import get_crawler
 
 from matcher.bank import VictimBank
+from matcher.hasher import hash_in_process
 from matcher.match import Matcher
-from matcher.pipeline import WORKER_LOST, MatchPipeline, _hash_in_worker, abandon
+from matcher.pipeline import WORKER_LOST, MatchPipeline, abandon
 from matcher.seen import SeenIndex
 from testkit.synthetic import encode, synthetic_picture
 from testkit.testweb.model import WebPlan, victim_name, victim_original
@@ -33,7 +34,7 @@ def _die_on_poison(data: bytes):
     """Hashes like the real workers, but dies as the OOM killer would on POISON."""
     if data == POISON:
         os.kill(os.getpid(), signal.SIGKILL)
-    return _hash_in_worker(data)
+    return hash_in_process(data)
 
 
 class PoisonablePipeline(MatchPipeline):
