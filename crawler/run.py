@@ -67,6 +67,8 @@ def summarise(stats: dict[str, Any], seconds: float,
         "pages": stats.get("haechi/pages", 0),
         "files": stats.get("haechi/files", 0),
         "files_hashed": stats.get("haechi/files_hashed", 0),
+        # The most files waiting at once to be hashed and matched (crawler/backpressure.py).
+        "files_waiting_max": stats.get("haechi/files_waiting_max", 0),
         # Hashing processes that died and were replaced (their files were hashed again).
         "workers_restarted": stats.get("haechi/workers_restarted", 0),
         "matches": stats.get("haechi/matches", 0),

@@ -82,6 +82,7 @@ class MatchPipeline:
         self.pool: ProcessPoolExecutor | None = None
         self.quarantine: ProcessPoolExecutor | None = None
         self.quarantine_lock = asyncio.Lock()
+        self.waiting = 0
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> MatchPipeline:
@@ -138,6 +139,16 @@ class MatchPipeline:
     async def process_item(self, item: Any) -> Any:
         if not isinstance(item, FetchedMedia):
             return item
+        # How many files wait here at most: what back-pressure holds them to (see
+        # crawler/backpressure.py), and the first thing to look at when detection lags.
+        self.waiting += 1
+        self.crawler.stats.max_value("haechi/files_waiting_max", self.waiting)
+        try:
+            return await self._process_file(item)
+        finally:
+            self.waiting -= 1
+
+    async def _process_file(self, item: FetchedMedia) -> FetchedMedia:
         hashed = self.step.known(item.sha256)
         if hashed is None:
             hashed = await self._hash(item.body or b"")

@@ -61,7 +61,6 @@ def embedded_overrides() -> dict[str, Any]:
         "ITEM_PIPELINES": EMBEDDED_PIPELINES,
         "MATCH_EVENT_SINKS": EMBEDDED_SINKS,
         "HAECHI_PROGRESS": True,
-        "EXTENSIONS": {"crawler.progress.ProgressExtension": 900},
         "HAECHI_STORE": settings.store or "",
         "DATABASE_URL": settings.database_url or "",
         "LOG_LEVEL": settings.log_level,
