@@ -313,6 +313,10 @@ def default_finder() -> PartyFinder:
     return parties
 
 
+# The parties of a (site, server address), or why they could not be looked up.
+Parties = Mapping[str, FoundParty] | str
+
+
 class Climber:
     """Moves cases up the ladder (see the module docstring)."""
 
@@ -349,7 +353,7 @@ class Climber:
                                                     cases.c.status.in_(CLIMBING))
                                 .order_by(cases.c.id)).mappings().all()
             steps = _steps(conn, [row["id"] for row in rows])
-        found: dict[str, Mapping[str, FoundParty] | str] = {}
+        found: dict[tuple[str, str | None], Parties] = {}
         for row in rows:
             try:
                 self._climb_one(row, steps.get(row["id"], []), found, report)
@@ -360,7 +364,7 @@ class Climber:
         return report
 
     def _climb_one(self, row: Mapping[str, Any], steps: list[Mapping[str, Any]],
-                   found: dict[str, Mapping[str, FoundParty] | str], report: ClimbReport
+                   found: dict[tuple[str, str | None], Parties], report: ClimbReport
                    ) -> None:
         now = self.clock()
         # A step taken off its notice before it was sent (drop_case: the victim withdrew and
@@ -376,13 +380,16 @@ class Climber:
         if since is None or (standing is not None and now - since < standing.deadline):
             return
         site = row["site"]
-        if site not in found:
+        # The host is whoever serves the file: parties are looked up for the case's own
+        # address, once per pass for every case of the site served from it.
+        key = (site, row["server_ip"])
+        if key not in found:
             try:
-                found[site] = self.finder(self.engine, site, row["server_ip"], now)
-            except Exception as exc:  # a registry down today: this site waits a pass
-                found[site] = f"{site}: its abuse contacts could not be looked up: {exc}"
-                report.errors.append(found[site])
-        parties = found[site]
+                found[key] = self.finder(self.engine, site, row["server_ip"], now)
+            except Exception as exc:  # a registry down today: these cases wait a pass
+                found[key] = f"{site}: its abuse contacts could not be looked up: {exc}"
+                report.errors.append(found[key])
+        parties = found[key]
         if isinstance(parties, str):
             return
         skipped = []
@@ -414,12 +421,16 @@ class Climber:
         reached the rung and is not on a notice already approved or sent. With `case_id` only
         that case's step joins it: a step drop_case took off (a victim who withdrew) stays
         off when another case of the site reaches the rung."""
+        # One notice per party: cases of a site served from two networks go to each network
+        # on a notice of their own, never on the other's.
         draft = conn.execute(select(notices).where(
-            notices.c.site == site, notices.c.rung == rung.rung, notices.c.status == "draft")
-            .order_by(notices.c.id.desc()).limit(1)).mappings().first()
+            notices.c.site == site, notices.c.rung == rung.rung, notices.c.party == to.name,
+            notices.c.status == "draft").order_by(notices.c.id.desc()).limit(1)
+        ).mappings().first()
         joining = select(escalations.c.id).join(cases, cases.c.id == escalations.c.case_id) \
             .where(cases.c.site == site, escalations.c.rung == rung.rung,
-                   escalations.c.notice_id.is_(None), cases.c.status.in_(CLIMBING))
+                   escalations.c.party == to.name, escalations.c.notice_id.is_(None),
+                   cases.c.status.in_(CLIMBING))
         if case_id is not None:
             joining = joining.where(escalations.c.case_id == case_id)
         deadline = at + rung.deadline

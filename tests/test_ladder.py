@@ -6,6 +6,7 @@ the ladder's seam); tests/test_ladder_rdap.py finds them on a local RDAP server.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import email
 import json
@@ -245,6 +246,49 @@ def test_an_unreachable_registry_holds_that_site_only_and_is_tried_again(store, 
         assert any("down.example" in e and "timed out" in e for e in report.errors)
         failing.clear()
         assert tracker.run().escalated == [opened[0]]
+    finally:
+        controller.stop()
+
+
+def test_cases_of_one_site_served_from_two_networks_climb_to_each_network(
+        store, clock, named_sender) -> None:
+    """The host is whoever serves the file: a site on two networks (a second server, a
+    mirror) has each case's host looked up from that case's address, and each host gets a
+    notice of its own cases only, never another network's."""
+    other = Found("host", "Other Networks BV", "abuse@other.example", country="NL")
+    by_address = {"198.51.100.10": HOST, "203.0.113.20": other}
+    calls: list[tuple[str, str]] = []
+
+    def finder(engine, site, server_ip, now):
+        calls.append((site, server_ip))
+        return {"host": by_address[server_ip]}
+
+    opened = store.open_cases([
+        dataclasses.replace(event(SITE, 1), server_ip="198.51.100.10"),
+        dataclasses.replace(event(SITE, 2), server_ip="203.0.113.20"),
+        dataclasses.replace(event(SITE, 3), server_ip="198.51.100.10")])
+    approve_notice(store.engine, notice_for_case(store.engine, opened[0]), "r", clock())
+    controller, _ = start_smtp(free_port())
+    try:
+        sender = NoticeSender(store.engine, SmtpServer("127.0.0.1", controller.port),
+                              clock=clock, backoff=0)
+        sender.send_approved()
+        tracker = Tracker(store.engine, lambda body, victim: True, sender, clock,
+                          lambda url: Fetched(200, b"jpeg"),
+                          climber=Climber(store.engine, finder=finder, clock=clock))
+        clock.advance(days=8)
+        report = tracker.run()
+        assert sorted(report.escalated) == sorted(opened) and report.errors == []
+        assert sorted(calls) == [(SITE, "198.51.100.10"), (SITE, "203.0.113.20")]
+        notices_of = {c["case"]: c["notice"] for c in report.ladder["climbed"]}
+        first, second = (notice_json(store.engine, notices_of[opened[i]]) for i in (0, 1))
+        assert notices_of[opened[2]] == first["id"] != second["id"]
+        assert (first["party"], first["to"], first["cases"]) == (
+            "Example Hosting GmbH", "abuse@hosting.example", [opened[0], opened[2]])
+        assert (second["party"], second["to"], second["cases"]) == (
+            "Other Networks BV", "abuse@other.example", [opened[1]])
+        assert f"http://{SITE}/img/2.jpg" not in first["body"]
+        assert f"http://{SITE}/img/1.jpg" not in second["body"]
     finally:
         controller.stop()
 
