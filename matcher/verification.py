@@ -14,8 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import cv2
+import faiss
 import numpy as np
 
+from matcher.index import one_thread
 from matcher.signals.local import LocalFeatures
 
 # Lowe's ratio test for the one-to-one matches of a candidate: the best registered descriptor
@@ -127,17 +129,34 @@ def _plausible(transform: np.ndarray, registered: np.ndarray) -> bool:
     return largest <= MAX_STRETCH * smallest and bend <= MAX_BEND
 
 
+def nearest_two(queries: np.ndarray, registered: np.ndarray,
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each query descriptor: the Hamming distances to its nearest and second nearest
+    registered descriptor, and the nearest one's row, by exhaustive search (FAISS's binary
+    flat index, on one thread).
+
+    What OpenCV's brute-force knnMatch(k=2) gives, as arrays: the same two distances and, where
+    the nearest is strictly nearer than the second (the only matches Lowe's test can keep),
+    the same row (tests/test_verification.py); 3.6x faster on one core (1,100 x 500
+    descriptors: 1.42 against 5.17 ms), and verification is most of the local stage's time."""
+    index = faiss.IndexBinaryFlat(registered.shape[1] * 8)
+    index.add(np.ascontiguousarray(registered, np.uint8))
+    one_thread()
+    distances, rows = index.search(np.ascontiguousarray(queries, np.uint8), 2)
+    return distances[:, 0], distances[:, 1], rows[:, 0]
+
+
 def verify(points: np.ndarray, descriptors: np.ndarray, picture: LocalFeatures,
            query_size: tuple[int, int]) -> Verification:
     """Geometric verification of one registered picture in a query of `query_size` pixels."""
     if len(descriptors) < 2 or len(picture) < 2:
         return Verification()
-    pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(descriptors, picture.descriptors, k=2)
-    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < RATIO * p[1].distance]
+    nearest, second, best = nearest_two(descriptors, picture.descriptors)
+    good = np.flatnonzero(nearest < RATIO * second)
     if len(good) < max(MIN_INLIERS, 4):
         return Verification(len(good))
-    query = np.float32([points[m.queryIdx] for m in good])
-    registered = np.float32([picture.points[m.trainIdx] for m in good])
+    query = np.asarray(points, np.float32)[good]
+    registered = np.asarray(picture.points, np.float32)[best[good]]
     fitted = _fit(registered, query)
     if fitted is None:
         return Verification()
@@ -152,10 +171,10 @@ def verify(points: np.ndarray, descriptors: np.ndarray, picture: LocalFeatures,
               & (shown[:, 1] < query_size[1]))
     expected = int(((counts >= CELL_KEYPOINTS) & inside).sum())
     covered = len(np.unique(_board(registered[inlier], picture.size)))
-    distances = [m.distance for m, keep in zip(good, inlier, strict=True) if keep]
+    distances = nearest[good][inlier]
     return Verification(int(inlier.sum()), covered, expected,
                         _overlap(transform, picture.size, query_size),
-                        int(np.median(distances)) if distances else 0)
+                        int(np.median(distances)) if len(distances) else 0)
 
 
 def _overlap(transform: np.ndarray, size: tuple[int, int], query_size: tuple[int, int],
