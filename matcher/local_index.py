@@ -26,7 +26,7 @@ import numpy as np
 
 from engines.bankkey import BankCipher
 from engines.home import private_folder
-from matcher.index import IndexStamp, load_arrays, save_arrays
+from matcher.index import IndexStamp, load_arrays, one_thread, save_arrays
 from matcher.signals.local import (
     DESCRIPTOR_BYTES,
     LocalFeatures,
@@ -64,10 +64,6 @@ IVF_MAX_LISTS = 65_536
 IVF_PROBES = 2
 # Training the lists' centroids: this many sample descriptors per list.
 IVF_TRAIN_PER_LIST = 40
-# FAISS's OpenMP threads spin on a busy machine: on two shared cores a search of 2,000 query
-# descriptors took 2.7 s with two threads and 0.23 s with one. Matching already runs one
-# process per core, so the local stage searches with one thread.
-SEARCH_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -373,12 +369,8 @@ class LocalIndex:
         when they search (scripts/bench_robustness.py saves the bank, then forks its workers)."""
         if not self._pending:
             return
-        threads = faiss.omp_get_max_threads()
-        faiss.omp_set_num_threads(SEARCH_THREADS)
-        try:
-            self._fold()
-        finally:
-            faiss.omp_set_num_threads(threads)
+        one_thread()
+        self._fold()
 
     def _fold(self) -> None:
         total = len(self._meta) + sum(len(p) for p in self._pending.values())
@@ -524,12 +516,8 @@ class LocalIndex:
         if not self._slot_of or not len(descriptors):
             return []
         self._ready()
-        threads = faiss.omp_get_max_threads()
-        faiss.omp_set_num_threads(SEARCH_THREADS)
-        try:
-            distances, slots = self._neighbours(np.ascontiguousarray(descriptors, np.uint8))
-        finally:
-            faiss.omp_set_num_threads(threads)
+        one_thread()
+        distances, slots = self._neighbours(np.ascontiguousarray(descriptors, np.uint8))
         close = (distances <= VOTE_DISTANCE) & (slots >= 0)
         query = np.repeat(np.arange(len(descriptors)), NEIGHBOURS).reshape(slots.shape)[close]
         owners = self._rows[slots[close]]
