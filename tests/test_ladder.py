@@ -86,6 +86,18 @@ def finder_of(*found: Found, calls: list | None = None):
     return finder
 
 
+def climbing(store: CaseStore, clock: FakeClock, controller, finder, **options,
+             ) -> tuple[NoticeSender, Tracker]:
+    """A sender to the test's SMTP server (the notices approved so far sent), and a tracker
+    that finds every file still online and climbs the ladder with `finder`."""
+    sender = NoticeSender(store.engine, SmtpServer("127.0.0.1", controller.port), clock=clock,
+                          backoff=0)
+    sender.send_approved()
+    return sender, Tracker(store.engine, lambda body, victim: True, sender, clock,
+                           lambda url: Fetched(200, b"jpeg"),
+                           climber=Climber(store.engine, finder=finder, clock=clock), **options)
+
+
 def test_the_default_ladder_is_a_korean_desks_and_a_bad_file_is_refused(tmp_path) -> None:
     ladder = Ladder.load(tmp_path / "absent.json")
     assert [r.rung for r in ladder.rungs] == ["site", "host", "cdn", "registrar", "authority"]
@@ -227,9 +239,6 @@ def test_an_unreachable_registry_holds_that_site_only_and_is_tried_again(store, 
         approve_notice(store.engine, notice_for_case(store.engine, case_id), "r", clock())
     controller, _ = start_smtp(free_port())
     try:
-        sender = NoticeSender(store.engine, SmtpServer("127.0.0.1", controller.port),
-                              clock=clock, backoff=0)
-        sender.send_approved()
         failing = {"down.example"}
 
         def finder(engine, site, server_ip, now):
@@ -237,9 +246,7 @@ def test_an_unreachable_registry_holds_that_site_only_and_is_tried_again(store, 
                 raise OSError("rdap.example timed out")
             return {"host": HOST}
 
-        tracker = Tracker(store.engine, lambda body, victim: True, sender, clock,
-                          lambda url: Fetched(200, b"jpeg"),
-                          climber=Climber(store.engine, finder=finder, clock=clock))
+        _, tracker = climbing(store, clock, controller, finder)
         clock.advance(days=8)
         report = tracker.run()
         assert report.escalated == [opened[1]]
@@ -270,12 +277,7 @@ def test_cases_of_one_site_served_from_two_networks_climb_to_each_network(
     approve_notice(store.engine, notice_for_case(store.engine, opened[0]), "r", clock())
     controller, _ = start_smtp(free_port())
     try:
-        sender = NoticeSender(store.engine, SmtpServer("127.0.0.1", controller.port),
-                              clock=clock, backoff=0)
-        sender.send_approved()
-        tracker = Tracker(store.engine, lambda body, victim: True, sender, clock,
-                          lambda url: Fetched(200, b"jpeg"),
-                          climber=Climber(store.engine, finder=finder, clock=clock))
+        _, tracker = climbing(store, clock, controller, finder)
         clock.advance(days=8)
         report = tracker.run()
         assert sorted(report.escalated) == sorted(opened) and report.errors == []
@@ -300,12 +302,7 @@ def test_a_rung_without_an_address_is_drafted_but_not_sent(store, clock, named_s
     approve_notice(store.engine, notice_for_case(store.engine, opened[0]), "r", clock())
     controller, _ = start_smtp(free_port())
     try:
-        sender = NoticeSender(store.engine, SmtpServer("127.0.0.1", controller.port),
-                              clock=clock, backoff=0)
-        sender.send_approved()
-        tracker = Tracker(store.engine, lambda body, victim: True, sender, clock,
-                          lambda url: Fetched(200, b"jpeg"),
-                          climber=Climber(store.engine, finder=finder_of(), clock=clock))
+        sender, tracker = climbing(store, clock, controller, finder_of())
         clock.advance(days=8)
         report = tracker.run()
         step = report.ladder["climbed"][0]
@@ -335,12 +332,7 @@ def test_a_form_only_cdn_gets_its_form_filled_after_approval_with_the_screenshot
         cdn = Found("cdn", "Example CDN", None, form_url=url, source="cdn-ranges")
         opened = store.open_cases([event(SITE, 1)])
         approve_notice(store.engine, notice_for_case(store.engine, opened[0]), "r", clock())
-        sender = NoticeSender(store.engine, SmtpServer("127.0.0.1", controller.port),
-                              clock=clock, backoff=0)
-        sender.send_approved()
-        tracker = Tracker(store.engine, lambda body, victim: True, sender, clock,
-                          lambda url: Fetched(200, b"jpeg"),
-                          climber=Climber(store.engine, finder=finder_of(cdn), clock=clock))
+        sender, tracker = climbing(store, clock, controller, finder_of(cdn))
         clock.advance(days=8)
         step = tracker.run().ladder["climbed"][0]
         notice = notice_json(store.engine, step["notice"])
@@ -371,12 +363,7 @@ def test_a_case_rejected_as_a_false_match_leaves_its_rung_notice_before_it_is_se
         approve_notice(store.engine, notice_for_case(store.engine, case_id), "r", clock())
     controller, mailbox = start_smtp(free_port())
     try:
-        sender = NoticeSender(store.engine, SmtpServer("127.0.0.1", controller.port),
-                              clock=clock, backoff=0)
-        sender.send_approved()
-        tracker = Tracker(store.engine, lambda body, victim: True, sender, clock,
-                          lambda url: Fetched(200, b"jpeg"),
-                          climber=Climber(store.engine, finder=finder_of(HOST), clock=clock))
+        sender, tracker = climbing(store, clock, controller, finder_of(HOST))
         clock.advance(days=8)
         climbed = {c["case"]: c["notice"] for c in tracker.run().ladder["climbed"]}
         host_notice, other_notice = climbed[opened[0]], climbed[opened[2]]
@@ -412,13 +399,8 @@ def test_a_victim_who_withdraws_mid_climb_leaves_the_rung_notice_not_yet_sent(
     approve_notice(store.engine, notice_for_case(store.engine, opened[0]), "r", clock())
     controller, mailbox = start_smtp(free_port())
     try:
-        sender = NoticeSender(store.engine, SmtpServer("127.0.0.1", controller.port),
-                              clock=clock, backoff=0)
-        sender.send_approved()
-        tracker = Tracker(store.engine, lambda body, victim: True, sender, clock,
-                          lambda url: Fetched(200, b"jpeg"),
-                          registered=lambda victim: victim not in withdrawn,
-                          climber=Climber(store.engine, finder=finder_of(HOST), clock=clock))
+        sender, tracker = climbing(store, clock, controller, finder_of(HOST),
+                                   registered=lambda victim: victim not in withdrawn)
         clock.advance(days=8)
         host_notice = tracker.run().ladder["climbed"][0]["notice"]
         assert notice_json(store.engine, host_notice)["cases"] == opened
@@ -461,12 +443,7 @@ def test_a_subject_that_cannot_be_a_header_fails_its_notice_only(store, clock,
         approve_notice(store.engine, notice_for_case(store.engine, case_id), "r", clock())
     controller, mailbox = start_smtp(free_port())
     try:
-        sender = NoticeSender(store.engine, SmtpServer("127.0.0.1", controller.port),
-                              clock=clock, backoff=0)
-        sender.send_approved()
-        tracker = Tracker(store.engine, lambda body, victim: True, sender, clock,
-                          lambda url: Fetched(200, b"jpeg"),
-                          climber=Climber(store.engine, finder=finder_of(HOST), clock=clock))
+        sender, tracker = climbing(store, clock, controller, finder_of(HOST))
         clock.advance(days=8)
         broken, fine = [c["notice"] for c in tracker.run().ladder["climbed"]]
         edit_notice(store.engine, broken, "Removal request\u2028Bcc: all@victims.example",
@@ -553,16 +530,10 @@ def test_a_broken_form_profiles_file_fails_the_form_notices_only(
         approve_notice(store.engine, notice_for_case(store.engine, case_id), "r", clock())
     controller, mailbox = start_smtp(free_port())
     try:
-        sender = NoticeSender(store.engine, SmtpServer("127.0.0.1", controller.port),
-                              clock=clock, backoff=0)
-        sender.send_approved()
-
         def finder(engine, site, server_ip, now):
             return {"cdn": cdn} if site == "fronted.example" else {"host": HOST}
 
-        tracker = Tracker(store.engine, lambda body, victim: True, sender, clock,
-                          lambda url: Fetched(200, b"jpeg"),
-                          climber=Climber(store.engine, finder=finder, clock=clock))
+        sender, tracker = climbing(store, clock, controller, finder)
         clock.advance(days=8)
         form, host = [c["notice"] for c in tracker.run().ladder["climbed"]]
         assert notice_json(store.engine, form)["form_profile"] == "cdn-desk"
