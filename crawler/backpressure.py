@@ -9,8 +9,9 @@ every one before it (profiled on the test web, 200 sites: a file waited 1.0 s fo
 process at the median, 2.7 s at p99, and the crawl's reactor was behind by as much). The
 hashing and the match cost tens of milliseconds a file however small it is (the local stage's
 verification most of all), so every response here weighs at least
-SCRAPER_SLOT_MIN_RESPONSE_SIZE: with the defaults, at most 2 MB / 64 KB = 31 responses are
-in the pipelines at once, and a file's wait is bounded by the time to match that many.
+SCRAPER_SLOT_MIN_RESPONSE_SIZE: with the defaults (2 MB, 256 KB) the scraper takes no new
+requests once about 8 responses are in the pipelines (those already downloading still come
+in), and a file's wait is bounded by the time to match that many.
 """
 
 from __future__ import annotations
